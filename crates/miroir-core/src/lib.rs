@@ -1,0 +1,19 @@
+//! Miroir's pure logic: everything that decides, nothing that does I/O.
+//!
+//! - [`hash`]: the stable hash of a document id and its shard;
+//! - [`placement`]: which nodes hold each shard (weighted rendezvous hashing over zones);
+//! - [`document`]: payload parsing, primary keys and document ids, Meilisearch's rules;
+//! - [`marker`]: the hidden per-document shard marker, and removing it from responses;
+//! - [`task`]: a Miroir task's status derived from its node tasks.
+//!
+//! No tokio, no network, no files: the server crate does the I/O and calls into this one, so
+//! the rules here are tested with unit and property tests alone.
+
+pub mod document;
+pub mod error;
+pub mod hash;
+pub mod marker;
+pub mod placement;
+pub mod task;
+
+pub use error::Error;

@@ -1,0 +1,103 @@
+//! The router: every Meilisearch route Miroir serves, behind the master-key check.
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::error::{Error, ErrorType, MeiliError};
+use crate::state::AppState;
+use crate::{documents, indexes, settings, stats, tasks};
+
+/// Builds the HTTP application.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.http_payload_size_limit;
+    Router::new()
+        .route("/health", get(stats::health))
+        .route("/version", get(stats::version))
+        .route("/stats", get(stats::global_stats))
+        .route("/tasks", get(tasks::list_tasks).delete(tasks::delete_tasks))
+        .route("/tasks/cancel", post(tasks::cancel_tasks))
+        .route("/tasks/{uid}", get(tasks::get_task))
+        .route("/indexes", get(indexes::list_indexes).post(indexes::create_index))
+        .route(
+            "/indexes/{uid}",
+            get(indexes::get_index)
+                .patch(indexes::update_index)
+                .delete(indexes::delete_index),
+        )
+        .route("/swap-indexes", post(indexes::swap_indexes))
+        .route("/indexes/{uid}/stats", get(stats::index_stats))
+        .route(
+            "/indexes/{uid}/documents",
+            get(documents::list_documents)
+                .post(documents::add_documents)
+                .put(documents::update_documents)
+                .delete(documents::delete_all),
+        )
+        .route("/indexes/{uid}/documents/fetch", post(documents::fetch_documents))
+        .route("/indexes/{uid}/documents/delete-batch", post(documents::delete_batch))
+        .route("/indexes/{uid}/documents/delete", post(documents::delete_by_filter))
+        .route(
+            "/indexes/{uid}/documents/{id}",
+            get(documents::get_document).delete(documents::delete_document),
+        )
+        .route(
+            "/indexes/{uid}/settings",
+            get(settings::get_settings)
+                .patch(settings::update_settings)
+                .delete(settings::reset_settings),
+        )
+        .route(
+            "/indexes/{uid}/settings/{setting}",
+            get(settings::get_setting)
+                .put(settings::update_setting)
+                .patch(settings::update_setting)
+                .delete(settings::reset_setting),
+        )
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Unknown routes: Meilisearch answers an empty 404.
+async fn not_found() -> StatusCode {
+    StatusCode::NOT_FOUND
+}
+
+/// The master-key check: every route but `/health` needs `Authorization: Bearer <master key>`.
+async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let Some(master_key) = state.config.master_key.as_deref() else {
+        return next.run(request).await;
+    };
+    if request.uri().path() == "/health" {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string());
+    match presented {
+        None => Error::from(MeiliError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_authorization_header",
+            ErrorType::Auth,
+            "The Authorization header is missing. It must use the bearer authorization method.",
+        ))
+        .into_response(),
+        Some(key) if key == master_key => next.run(request).await,
+        Some(_) => Error::from(MeiliError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_api_key",
+            ErrorType::Auth,
+            "The provided API key is invalid.",
+        ))
+        .into_response(),
+    }
+}

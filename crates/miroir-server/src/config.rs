@@ -1,0 +1,175 @@
+//! The server's configuration, already merged from flags, environment and file by the binary,
+//! and its validation: every rejection names the setting at fault in one line.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+/// One Meilisearch node of the fleet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    /// Stable identifier; placement hashes it, so renaming a node moves its shards.
+    pub id: String,
+    /// Base URL, `http://host:port`.
+    pub url: String,
+    /// The node's API key (its master key or an admin key), used only toward the node.
+    pub api_key: Option<String>,
+    /// Failure domain; replicas of a shard go to distinct zones first.
+    pub zone: Option<String>,
+    /// Relative capacity; a node of weight 2 holds about twice the shards of weight 1.
+    pub weight: f64,
+}
+
+/// Everything `miroir serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Key clients must present (`Authorization: Bearer …`); `None` leaves Miroir open.
+    pub master_key: Option<String>,
+    /// Miroir's own state directory (task registry, index metadata).
+    pub db_path: PathBuf,
+    /// Copies of every document.
+    pub replication_factor: usize,
+    /// Default virtual shard count of new indexes.
+    pub shards: u32,
+    /// The fleet.
+    pub nodes: Vec<NodeConfig>,
+    /// Largest accepted request body, in bytes (Meilisearch's default: 100 MB).
+    pub http_payload_size_limit: usize,
+}
+
+/// Meilisearch's default `http_payload_size_limit`: 100 MB (decimal).
+pub const DEFAULT_PAYLOAD_LIMIT: usize = 100_000_000;
+
+/// A configuration mistake, naming the setting.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// No node at all.
+    #[error("nodes: at least one node is required")]
+    NoNodes,
+    /// RF out of range.
+    #[error("replication_factor: {rf} is invalid with {nodes} node(s); it must be between 1 and the number of nodes")]
+    ReplicationFactor {
+        /// The configured RF.
+        rf: usize,
+        /// How many nodes there are.
+        nodes: usize,
+    },
+    /// Shard count not a power of two in range.
+    #[error("shards: {0} is invalid; it must be a power of two between 1 and 65536")]
+    Shards(u32),
+    /// Two nodes share an id.
+    #[error("nodes: duplicate node id `{0}`")]
+    DuplicateNodeId(String),
+    /// A node id is empty.
+    #[error("nodes: a node has an empty id")]
+    EmptyNodeId,
+    /// A node URL does not parse or is not http(s).
+    #[error("nodes.url: `{url}` of node `{id}` is not a valid http(s) URL")]
+    NodeUrl {
+        /// The node.
+        id: String,
+        /// The bad URL.
+        url: String,
+    },
+    /// A node weight is not a positive finite number.
+    #[error("nodes.weight: node `{id}` has weight {weight}; it must be a positive number")]
+    NodeWeight {
+        /// The node.
+        id: String,
+        /// The bad weight.
+        weight: f64,
+    },
+    /// The master key is set but empty.
+    #[error("master_key: must not be empty when set")]
+    EmptyMasterKey,
+}
+
+impl ServerConfig {
+    /// Checks the configuration as a whole.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.master_key.as_deref() == Some("") {
+            return Err(ConfigError::EmptyMasterKey);
+        }
+        if self.nodes.is_empty() {
+            return Err(ConfigError::NoNodes);
+        }
+        if self.replication_factor == 0 || self.replication_factor > self.nodes.len() {
+            return Err(ConfigError::ReplicationFactor {
+                rf: self.replication_factor,
+                nodes: self.nodes.len(),
+            });
+        }
+        if !self.shards.is_power_of_two() || self.shards > 65536 {
+            return Err(ConfigError::Shards(self.shards));
+        }
+        let mut seen = HashSet::new();
+        for node in &self.nodes {
+            if node.id.is_empty() {
+                return Err(ConfigError::EmptyNodeId);
+            }
+            if !seen.insert(node.id.as_str()) {
+                return Err(ConfigError::DuplicateNodeId(node.id.clone()));
+            }
+            let valid_url = url::Url::parse(&node.url)
+                .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .unwrap_or(false);
+            if !valid_url {
+                return Err(ConfigError::NodeUrl {
+                    id: node.id.clone(),
+                    url: node.url.clone(),
+                });
+            }
+            if !(node.weight.is_finite() && node.weight > 0.0) {
+                return Err(ConfigError::NodeWeight {
+                    id: node.id.clone(),
+                    weight: node.weight,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str, url: &str) -> NodeConfig {
+        NodeConfig {
+            id: id.into(),
+            url: url.into(),
+            api_key: None,
+            zone: None,
+            weight: 1.0,
+        }
+    }
+
+    fn config(nodes: Vec<NodeConfig>, rf: usize, shards: u32) -> ServerConfig {
+        ServerConfig {
+            master_key: None,
+            db_path: PathBuf::from("x"),
+            replication_factor: rf,
+            shards,
+            nodes,
+            http_payload_size_limit: DEFAULT_PAYLOAD_LIMIT,
+        }
+    }
+
+    #[test]
+    fn rejections_name_the_setting() {
+        let two = vec![node("a", "http://127.0.0.1:1"), node("b", "http://127.0.0.1:2")];
+        assert!(config(two.clone(), 2, 64).validate().is_ok());
+        let e = config(two.clone(), 3, 64).validate().unwrap_err();
+        assert!(e.to_string().starts_with("replication_factor:"), "{e}");
+        let e = config(two.clone(), 1, 48).validate().unwrap_err();
+        assert!(e.to_string().starts_with("shards:"), "{e}");
+        let dup = vec![node("a", "http://127.0.0.1:1"), node("a", "http://127.0.0.1:2")];
+        assert_eq!(
+            config(dup, 1, 64).validate(),
+            Err(ConfigError::DuplicateNodeId("a".into()))
+        );
+        let bad = vec![node("a", "127.0.0.1:1")];
+        let e = config(bad, 1, 64).validate().unwrap_err();
+        assert!(e.to_string().starts_with("nodes.url:"), "{e}");
+        assert_eq!(config(vec![], 1, 64).validate(), Err(ConfigError::NoNodes));
+    }
+}

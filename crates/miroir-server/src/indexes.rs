@@ -1,0 +1,385 @@
+//! `/indexes` and `/swap-indexes`: index lifecycle over every node.
+//!
+//! Miroir's own index metadata (uid, primary key, shard count) reflects every write it has
+//! *enqueued*, so that a document addition sent right after an index creation routes with the
+//! right primary key without waiting. The one exception is a primary-key change on an existing
+//! index: a node refuses it asynchronously when the index holds documents, so Miroir adopts the
+//! new key only once every node accepted it.
+//!
+//! Each node holds one Meilisearch index per logical index, under the same uid. At creation
+//! Miroir also declares the shard marker filterable on it (see `miroir_core::marker`).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use miroir_core::marker::MARKER_FIELD;
+use miroir_store::{IndexRecord, TaskRecord};
+
+use crate::error::{bad_request, index_already_exists, index_not_found, MeiliError, Result};
+use crate::extract::{content_type, json_body, Body, Params};
+use crate::node::NodeBody;
+use crate::state::{AppState, NewTask, NodeCall};
+use crate::tasks::{format_time, summarized};
+
+/// Meilisearch's index uid rule: ASCII alphanumerics, `-` and `_`, 1 to 400 bytes (its error
+/// message says 512; its code enforces 400).
+pub fn valid_index_uid(uid: &str) -> bool {
+    !uid.is_empty()
+        && uid.len() <= 400
+        && uid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn invalid_uid(uid: &str, at: &str) -> MeiliError {
+    MeiliError::invalid(
+        "invalid_index_uid",
+        format!("Invalid value at `{at}`: `{uid}` is not a valid index uid. Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 512 bytes."),
+    )
+}
+
+/// Checks an index uid from a URL path.
+pub fn check_path_uid(uid: &str) -> Result<()> {
+    if valid_index_uid(uid) {
+        Ok(())
+    } else {
+        Err(MeiliError::invalid(
+            "invalid_index_uid",
+            format!("`{uid}` is not a valid index uid. Index uid can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 512 bytes."),
+        )
+        .into())
+    }
+}
+
+/// Requires `Content-Type: application/json` on JSON routes, as Meilisearch does.
+pub fn require_json(headers: &HeaderMap) -> Result<()> {
+    match content_type(headers).as_deref() {
+        Some("application/json") => Ok(()),
+        other => Err(crate::error::content_type_error(other, "`application/json`").into()),
+    }
+}
+
+/// The index object clients see.
+pub fn index_object(index: &IndexRecord) -> Value {
+    json!({
+        "uid": index.uid,
+        "createdAt": format_time(index.created_at),
+        "updatedAt": format_time(index.updated_at),
+        "primaryKey": index.primary_key,
+    })
+}
+
+/// The node requests that create an index on every node, with the shard marker filterable.
+pub fn creation_calls(state: &AppState, uid: &str, primary_key: Option<&str>) -> Vec<NodeCall> {
+    let mut calls = Vec::new();
+    for node in 0..state.cluster.nodes().len() {
+        calls.push(NodeCall {
+            node,
+            method: Method::POST,
+            path: "/indexes".to_string(),
+            body: NodeBody::Json(json!({"uid": uid, "primaryKey": primary_key})),
+        });
+        calls.push(NodeCall {
+            node,
+            method: Method::PATCH,
+            path: format!("/indexes/{uid}/settings"),
+            body: NodeBody::Json(json!({"filterableAttributes": [MARKER_FIELD]})),
+        });
+    }
+    calls
+}
+
+/// A fresh metadata record.
+pub fn new_record(state: &AppState, uid: &str, primary_key: Option<String>) -> IndexRecord {
+    let now = OffsetDateTime::now_utc();
+    IndexRecord {
+        uid: uid.to_string(),
+        primary_key,
+        shard_count: state.config.shards,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Calls toward every node with the same request.
+pub fn broadcast(state: &AppState, method: Method, path: &str, body: Option<Value>) -> Vec<NodeCall> {
+    (0..state.cluster.nodes().len())
+        .map(|node| NodeCall {
+            node,
+            method: method.clone(),
+            path: path.to_string(),
+            body: match &body {
+                Some(value) => NodeBody::Json(value.clone()),
+                None => NodeBody::Empty,
+            },
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateIndex {
+    uid: Option<Value>,
+    #[serde(default)]
+    primary_key: Option<String>,
+}
+
+/// `POST /indexes`
+pub async fn create_index(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<impl IntoResponse> {
+    require_json(&headers)?;
+    let request: CreateIndex = json_body(&body)?;
+    let uid = match request.uid {
+        None => {
+            return Err(MeiliError::invalid("missing_index_uid", "Missing field `uid`").into())
+        }
+        Some(Value::String(uid)) => uid,
+        Some(Value::Number(n)) => n.to_string(),
+        Some(other) => return Err(invalid_uid(&other.to_string(), ".uid").into()),
+    };
+    if !valid_index_uid(&uid) {
+        return Err(invalid_uid(&uid, ".uid").into());
+    }
+    let task = NewTask {
+        kind: "indexCreation",
+        index_uid: Some(uid.clone()),
+        details: Some(json!({"primaryKey": request.primary_key})),
+    };
+    let _guard = state.write_lock.lock().await;
+    if state.store.get_index(&uid)?.is_some() {
+        let record = state.failed_task(task, &index_already_exists(&uid))?;
+        return Ok(summarized(&record));
+    }
+    let calls = creation_calls(&state, &uid, request.primary_key.as_deref());
+    let record = state.dispatch(task, calls).await?;
+    state.store.put_index(&new_record(&state, &uid, request.primary_key))?;
+    Ok(summarized(&record))
+}
+
+/// `GET /indexes`
+pub async fn list_indexes(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let params = Params::parse(raw.as_deref());
+    let offset = params.usize("offset", "invalid_index_offset")?.unwrap_or(0);
+    let limit = params.usize("limit", "invalid_index_limit")?.unwrap_or(20);
+    let all = state.store.list_indexes()?;
+    let results: Vec<Value> = all.iter().skip(offset).take(limit).map(index_object).collect();
+    Ok(Json(json!({
+        "results": results,
+        "offset": offset,
+        "limit": limit,
+        "total": all.len(),
+    })))
+}
+
+/// `GET /indexes/{uid}`
+pub async fn get_index(
+    State(state): State<Arc<AppState>>,
+    Path(uid): Path<String>,
+) -> Result<Json<Value>> {
+    check_path_uid(&uid)?;
+    Ok(Json(index_object(&state.index(&uid)?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UpdateIndex {
+    #[serde(default)]
+    primary_key: Option<String>,
+    #[serde(default)]
+    uid: Option<String>,
+}
+
+/// `PATCH /indexes/{uid}`: primary key and/or rename.
+pub async fn update_index(
+    State(state): State<Arc<AppState>>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<impl IntoResponse> {
+    check_path_uid(&uid)?;
+    require_json(&headers)?;
+    let request: UpdateIndex = json_body(&body)?;
+    if let Some(new_uid) = &request.uid {
+        if !valid_index_uid(new_uid) {
+            return Err(invalid_uid(new_uid, ".uid").into());
+        }
+    }
+    let mut details = json!({"primaryKey": request.primary_key});
+    if let Some(new_uid) = &request.uid {
+        details["oldIndexUid"] = json!(uid);
+        details["newIndexUid"] = json!(new_uid);
+    }
+    let task = NewTask {
+        kind: "indexUpdate",
+        index_uid: Some(uid.clone()),
+        details: Some(details),
+    };
+    let _guard = state.write_lock.lock().await;
+    let Some(mut index) = state.store.get_index(&uid)? else {
+        let record = state.failed_task(task, &index_not_found(&uid))?;
+        return Ok(summarized(&record));
+    };
+    if let Some(new_uid) = &request.uid {
+        if new_uid != &uid && state.store.get_index(new_uid)?.is_some() {
+            let record = state.failed_task(task, &index_already_exists(new_uid))?;
+            return Ok(summarized(&record));
+        }
+    }
+    let body: Value = serde_json::from_slice(&body).map_err(|e| bad_request(e.to_string()))?;
+    let calls = broadcast(&state, Method::PATCH, &format!("/indexes/{uid}"), Some(body));
+    let record = state.dispatch(task, calls).await?;
+    if let Some(new_uid) = request.uid.filter(|n| n != &uid) {
+        state.store.delete_index(&uid)?;
+        index.uid = new_uid;
+        index.updated_at = OffsetDateTime::now_utc();
+        state.store.put_index(&index)?;
+    }
+    Ok(summarized(&record))
+}
+
+/// Adopts a primary key once an `indexUpdate` task succeeded on every node.
+pub fn apply_index_update(state: &AppState, task: &TaskRecord) -> Result<()> {
+    let Some(details) = &task.details else {
+        return Ok(());
+    };
+    let Some(primary_key) = details.get("primaryKey").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let uid = details
+        .get("newIndexUid")
+        .and_then(Value::as_str)
+        .or(task.index_uid.as_deref())
+        .unwrap_or_default();
+    if let Some(mut index) = state.store.get_index(uid)? {
+        index.primary_key = Some(primary_key.to_string());
+        index.updated_at = OffsetDateTime::now_utc();
+        state.store.put_index(&index)?;
+    }
+    Ok(())
+}
+
+/// `DELETE /indexes/{uid}`
+pub async fn delete_index(
+    State(state): State<Arc<AppState>>,
+    Path(uid): Path<String>,
+) -> Result<impl IntoResponse> {
+    check_path_uid(&uid)?;
+    let task = NewTask {
+        kind: "indexDeletion",
+        index_uid: Some(uid.clone()),
+        details: Some(json!({"deletedDocuments": null})),
+    };
+    let _guard = state.write_lock.lock().await;
+    if state.store.get_index(&uid)?.is_none() {
+        let record = state.failed_task(task, &index_not_found(&uid))?;
+        return Ok(summarized(&record));
+    }
+    let calls = broadcast(&state, Method::DELETE, &format!("/indexes/{uid}"), None);
+    let record = state.dispatch(task, calls).await?;
+    state.store.delete_index(&uid)?;
+    Ok(summarized(&record))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Swap {
+    indexes: Vec<String>,
+    #[serde(default)]
+    rename: bool,
+}
+
+/// `POST /swap-indexes`
+pub async fn swap_indexes(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<impl IntoResponse> {
+    require_json(&headers)?;
+    let swaps: Vec<Swap> = json_body(&body)?;
+    for swap in &swaps {
+        if swap.indexes.len() != 2 {
+            return Err(MeiliError::invalid(
+                "invalid_swap_indexes",
+                format!(
+                    "Two indexes must be given for each swap. The list `{}` contains {} indexes.",
+                    serde_json::to_string(&swap.indexes).unwrap_or_default(),
+                    swap.indexes.len()
+                ),
+            )
+            .into());
+        }
+        for uid in &swap.indexes {
+            if !valid_index_uid(uid) {
+                return Err(invalid_uid(uid, ".indexes").into());
+            }
+        }
+    }
+    let details_swaps: Vec<Value> = swaps
+        .iter()
+        .map(|s| json!({"indexes": s.indexes, "rename": s.rename}))
+        .collect();
+    let task = NewTask {
+        kind: "indexSwap",
+        index_uid: None,
+        details: Some(json!({"swaps": details_swaps})),
+    };
+    let _guard = state.write_lock.lock().await;
+    let mut missing = Vec::new();
+    for swap in &swaps {
+        let required = if swap.rename { &swap.indexes[..1] } else { &swap.indexes[..] };
+        for uid in required {
+            if state.store.get_index(uid)?.is_none() && !missing.contains(uid) {
+                missing.push(uid.clone());
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+        let message = if names.len() == 1 {
+            format!("Index {} not found.", names[0])
+        } else {
+            format!("Indexes {} not found.", names.join(", "))
+        };
+        let error = MeiliError {
+            message,
+            ..index_not_found("")
+        };
+        let record = state.failed_task(task, &error)?;
+        return Ok(summarized(&record));
+    }
+    let body: Value = serde_json::from_slice(&body).map_err(|e| bad_request(e.to_string()))?;
+    let calls = broadcast(&state, Method::POST, "/swap-indexes", Some(body));
+    let record = state.dispatch(task, calls).await?;
+    let now = OffsetDateTime::now_utc();
+    for swap in &swaps {
+        let (a, b) = (&swap.indexes[0], &swap.indexes[1]);
+        let first = state.store.get_index(a)?;
+        let second = state.store.get_index(b)?;
+        state.store.delete_index(a)?;
+        state.store.delete_index(b)?;
+        if let Some(mut record) = first {
+            record.uid = b.clone();
+            record.updated_at = now;
+            state.store.put_index(&record)?;
+        }
+        if let Some(mut record) = second {
+            record.uid = a.clone();
+            record.updated_at = now;
+            state.store.put_index(&record)?;
+        }
+    }
+    Ok(summarized(&record))
+}

@@ -1,0 +1,346 @@
+//! Test harness: a Miroir over N nodes, each node either the in-process test node or a real
+//! `meilisearch` process (when `MEILI_BIN` is set). Everything binds to 127.0.0.1 on ephemeral
+//! ports; every process started here is killed on drop. Every wait is a bounded poll.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use miroir_server::{NodeConfig, RunningMiroir, ServerConfig, DEFAULT_PAYLOAD_LIMIT};
+
+/// The key clients use toward Miroir in tests.
+pub const MASTER_KEY: &str = "masterKey";
+/// The key Miroir (and tests looking behind it) use toward the nodes.
+pub const NODE_KEY: &str = "nodeKey-for-tests-0123456789";
+
+/// Which kind of node a test runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// The in-process Meilisearch-compatible test node.
+    TestNode,
+    /// A real `meilisearch` binary.
+    Real(PathBuf),
+}
+
+impl Backend {
+    /// The real binary from `MEILI_BIN`, if set.
+    pub fn real() -> Option<Backend> {
+        std::env::var_os("MEILI_BIN").map(|p| Backend::Real(PathBuf::from(p)))
+    }
+}
+
+/// Runs a test body on the test node, and its twin on real Meilisearch when `MEILI_BIN` is set.
+#[macro_export]
+macro_rules! dual_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_test_nodes() {
+                super::$name($crate::common::Backend::TestNode).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_real_meilisearch() {
+                match $crate::common::Backend::real() {
+                    Some(backend) => super::$name(backend).await,
+                    None => eprintln!("skipped: MEILI_BIN not set"),
+                }
+            }
+        }
+    };
+}
+
+/// One running node.
+pub enum Node {
+    /// In-process test node.
+    Test(miroir_testnode::TestNode),
+    /// A real Meilisearch process and its data directory.
+    Real {
+        /// The process, killed on drop.
+        child: Child,
+        /// Its URL.
+        url: String,
+        /// Its data.
+        _dir: tempfile::TempDir,
+    },
+}
+
+impl Node {
+    /// Starts one node.
+    pub async fn start(backend: &Backend) -> Node {
+        match backend {
+            Backend::TestNode => Node::Test(
+                miroir_testnode::spawn(miroir_testnode::Config {
+                    master_key: Some(NODE_KEY.to_string()),
+                })
+                .await
+                .expect("test node starts"),
+            ),
+            Backend::Real(binary) => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let port = std::net::TcpListener::bind("127.0.0.1:0")
+                    .and_then(|l| l.local_addr())
+                    .expect("free port")
+                    .port();
+                let child = Command::new(binary)
+                    .arg("--db-path")
+                    .arg(dir.path().join("data.ms"))
+                    .arg("--http-addr")
+                    .arg(format!("127.0.0.1:{port}"))
+                    .arg("--master-key")
+                    .arg(NODE_KEY)
+                    .arg("--no-analytics")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("meilisearch starts");
+                let url = format!("http://127.0.0.1:{port}");
+                let node = Node::Real {
+                    child,
+                    url: url.clone(),
+                    _dir: dir,
+                };
+                let client = reqwest::Client::new();
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    if let Ok(r) = client.get(format!("{url}/health")).send().await {
+                        if r.status().is_success() {
+                            break;
+                        }
+                    }
+                    assert!(Instant::now() < deadline, "meilisearch did not come up");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                node
+            }
+        }
+    }
+
+    /// The node's base URL.
+    pub fn url(&self) -> String {
+        match self {
+            Node::Test(node) => node.url(),
+            Node::Real { url, .. } => url.clone(),
+        }
+    }
+
+    /// A client that talks to this node directly.
+    pub fn client(&self) -> Client {
+        Client::new(self.url(), NODE_KEY)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Node::Real { child, .. } = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Miroir over a set of nodes.
+pub struct Cluster {
+    /// The nodes, in configuration order (ids `n0`, `n1`, …).
+    pub nodes: Vec<Node>,
+    /// The configuration Miroir runs with.
+    pub config: ServerConfig,
+    miroir: Option<RunningMiroir>,
+    _state: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts `nodes` nodes and Miroir with `rf` copies and `shards` shards per index.
+    pub async fn start(backend: &Backend, nodes: usize, rf: usize, shards: u32) -> Cluster {
+        let mut started = Vec::new();
+        for _ in 0..nodes {
+            started.push(Node::start(backend).await);
+        }
+        let state = tempfile::tempdir().expect("temp dir");
+        let config = ServerConfig {
+            master_key: Some(MASTER_KEY.to_string()),
+            db_path: state.path().join("miroir"),
+            replication_factor: rf,
+            shards,
+            nodes: started
+                .iter()
+                .enumerate()
+                .map(|(i, n)| NodeConfig {
+                    id: format!("n{i}"),
+                    url: n.url(),
+                    api_key: Some(NODE_KEY.to_string()),
+                    zone: None,
+                    weight: 1.0,
+                })
+                .collect(),
+            http_payload_size_limit: DEFAULT_PAYLOAD_LIMIT,
+        };
+        let miroir = miroir_server::spawn(config.clone())
+            .await
+            .expect("miroir starts");
+        Cluster {
+            nodes: started,
+            config,
+            miroir: Some(miroir),
+            _state: state,
+        }
+    }
+
+    /// A client toward Miroir with the master key.
+    pub fn client(&self) -> Client {
+        Client::new(self.url(), MASTER_KEY)
+    }
+
+    /// Miroir's URL.
+    pub fn url(&self) -> String {
+        self.miroir.as_ref().map(|m| m.url()).unwrap_or_default()
+    }
+
+    /// Stops Miroir and starts it again on the same state directory.
+    pub async fn restart_miroir(&mut self) {
+        self.miroir = None;
+        self.miroir = Some(
+            miroir_server::spawn(self.config.clone())
+                .await
+                .expect("miroir restarts"),
+        );
+    }
+}
+
+/// A small JSON HTTP client.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    key: Option<String>,
+    http: reqwest::Client,
+}
+
+/// A response: status and JSON body (`Null` when empty).
+pub type Answer = (StatusCode, Value);
+
+impl Client {
+    /// A client for `base` using `key`.
+    pub fn new(base: String, key: &str) -> Client {
+        Client {
+            base,
+            key: Some(key.to_string()),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The same client with another key (or none).
+    pub fn with_key(&self, key: Option<&str>) -> Client {
+        Client {
+            key: key.map(str::to_string),
+            ..self.clone()
+        }
+    }
+
+    /// Sends a raw request.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
+        let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        if !body.is_empty() {
+            request = request.body(body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let bytes = response.bytes().await.expect("body read");
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                Value::String(String::from_utf8_lossy(&bytes).into_owned())
+            })
+        };
+        (status, value)
+    }
+
+    /// GET
+    pub async fn get(&self, path: &str) -> Answer {
+        self.raw(Method::GET, path, None, Vec::new()).await
+    }
+
+    /// DELETE
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.raw(Method::DELETE, path, None, Vec::new()).await
+    }
+
+    /// A JSON request.
+    pub async fn send(&self, method: Method, path: &str, body: Value) -> Answer {
+        let bytes = serde_json::to_vec(&body).expect("json");
+        self.raw(method, path, Some("application/json"), bytes).await
+    }
+
+    /// POST JSON
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send(Method::POST, path, body).await
+    }
+
+    /// Waits (bounded) for a task to finish and returns it.
+    pub async fn wait_task(&self, uid: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, task) = self.get(&format!("/tasks/{uid}")).await;
+            assert_eq!(status, StatusCode::OK, "task {uid}: {task}");
+            if matches!(
+                task["status"].as_str(),
+                Some("succeeded" | "failed" | "canceled")
+            ) {
+                return task;
+            }
+            assert!(Instant::now() < deadline, "task {uid} did not finish: {task}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Sends a write, checks the 202, waits for the task and returns it.
+    pub async fn write(&self, method: Method, path: &str, body: Value) -> Value {
+        let (status, answer) = self.send(method, path, body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{path}: {answer}");
+        self.wait_task(task_uid(&answer)).await
+    }
+
+    /// Like [`Client::write`], and asserts the task succeeded.
+    pub async fn write_ok(&self, method: Method, path: &str, body: Value) -> Value {
+        let task = self.write(method, path, body).await;
+        assert_eq!(task["status"], "succeeded", "{path}: {task}");
+        task
+    }
+
+    /// Every document of an index, asked of this server directly (`_miroir` included when the
+    /// server is a node).
+    pub async fn all_documents(&self, index: &str) -> Vec<Value> {
+        let (status, page) = self
+            .post(
+                &format!("/indexes/{index}/documents/fetch"),
+                json!({"limit": 100000}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["results"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// The `taskUid` of a summarized task.
+pub fn task_uid(answer: &Value) -> u64 {
+    answer["taskUid"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no taskUid in {answer}"))
+}

@@ -1,0 +1,155 @@
+//! Miroir's persistent state behind one trait: the task registry and index metadata.
+//!
+//! The [`Store`] trait is what the server uses; [`SqliteStore`] is the embedded default
+//! (one SQLite file under `db_path`, via rusqlite with its bundled SQLite). The trait is
+//! synchronous on purpose: every operation is a short indexed read or write, and keeping async
+//! out of it lets another backend (Redis for the HA mode) slot in without touching the callers.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use miroir_core::task::TaskStatus;
+
+/// The store's error type.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// SQLite failed.
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored JSON column could not be read back.
+    #[error("store: corrupt JSON column: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The state directory could not be created.
+    #[error("store: cannot create {path}: {source}")]
+    Io {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The store's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// One node task a Miroir task waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeTaskRef {
+    /// The node's configured id.
+    pub node: String,
+    /// The task uid on that node.
+    pub uid: u64,
+}
+
+/// A Miroir task as stored. The server turns it into Meilisearch's task object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRecord {
+    /// Global, monotonically increasing uid.
+    pub uid: u64,
+    /// The index it concerns, if any.
+    pub index_uid: Option<String>,
+    /// Derived status.
+    pub status: TaskStatus,
+    /// Meilisearch task type (`documentAdditionOrUpdate`, …).
+    pub kind: String,
+    /// Uid of the cancelation task that canceled it.
+    pub canceled_by: Option<u64>,
+    /// Meilisearch's `details` object, counted once per document.
+    pub details: Option<Value>,
+    /// Meilisearch's error object, for failed tasks.
+    pub error: Option<Value>,
+    /// When Miroir accepted it.
+    pub enqueued_at: OffsetDateTime,
+    /// When the first node started it.
+    pub started_at: Option<OffsetDateTime>,
+    /// When the last node finished it.
+    pub finished_at: Option<OffsetDateTime>,
+    /// The node tasks it is made of.
+    pub node_tasks: Vec<NodeTaskRef>,
+}
+
+/// Index metadata Miroir keeps itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexRecord {
+    /// The index uid, as clients see it.
+    pub uid: String,
+    /// The primary key once known.
+    pub primary_key: Option<String>,
+    /// Virtual shard count, fixed at creation.
+    pub shard_count: u32,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last write time.
+    pub updated_at: OffsetDateTime,
+}
+
+/// Filters of `GET /tasks` (and of task cancelation and deletion), already validated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskFilter {
+    /// `uids`
+    pub uids: Option<Vec<u64>>,
+    /// `statuses`
+    pub statuses: Option<Vec<TaskStatus>>,
+    /// `types`
+    pub types: Option<Vec<String>>,
+    /// `indexUids`
+    pub index_uids: Option<Vec<String>>,
+    /// `canceledBy`
+    pub canceled_by: Option<Vec<u64>>,
+    /// `beforeEnqueuedAt` (exclusive)
+    pub before_enqueued_at: Option<OffsetDateTime>,
+    /// `afterEnqueuedAt` (exclusive)
+    pub after_enqueued_at: Option<OffsetDateTime>,
+    /// `beforeStartedAt`
+    pub before_started_at: Option<OffsetDateTime>,
+    /// `afterStartedAt`
+    pub after_started_at: Option<OffsetDateTime>,
+    /// `beforeFinishedAt`
+    pub before_finished_at: Option<OffsetDateTime>,
+    /// `afterFinishedAt`
+    pub after_finished_at: Option<OffsetDateTime>,
+}
+
+/// A page of tasks: filters plus `from`, `limit` and `reverse`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskPage {
+    /// Which tasks.
+    pub filter: TaskFilter,
+    /// Start at this uid (inclusive) in the listing's direction.
+    pub from: Option<u64>,
+    /// Page size.
+    pub limit: usize,
+    /// Oldest first instead of newest first.
+    pub reverse: bool,
+}
+
+/// Persistence for everything Miroir must not forget across restarts.
+pub trait Store: Send + Sync {
+    /// Allocates the next task uid and stores the task under it; returns the uid.
+    fn create_task(&self, task: &TaskRecord) -> Result<u64>;
+    /// Overwrites a task's mutable fields (status, details, error, times, node tasks).
+    fn update_task(&self, task: &TaskRecord) -> Result<()>;
+    /// One task by uid.
+    fn get_task(&self, uid: u64) -> Result<Option<TaskRecord>>;
+    /// A page of tasks matching the filter and how many match in all.
+    fn list_tasks(&self, page: &TaskPage) -> Result<(Vec<TaskRecord>, u64)>;
+    /// Every task matching the filter (for cancelation and deletion).
+    fn matching_task_uids(&self, filter: &TaskFilter) -> Result<Vec<u64>>;
+    /// Tasks not finished yet, oldest first.
+    fn unfinished_tasks(&self) -> Result<Vec<TaskRecord>>;
+    /// Deletes tasks; returns how many existed.
+    fn delete_tasks(&self, uids: &[u64]) -> Result<u64>;
+    /// Creates or replaces an index's metadata.
+    fn put_index(&self, index: &IndexRecord) -> Result<()>;
+    /// One index's metadata.
+    fn get_index(&self, uid: &str) -> Result<Option<IndexRecord>>;
+    /// All indexes, ordered by uid.
+    fn list_indexes(&self) -> Result<Vec<IndexRecord>>;
+    /// Forgets an index; returns whether it existed.
+    fn delete_index(&self, uid: &str) -> Result<bool>;
+}

@@ -1,0 +1,162 @@
+//! `miroir dev`: N local nodes and Miroir over them, in one command.
+//!
+//! Uses a real `meilisearch` binary when `MEILI_BIN` names one or one is on `PATH`; otherwise
+//! the in-process Meilisearch-compatible test node (test support, not for real data). Node
+//! processes are killed when Miroir stops (Ctrl-C).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use tokio::process::{Child, Command};
+
+use miroir_server::{NodeConfig, ServerConfig, DEFAULT_PAYLOAD_LIMIT};
+
+/// Flags of `miroir dev`.
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    /// Number of nodes to start.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// Replication factor.
+    #[arg(long, default_value_t = 2)]
+    pub replication_factor: usize,
+    /// Default shard count of new indexes.
+    #[arg(long, default_value_t = 64)]
+    pub shards: u32,
+    /// Miroir's address.
+    #[arg(long, env = "MIROIR_HTTP_ADDR", default_value = "127.0.0.1:7700")]
+    pub http_addr: String,
+    /// Key clients use toward Miroir.
+    #[arg(long, env = "MIROIR_MASTER_KEY", default_value = "masterKey")]
+    pub master_key: String,
+    /// Where node data and Miroir's state go (a temporary directory by default).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The key Miroir uses toward the local nodes.
+const NODE_KEY: &str = "miroir-dev-node-key";
+
+fn meilisearch_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("MEILI_BIN") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("meilisearch"))
+        .find(|candidate| candidate.is_file())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+async fn wait_healthy(url: &str) -> anyhow::Result<()> {
+    for _ in 0..300 {
+        if let Ok(stream) = tokio::net::TcpStream::connect(url.trim_start_matches("http://")).await
+        {
+            drop(stream);
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("node at {url} did not come up within 30 s")
+}
+
+/// Runs the local cluster until Ctrl-C.
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let temp;
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::tempdir().context("cannot create a temporary directory")?;
+            temp.path().to_path_buf()
+        }
+    };
+    let mut children: Vec<Child> = Vec::new();
+    let mut test_nodes = Vec::new();
+    let mut nodes = Vec::new();
+    match meilisearch_binary() {
+        Some(binary) => {
+            println!("Starting {} Meilisearch nodes with {}", args.nodes, binary.display());
+            for i in 0..args.nodes {
+                let port = free_port()?;
+                let url = format!("http://127.0.0.1:{port}");
+                let child = Command::new(&binary)
+                    .arg("--db-path")
+                    .arg(data_dir.join(format!("node-{i}")))
+                    .arg("--http-addr")
+                    .arg(format!("127.0.0.1:{port}"))
+                    .arg("--master-key")
+                    .arg(NODE_KEY)
+                    .arg("--no-analytics")
+                    .kill_on_drop(true)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .with_context(|| format!("cannot start {}", binary.display()))?;
+                children.push(child);
+                wait_healthy(&url).await?;
+                nodes.push((format!("node-{i}"), url));
+            }
+        }
+        None => {
+            println!(
+                "No meilisearch binary (MEILI_BIN or PATH): starting {} in-process test nodes \
+                 (Meilisearch-compatible test support, in memory, not for real data)",
+                args.nodes
+            );
+            for i in 0..args.nodes {
+                let node = miroir_testnode::spawn(miroir_testnode::Config {
+                    master_key: Some(NODE_KEY.to_string()),
+                })
+                .await
+                .context("cannot start a test node")?;
+                nodes.push((format!("node-{i}"), node.url()));
+                test_nodes.push(node);
+            }
+        }
+    }
+    let config = ServerConfig {
+        master_key: Some(args.master_key.clone()),
+        db_path: data_dir.join("miroir"),
+        replication_factor: args.replication_factor,
+        shards: args.shards,
+        nodes: nodes
+            .iter()
+            .map(|(id, url)| NodeConfig {
+                id: id.clone(),
+                url: url.clone(),
+                api_key: Some(NODE_KEY.to_string()),
+                zone: None,
+                weight: 1.0,
+            })
+            .collect(),
+        http_payload_size_limit: DEFAULT_PAYLOAD_LIMIT,
+    };
+    config.validate()?;
+    let listener = tokio::net::TcpListener::bind(&args.http_addr)
+        .await
+        .with_context(|| format!("http_addr: cannot listen on {}", args.http_addr))?;
+    println!(
+        "Miroir is ready at http://{} (master key: {}), {} nodes, RF {}",
+        listener.local_addr()?,
+        args.master_key,
+        nodes.len(),
+        args.replication_factor
+    );
+    for (id, url) in &nodes {
+        println!("  node {id}: {url}");
+    }
+    println!("Press Ctrl-C to stop.");
+    tokio::select! {
+        result = miroir_server::serve(listener, config) => result?,
+        _ = tokio::signal::ctrl_c() => println!("Stopping."),
+    }
+    drop(test_nodes);
+    drop(children);
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! The `miroir` binary.
+//!
+//! - `miroir serve`: the proxy. Every setting is a flag, a `MIROIR_*` environment variable, or
+//!   a key of the TOML file given by `--config-file-path` (flag > environment > file > default),
+//!   as Meilisearch does with its own settings.
+//! - `miroir dev`: a local cluster in one command (N nodes plus Miroir), for trying Miroir out.
+
+mod dev;
+mod settings;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use settings::ServeArgs;
+
+/// Miroir: one Meilisearch endpoint over a fleet of Meilisearch nodes.
+#[derive(Parser)]
+#[command(name = "miroir", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the proxy.
+    Serve(ServeArgs),
+    /// Starts local nodes and Miroir over them, and prints the URL and key.
+    Dev(dev::DevArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MIROIR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => {
+            let (addr, config) = match settings::resolve(args) {
+                Ok(resolved) => resolved,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(1);
+                }
+            };
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .with_context(|| format!("http_addr: cannot listen on {addr}"))?;
+                tracing::info!(%addr, nodes = config.nodes.len(), rf = config.replication_factor, "Miroir listening");
+                match miroir_server::serve(listener, config).await {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        std::process::exit(1);
+                    }
+                }
+            })
+        }
+        Command::Dev(args) => runtime.block_on(dev::run(args)),
+    }
+}

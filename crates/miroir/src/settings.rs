@@ -1,0 +1,203 @@
+//! `miroir serve` settings: flags, `MIROIR_*` environment variables and a TOML file, merged.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Deserialize;
+
+use miroir_server::{NodeConfig, ServerConfig, DEFAULT_PAYLOAD_LIMIT};
+
+/// Flags of `miroir serve` (each also readable from its environment variable).
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below, plus `[[nodes]]` tables.
+    #[arg(long, env = "MIROIR_CONFIG_FILE_PATH")]
+    pub config_file_path: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "MIROIR_HTTP_ADDR")]
+    pub http_addr: Option<String>,
+    /// Key clients must present.
+    #[arg(long, env = "MIROIR_MASTER_KEY")]
+    pub master_key: Option<String>,
+    /// Miroir's state directory.
+    #[arg(long, env = "MIROIR_DB_PATH")]
+    pub db_path: Option<PathBuf>,
+    /// Copies of every document.
+    #[arg(long, env = "MIROIR_REPLICATION_FACTOR")]
+    pub replication_factor: Option<usize>,
+    /// Default shard count of new indexes (a power of two).
+    #[arg(long, env = "MIROIR_SHARDS")]
+    pub shards: Option<u32>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "MIROIR_HTTP_PAYLOAD_SIZE_LIMIT")]
+    pub http_payload_size_limit: Option<usize>,
+    /// A node as `ID=URL`; repeat the flag, or comma-separate in the environment variable.
+    #[arg(long = "node", env = "MIROIR_NODES", value_delimiter = ',')]
+    pub nodes: Vec<String>,
+    /// API key Miroir uses toward the nodes given with `--node`.
+    #[arg(long, env = "MIROIR_NODES_API_KEY")]
+    pub nodes_api_key: Option<String>,
+}
+
+/// The TOML file's shape.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    http_addr: Option<String>,
+    master_key: Option<String>,
+    db_path: Option<PathBuf>,
+    replication_factor: Option<usize>,
+    shards: Option<u32>,
+    http_payload_size_limit: Option<usize>,
+    #[serde(default)]
+    nodes: Vec<FileNode>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileNode {
+    id: String,
+    url: String,
+    api_key: Option<String>,
+    zone: Option<String>,
+    weight: Option<f64>,
+}
+
+/// Default listen address, as Meilisearch's.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:7700";
+
+/// Merges flags, environment and file into the listen address and the server configuration.
+/// Errors are one line naming the setting.
+pub fn resolve(args: ServeArgs) -> Result<(String, ServerConfig), String> {
+    let file = match &args.config_file_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("config_file_path: cannot read {}: {e}", path.display()))?;
+            toml::from_str::<FileSettings>(&text).map_err(|e| {
+                format!(
+                    "config_file_path: {}: {}",
+                    path.display(),
+                    e.message().replace('\n', " ")
+                )
+            })?
+        }
+        None => FileSettings::default(),
+    };
+    let mut nodes: Vec<NodeConfig> = file
+        .nodes
+        .into_iter()
+        .map(|n| NodeConfig {
+            id: n.id,
+            url: n.url,
+            api_key: n.api_key,
+            zone: n.zone,
+            weight: n.weight.unwrap_or(1.0),
+        })
+        .collect();
+    if !args.nodes.is_empty() {
+        nodes = args
+            .nodes
+            .iter()
+            .map(|spec| {
+                let (id, url) = spec
+                    .split_once('=')
+                    .ok_or_else(|| format!("nodes: `{spec}` is not of the form ID=URL"))?;
+                Ok(NodeConfig {
+                    id: id.trim().to_string(),
+                    url: url.trim().to_string(),
+                    api_key: args.nodes_api_key.clone(),
+                    zone: None,
+                    weight: 1.0,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+    }
+    let config = ServerConfig {
+        master_key: args.master_key.or(file.master_key),
+        db_path: args
+            .db_path
+            .or(file.db_path)
+            .unwrap_or_else(|| PathBuf::from("miroir-data")),
+        replication_factor: args.replication_factor.or(file.replication_factor).unwrap_or(1),
+        shards: args.shards.or(file.shards).unwrap_or(64),
+        nodes,
+        http_payload_size_limit: args
+            .http_payload_size_limit
+            .or(file.http_payload_size_limit)
+            .unwrap_or(DEFAULT_PAYLOAD_LIMIT),
+    };
+    config.validate().map_err(|e| e.to_string())?;
+    let addr = args
+        .http_addr
+        .or(file.http_addr)
+        .unwrap_or_else(|| DEFAULT_HTTP_ADDR.to_string());
+    Ok((addr, config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_with(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("miroir.toml");
+        std::fs::write(&path, text).expect("write config");
+        (dir, path)
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let (_dir, path) = file_with(
+            r#"
+            master_key = "k"
+            replication_factor = 2
+            shards = 16
+            [[nodes]]
+            id = "a"
+            url = "http://127.0.0.1:7701"
+            zone = "z1"
+            [[nodes]]
+            id = "b"
+            url = "http://127.0.0.1:7702"
+            weight = 2.0
+            "#,
+        );
+        let args = ServeArgs {
+            config_file_path: Some(path),
+            shards: Some(32),
+            ..ServeArgs::default()
+        };
+        let (addr, config) = resolve(args).expect("valid");
+        assert_eq!(addr, DEFAULT_HTTP_ADDR);
+        assert_eq!(config.shards, 32, "the flag wins over the file");
+        assert_eq!(config.replication_factor, 2);
+        assert_eq!(config.nodes[1].weight, 2.0);
+        assert_eq!(config.nodes[0].zone.as_deref(), Some("z1"));
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let (_dir, path) = file_with(
+            "replication_factor = 3\n[[nodes]]\nid = \"a\"\nurl = \"http://127.0.0.1:1\"\n",
+        );
+        let args = ServeArgs {
+            config_file_path: Some(path),
+            ..ServeArgs::default()
+        };
+        let error = resolve(args).unwrap_err();
+        assert!(error.starts_with("replication_factor:"), "{error}");
+
+        let args = ServeArgs {
+            nodes: vec!["a=http://127.0.0.1:1".into(), "a=http://127.0.0.1:2".into()],
+            ..ServeArgs::default()
+        };
+        assert_eq!(resolve(args).unwrap_err(), "nodes: duplicate node id `a`");
+
+        let (_dir, path) = file_with("bogus = 1\n");
+        let args = ServeArgs {
+            config_file_path: Some(path),
+            ..ServeArgs::default()
+        };
+        assert!(resolve(args).unwrap_err().contains("bogus"));
+    }
+}
