@@ -32,6 +32,20 @@ pub enum Error {
     /// A document id is not an integer or a string of allowed characters.
     #[error("Document identifier `{0}` is invalid. A document identifier can be of type integer or string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens (-) and underscores (_), and can not be more than 511 bytes.")]
     InvalidDocumentId(String),
+    /// A replication factor of 0 or above the node count.
+    #[error("replication factor {rf} is invalid with {nodes} node(s)")]
+    ReplicationFactor {
+        /// The replication factor.
+        rf: usize,
+        /// How many nodes there are.
+        nodes: usize,
+    },
+    /// Two nodes share an id.
+    #[error("duplicate node id `{0}`")]
+    DuplicateNode(String),
+    /// A node weight that is not a positive finite number.
+    #[error("node `{0}` has an invalid weight")]
+    InvalidWeight(String),
     /// A shard count that is not a power of two in range.
     #[error("invalid shard count {0}: expected a power of two between 1 and 65536")]
     InvalidShardCount(u64),

@@ -4,6 +4,7 @@
 //! - [`placement`]: which nodes hold each shard (weighted rendezvous hashing over zones);
 //! - [`document`]: payload parsing, primary keys and document ids, Meilisearch's rules;
 //! - [`marker`]: the hidden per-document shard marker, and removing it from responses;
+//! - [`merge`]: ordering hits from several shards as one index would;
 //! - [`task`]: a Miroir task's status derived from its node tasks.
 //!
 //! No tokio, no network, no files: the server crate does the I/O and calls into this one, so
@@ -13,6 +14,7 @@ pub mod document;
 pub mod error;
 pub mod hash;
 pub mod marker;
+pub mod merge;
 pub mod placement;
 pub mod task;
 

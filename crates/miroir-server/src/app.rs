@@ -11,7 +11,7 @@ use axum::Router;
 
 use crate::error::{Error, ErrorType, MeiliError};
 use crate::state::AppState;
-use crate::{documents, indexes, settings, stats, tasks};
+use crate::{documents, indexes, search, settings, stats, tasks};
 
 /// Builds the HTTP application.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -32,6 +32,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/swap-indexes", post(indexes::swap_indexes))
         .route("/indexes/{uid}/stats", get(stats::index_stats))
+        .route(
+            "/indexes/{uid}/search",
+            get(search::search_get).post(search::search_post),
+        )
         .route(
             "/indexes/{uid}/documents",
             get(documents::list_documents)

@@ -152,7 +152,10 @@ pub fn core_error(error: &miroir_core::Error) -> MeiliError {
         C::MultiplePrimaryKeyCandidates(_) => "index_primary_key_multiple_candidates_found",
         C::MissingDocumentId { .. } => "missing_document_id",
         C::InvalidDocumentId(_) => "invalid_document_id",
-        C::InvalidShardCount(_) => "bad_request",
+        C::InvalidShardCount(_)
+        | C::ReplicationFactor { .. }
+        | C::DuplicateNode(_)
+        | C::InvalidWeight(_) => "bad_request",
     };
     MeiliError::invalid(code, error.to_string())
 }

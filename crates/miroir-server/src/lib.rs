@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod indexes;
 pub mod node;
+pub mod search;
 pub mod settings;
 pub mod state;
 pub mod stats;

@@ -73,7 +73,7 @@ impl AppState {
     /// so does Miroir: the client gets `202 enqueued`, then sees it failed).
     pub fn failed_task(&self, task: NewTask, error: &MeiliError) -> Result<TaskRecord> {
         let now = OffsetDateTime::now_utc();
-        let details = task.details.map(|d| failed_details(task.kind, d));
+        let details = task.details.clone().map(|d| failed_details(task.kind, d));
         self.record(
             task,
             details,

@@ -1,0 +1,301 @@
+//! Merging ranked hits from several shards into the order one index would have produced.
+//!
+//! Meilisearch ranks by a bucket sort over its ranking rules, so one index's order is the
+//! lexicographic order of each hit's per-rule outcome. Every node reports that outcome in
+//! `_rankingScoreDetails` (and its scores use no corpus statistics, so they are comparable
+//! across shards). Comparison follows Meilisearch's own federated search: consecutive scored
+//! rules form one group compared by score, `sort` rules compare their values (numbers before
+//! strings, `null` last), `_geoPoint` rules compare distances; when two hits cannot be compared
+//! rule by rule, the global `_rankingScore` decides. Equal hits keep their shard order (the
+//! merge is stable), which is the "ties aside" of the equivalence promise.
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Value};
+
+/// One comparable step of a hit's ranking.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RankStep {
+    /// Consecutive scored rules (words, typo, proximity, attribute…), each rule's local score.
+    Scores(Vec<f64>),
+    /// A `sort` rule's value for this hit.
+    Sort {
+        /// Ascending order.
+        ascending: bool,
+        /// The document's value (`null` when absent).
+        value: Value,
+    },
+    /// A `_geoPoint` sort rule's distance for this hit.
+    Geo {
+        /// Ascending order (nearest first).
+        ascending: bool,
+        /// Distance in meters, if the document has a position.
+        distance: Option<f64>,
+    },
+}
+
+/// What the merge knows of one hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankKey {
+    /// The ranking, rule by rule.
+    pub steps: Vec<RankStep>,
+    /// The global `_rankingScore`.
+    pub score: f64,
+}
+
+/// Builds a hit's rank key from its `_rankingScoreDetails` and `_rankingScore`.
+pub fn rank_key(details: Option<&Map<String, Value>>, score: f64) -> RankKey {
+    let mut rules: Vec<(u64, &String, &Value)> = details
+        .map(|d| {
+            d.iter()
+                .map(|(name, detail)| {
+                    let order = detail.get("order").and_then(Value::as_u64).unwrap_or(u64::MAX);
+                    (order, name, detail)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    rules.sort_by_key(|(order, _, _)| *order);
+    let mut steps: Vec<RankStep> = Vec::with_capacity(rules.len());
+    for (_, name, detail) in rules {
+        let ascending = !name.ends_with(":desc");
+        if name.starts_with("_geoPoint(") {
+            let distance = detail.get("distance").and_then(Value::as_f64);
+            steps.push(RankStep::Geo {
+                ascending,
+                distance,
+            });
+        } else if let Some(local) = detail.get("score").and_then(Value::as_f64) {
+            match steps.last_mut() {
+                Some(RankStep::Scores(group)) => group.push(local),
+                _ => steps.push(RankStep::Scores(vec![local])),
+            }
+        } else if let Some(value) = detail.get("value") {
+            steps.push(RankStep::Sort {
+                ascending,
+                value: value.clone(),
+            });
+        }
+    }
+    RankKey { steps, score }
+}
+
+fn close(left: f64, right: f64) -> bool {
+    (left - right).abs() <= f64::EPSILON
+}
+
+/// Meilisearch's order of sort values: better first means `Greater`.
+pub fn compare_sort_values(ascending: bool, left: &Value, right: &Value) -> Ordering {
+    let order = match (left, right) {
+        (Value::Null, Value::Null) => return Ordering::Equal,
+        (Value::Null, _) => return Ordering::Less,
+        (_, Value::Null) => return Ordering::Greater,
+        (Value::Number(_), Value::String(_)) => return Ordering::Greater,
+        (Value::String(_), Value::Number(_)) => return Ordering::Less,
+        (Value::Number(l), Value::Number(r)) => l
+            .as_f64()
+            .zip(r.as_f64())
+            .and_then(|(l, r)| l.partial_cmp(&r))
+            .unwrap_or(Ordering::Equal),
+        (Value::String(l), Value::String(r)) => l.cmp(r),
+        _ => return Ordering::Equal,
+    };
+    // When ascending, the smaller value ranks better.
+    if ascending {
+        order.reverse()
+    } else {
+        order
+    }
+}
+
+fn compare_step(left: &RankStep, right: &RankStep) -> Option<Ordering> {
+    match (left, right) {
+        (RankStep::Scores(l), RankStep::Scores(r)) => {
+            for (a, b) in l.iter().zip(r) {
+                if !close(*a, *b) {
+                    return a.partial_cmp(b);
+                }
+            }
+            Some(l.len().cmp(&r.len()))
+        }
+        (
+            RankStep::Sort {
+                ascending: la,
+                value: lv,
+            },
+            RankStep::Sort {
+                ascending: ra,
+                value: rv,
+            },
+        ) if la == ra => Some(compare_sort_values(*la, lv, rv)),
+        (
+            RankStep::Geo {
+                ascending: la,
+                distance: ld,
+            },
+            RankStep::Geo {
+                ascending: ra,
+                distance: rd,
+            },
+        ) if la == ra => Some(match (ld, rd) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(l), Some(r)) if close(*l, *r) => Ordering::Equal,
+            // A smaller distance ranks better when ascending.
+            (Some(l), Some(r)) => {
+                let order = l.partial_cmp(r).unwrap_or(Ordering::Equal);
+                if *la {
+                    order.reverse()
+                } else {
+                    order
+                }
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Compares two hits; `Greater` means `left` ranks before `right`.
+pub fn compare(left: &RankKey, right: &RankKey) -> Ordering {
+    let mut l = left.steps.iter();
+    let mut r = right.steps.iter();
+    loop {
+        match (l.next(), r.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(a), Some(b)) => match compare_step(a, b) {
+                Some(Ordering::Equal) => continue,
+                Some(order) => return order,
+                None => {
+                    let remaining = l.count().cmp(&r.count());
+                    if remaining.is_ne() {
+                        return remaining;
+                    }
+                    return left
+                        .score
+                        .partial_cmp(&right.score)
+                        .unwrap_or(Ordering::Equal);
+                }
+            },
+        }
+    }
+}
+
+/// K-way merge of per-shard lists that are each already in rank order. Returns
+/// `(list, position)` pairs of the first `take` hits overall; ties keep list order.
+pub fn merge_ranked(lists: &[Vec<RankKey>], take: usize) -> Vec<(usize, usize)> {
+    let mut cursors = vec![0usize; lists.len()];
+    let mut merged = Vec::with_capacity(take.min(lists.iter().map(Vec::len).sum()));
+    while merged.len() < take {
+        let mut best: Option<usize> = None;
+        for (list, hits) in lists.iter().enumerate() {
+            let Some(candidate) = hits.get(cursors[list]) else {
+                continue;
+            };
+            best = match best {
+                None => Some(list),
+                Some(current) => {
+                    let incumbent = &lists[current][cursors[current]];
+                    if compare(candidate, incumbent) == Ordering::Greater {
+                        Some(list)
+                    } else {
+                        Some(current)
+                    }
+                }
+            };
+        }
+        let Some(list) = best else { break };
+        merged.push((list, cursors[list]));
+        cursors[list] += 1;
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn key(details: Value, score: f64) -> RankKey {
+        rank_key(details.as_object(), score)
+    }
+
+    #[test]
+    fn steps_from_details() {
+        let k = key(
+            json!({
+                "words": {"order": 0, "matchingWords": 2, "maxMatchingWords": 2, "score": 1.0},
+                "year:desc": {"order": 2, "value": 1999},
+                "typo": {"order": 1, "typoCount": 0, "maxTypoCount": 2, "score": 1.0},
+                "_geoPoint(1, 2):asc": {"order": 3, "value": {"lat": 1.0, "lng": 2.0}, "distance": 12.5},
+                "exactness": {"order": 4, "matchType": "noExactMatch", "score": 0.3}
+            }),
+            0.9,
+        );
+        assert_eq!(
+            k.steps,
+            vec![
+                RankStep::Scores(vec![1.0, 1.0]),
+                RankStep::Sort { ascending: false, value: json!(1999) },
+                RankStep::Geo { ascending: true, distance: Some(12.5) },
+                RankStep::Scores(vec![0.3]),
+            ]
+        );
+    }
+
+    #[test]
+    fn rule_by_rule_beats_global_score() {
+        // Better on the first rule, worse globally: the first rule decides, as in one index.
+        let a = key(json!({"words": {"order": 0, "score": 1.0}, "typo": {"order": 1, "score": 0.0}}), 0.5);
+        let b = key(json!({"words": {"order": 0, "score": 0.5}, "typo": {"order": 1, "score": 1.0}}), 0.7);
+        assert_eq!(compare(&a, &b), Ordering::Greater);
+    }
+
+    #[test]
+    fn sort_values() {
+        let asc = |v: Value| key(json!({"price:asc": {"order": 0, "value": v}}), 1.0);
+        assert_eq!(compare(&asc(json!(3)), &asc(json!(10))), Ordering::Greater);
+        assert_eq!(compare(&asc(json!(3)), &asc(json!("a"))), Ordering::Greater);
+        assert_eq!(compare(&asc(json!(null)), &asc(json!("a"))), Ordering::Less);
+        let desc = |v: Value| key(json!({"price:desc": {"order": 0, "value": v}}), 1.0);
+        assert_eq!(compare(&desc(json!(3)), &desc(json!(10))), Ordering::Less);
+    }
+
+    #[test]
+    fn merge_is_stable_and_cut() {
+        let s = |x: f64| key(json!({"words": {"order": 0, "score": x}}), x);
+        let lists = vec![vec![s(0.9), s(0.5), s(0.1)], vec![s(0.9), s(0.7)], vec![]];
+        assert_eq!(merge_ranked(&lists, 4), vec![(0, 0), (1, 0), (1, 1), (0, 1)]);
+        assert_eq!(merge_ranked(&lists, 100).len(), 5);
+    }
+
+    proptest! {
+        #[test]
+        fn merge_equals_sorting_everything(
+            scores in prop::collection::vec(prop::collection::vec(0u32..20, 0..30), 1..6),
+            take in 0usize..200,
+        ) {
+            let lists: Vec<Vec<RankKey>> = scores
+                .iter()
+                .map(|list| {
+                    let mut list: Vec<f64> = list.iter().map(|s| f64::from(*s) / 20.0).collect();
+                    list.sort_by(|a, b| b.partial_cmp(a).unwrap_or(Ordering::Equal));
+                    list.into_iter()
+                        .map(|s| key(json!({"words": {"order": 0, "score": s}}), s))
+                        .collect()
+                })
+                .collect();
+            let merged: Vec<f64> = merge_ranked(&lists, take)
+                .iter()
+                .map(|(l, p)| lists[*l][*p].score)
+                .collect();
+            let mut all: Vec<f64> = lists.iter().flatten().map(|k| k.score).collect();
+            all.sort_by(|a, b| b.partial_cmp(a).unwrap_or(Ordering::Equal));
+            all.truncate(take);
+            prop_assert_eq!(merged, all);
+        }
+    }
+}
