@@ -465,7 +465,8 @@ pub async fn fetch_documents(
     fetch_listing(&state, &index, Listing { offset, limit, rest }).await
 }
 
-fn json_kind(value: &Value) -> &'static str {
+/// How Meilisearch names a JSON value's kind in its validation messages.
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

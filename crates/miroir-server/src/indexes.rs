@@ -90,10 +90,24 @@ pub fn creation_calls(state: &AppState, uid: &str, primary_key: Option<&str>) ->
             node,
             method: Method::PATCH,
             path: format!("/indexes/{uid}/settings"),
-            body: NodeBody::Json(json!({"filterableAttributes": [MARKER_FIELD]})),
+            body: NodeBody::Json(node_defaults()),
         });
     }
     calls
+}
+
+/// How many facet values each node returns per facet. Far above any client's setting so that
+/// per-value counts summed over shards are exact up to that many distinct values per shard;
+/// the client's own `maxValuesPerFacet` is applied after the merge.
+pub const NODE_MAX_VALUES_PER_FACET: u64 = 10_000;
+
+/// The settings Miroir itself needs on every node's copy of an index: the shard marker
+/// filterable and the facet cap raised.
+pub fn node_defaults() -> Value {
+    json!({
+        "filterableAttributes": [MARKER_FIELD],
+        "faceting": {"maxValuesPerFacet": NODE_MAX_VALUES_PER_FACET},
+    })
 }
 
 /// A fresh metadata record.
@@ -105,6 +119,7 @@ pub fn new_record(state: &AppState, uid: &str, primary_key: Option<String>) -> I
         shard_count: state.config.shards,
         created_at: now,
         updated_at: now,
+        max_values_per_facet: None,
     }
 }
 

@@ -278,7 +278,10 @@ pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> 
         response.insert("estimatedTotalHits".into(), Value::from(total));
     }
     if client.contains_key("facets") {
-        let (distribution, stats) = merge_facets(&answers);
+        let cap = index
+            .max_values_per_facet
+            .unwrap_or(crate::settings::DEFAULT_MAX_VALUES_PER_FACET);
+        let (distribution, stats) = merge_facets(&answers, cap as usize);
         response.insert("facetDistribution".into(), distribution);
         if !stats.as_object().is_some_and(Map::is_empty) || answers.iter().any(|a| a.facet_stats.is_some()) {
             response.insert("facetStats".into(), stats);
@@ -287,8 +290,9 @@ pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> 
     Ok(Value::Object(response))
 }
 
-/// Sums facet counts per value and takes min/max of facet stats.
-fn merge_facets(answers: &[NodeAnswer]) -> (Value, Value) {
+/// Sums facet counts per value, keeps the first `cap` values (alphabetical order), and takes
+/// min/max of facet stats.
+fn merge_facets(answers: &[NodeAnswer], cap: usize) -> (Value, Value) {
     let mut distribution: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut stats: BTreeMap<String, FacetStats> = BTreeMap::new();
     for answer in answers {
@@ -311,7 +315,11 @@ fn merge_facets(answers: &[NodeAnswer]) -> (Value, Value) {
     let distribution = distribution
         .into_iter()
         .map(|(facet, values)| {
-            let values: Map<String, Value> = values.into_iter().map(|(v, c)| (v, Value::from(c))).collect();
+            let values: Map<String, Value> = values
+                .into_iter()
+                .take(cap)
+                .map(|(v, c)| (v, Value::from(c)))
+                .collect();
             (facet, Value::Object(values))
         })
         .collect::<Map<String, Value>>();

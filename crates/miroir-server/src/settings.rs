@@ -18,7 +18,9 @@ use miroir_core::marker::{strip_settings, with_marker_filterable, without_marker
 
 use crate::error::{Error, ErrorType, MeiliError, Result};
 use crate::extract::{json_body, Body};
-use crate::indexes::{broadcast, check_path_uid, require_json};
+use crate::indexes::{
+    broadcast, check_path_uid, node_defaults, require_json, NODE_MAX_VALUES_PER_FACET,
+};
 use crate::node::NodeBody;
 use crate::state::{AppState, NewTask};
 use crate::tasks::summarized;
@@ -109,9 +111,69 @@ fn setting(segment: &str) -> Result<(&'static str, &'static str, UpdateVerb)> {
         })
 }
 
+/// What a settings write does to the client's `maxValuesPerFacet`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FacetCap {
+    /// Not touched.
+    Keep,
+    /// Set (`None`: back to the default).
+    Set(Option<u64>),
+}
+
+/// Rewrites a client `faceting` value for the nodes: the nodes keep
+/// [`NODE_MAX_VALUES_PER_FACET`]; the client's cap is returned to be applied by Miroir.
+/// `at` is the JSON path Meilisearch names in its validation message.
+fn rewrite_faceting(faceting: &Value, at: &str) -> Result<(Value, FacetCap)> {
+    match faceting {
+        Value::Null => Ok((
+            json!({"maxValuesPerFacet": NODE_MAX_VALUES_PER_FACET, "sortFacetValuesBy": null}),
+            FacetCap::Set(None),
+        )),
+        Value::Object(map) => {
+            let mut toward_nodes = map.clone();
+            let cap = match map.get("maxValuesPerFacet") {
+                None => FacetCap::Keep,
+                Some(Value::Null) => FacetCap::Set(None),
+                Some(value) => match value.as_u64() {
+                    Some(n) => FacetCap::Set(Some(n)),
+                    None => {
+                        return Err(MeiliError::invalid(
+                            "invalid_settings_faceting",
+                            format!(
+                                "Invalid value type at `{at}.maxValuesPerFacet`: expected a positive integer, but found {}: `{value}`",
+                                crate::documents::json_kind(value)
+                            ),
+                        )
+                        .into())
+                    }
+                },
+            };
+            if cap != FacetCap::Keep {
+                toward_nodes.insert("maxValuesPerFacet".into(), Value::from(NODE_MAX_VALUES_PER_FACET));
+            }
+            Ok((Value::Object(toward_nodes), cap))
+        }
+        // Any other type: the node rejects it with Meilisearch's own message.
+        other => Ok((other.clone(), FacetCap::Keep)),
+    }
+}
+
+/// Shows the client's cap in a `faceting` object read from a node.
+fn show_faceting(faceting: &mut Value, cap: Option<u64>) {
+    if let Value::Object(map) = faceting {
+        map.insert(
+            "maxValuesPerFacet".into(),
+            Value::from(cap.unwrap_or(DEFAULT_MAX_VALUES_PER_FACET)),
+        );
+    }
+}
+
+/// Meilisearch's default `faceting.maxValuesPerFacet`.
+pub const DEFAULT_MAX_VALUES_PER_FACET: u64 = 100;
+
 /// Reads the settings from the first node and hides the marker.
 async fn node_settings(state: &AppState, uid: &str) -> Result<Map<String, Value>> {
-    state.index(uid)?;
+    let index = state.index(uid)?;
     let settings = state
         .cluster
         .node(0)
@@ -122,6 +184,9 @@ async fn node_settings(state: &AppState, uid: &str) -> Result<Map<String, Value>
         _ => Map::new(),
     };
     strip_settings(&mut map);
+    if let Some(faceting) = map.get_mut("faceting") {
+        show_faceting(faceting, index.max_values_per_facet);
+    }
     Ok(map)
 }
 
@@ -148,12 +213,18 @@ pub async fn update_settings(
     if let Some(filterable) = toward_nodes.get_mut("filterableAttributes") {
         *filterable = with_marker_filterable(filterable);
     }
+    let mut cap = FacetCap::Keep;
+    if let Some(faceting) = toward_nodes.get_mut("faceting") {
+        let (rewritten, new_cap) = rewrite_faceting(faceting, ".faceting")?;
+        *faceting = rewritten;
+        cap = new_cap;
+    }
     let task = NewTask {
         kind: "settingsUpdate",
         index_uid: Some(uid.clone()),
         details: Some(Value::Object(client)),
     };
-    write(&state, &uid, task, Method::PATCH, "", Value::Object(toward_nodes)).await
+    write(&state, &uid, task, Method::PATCH, "", Value::Object(toward_nodes), cap).await
 }
 
 /// `DELETE /indexes/{uid}/settings`: every setting back to its default, marker kept.
@@ -177,12 +248,14 @@ pub async fn reset_settings(
         }
     }
     toward_nodes.insert("filterableAttributes".into(), json!([MARKER_FIELD]));
+    let (faceting, cap) = rewrite_faceting(&Value::Null, ".faceting")?;
+    toward_nodes.insert("faceting".into(), faceting);
     let task = NewTask {
         kind: "settingsUpdate",
         index_uid: Some(uid.clone()),
         details: Some(Value::Object(details)),
     };
-    write(&state, &uid, task, Method::PATCH, "", Value::Object(toward_nodes)).await
+    write(&state, &uid, task, Method::PATCH, "", Value::Object(toward_nodes), cap).await
 }
 
 /// `GET /indexes/{uid}/settings/{setting}`
@@ -192,17 +265,18 @@ pub async fn get_setting(
 ) -> Result<Json<Value>> {
     check_path_uid(&uid)?;
     let (_, key, _) = setting(&segment)?;
-    state.index(&uid)?;
-    let value = state
+    let index = state.index(&uid)?;
+    let mut value = state
         .cluster
         .node(0)
         .json(Method::GET, &format!("/indexes/{uid}/settings/{segment}"), NodeBody::Empty)
         .await?;
-    Ok(Json(if key == "filterableAttributes" {
-        without_marker_filterable(&value)
-    } else {
-        value
-    }))
+    match key {
+        "filterableAttributes" => value = without_marker_filterable(&value),
+        "faceting" => show_faceting(&mut value, index.max_values_per_facet),
+        _ => {}
+    }
+    Ok(Json(value))
 }
 
 /// `PUT` or `PATCH /indexes/{uid}/settings/{setting}` (each sub-route has one verb).
@@ -220,10 +294,10 @@ pub async fn update_setting(
     }
     require_json(&headers)?;
     let client: Value = json_body(&body)?;
-    let toward_nodes = if key == "filterableAttributes" {
-        with_marker_filterable(&client)
-    } else {
-        client.clone()
+    let (toward_nodes, cap) = match key {
+        "filterableAttributes" => (with_marker_filterable(&client), FacetCap::Keep),
+        "faceting" => rewrite_faceting(&client, "")?,
+        _ => (client.clone(), FacetCap::Keep),
     };
     let task = NewTask {
         kind: "settingsUpdate",
@@ -231,7 +305,7 @@ pub async fn update_setting(
         details: Some(json!({ key: client })),
     };
     let path = format!("/{segment}");
-    Ok(write(&state, &uid, task, method, &path, toward_nodes)
+    Ok(write(&state, &uid, task, method, &path, toward_nodes, cap)
         .await?
         .into_response())
 }
@@ -249,11 +323,18 @@ pub async fn reset_setting(
         details: Some(json!({ key: null })),
     };
     let path = format!("/{segment}");
-    let response = if key == "filterableAttributes" {
+    let response = match key {
         // Resetting would drop the marker: set it alone instead.
-        write(&state, &uid, task, verb.method(), &path, json!([MARKER_FIELD])).await?
-    } else {
-        write(&state, &uid, task, Method::DELETE, &path, Value::Null).await?
+        "filterableAttributes" => {
+            let body = json!([MARKER_FIELD]);
+            write(&state, &uid, task, verb.method(), &path, body, FacetCap::Keep).await?
+        }
+        // Resetting would drop the raised node cap: reset the rest, keep the cap.
+        "faceting" => {
+            let (body, cap) = rewrite_faceting(&Value::Null, "")?;
+            write(&state, &uid, task, verb.method(), &path, body, cap).await?
+        }
+        _ => write(&state, &uid, task, Method::DELETE, &path, Value::Null, FacetCap::Keep).await?,
     };
     Ok(response.into_response())
 }
@@ -266,27 +347,43 @@ async fn write(
     method: Method,
     sub_path: &str,
     body: Value,
+    cap: FacetCap,
 ) -> Result<impl IntoResponse> {
     let _guard = state.write_lock.lock().await;
     let path = format!("/indexes/{uid}/settings{sub_path}");
     let body = (!body.is_null()).then_some(body);
+    // The keys this write sets, so that Miroir's own node defaults do not overwrite them.
+    let touched: Vec<String> = match (sub_path.strip_prefix('/'), &body) {
+        (Some(segment), _) => setting(segment)
+            .map(|(_, key, _)| vec![key.to_string()])
+            .unwrap_or_default(),
+        (None, Some(Value::Object(map))) => map.keys().cloned().collect(),
+        (None, _) => Vec::new(),
+    };
     let mut calls = broadcast(state, method, &path, body);
     let missing = state.store.get_index(uid)?.is_none();
     if missing {
+        let mut defaults = node_defaults();
+        if let Value::Object(map) = &mut defaults {
+            map.retain(|key, _| !touched.contains(key));
+        }
         // Meilisearch (and so each node) creates a missing index on a settings update; the
         // marker must then be declared filterable right after.
         calls.extend(broadcast(
             state,
             Method::PATCH,
             &format!("/indexes/{uid}/settings"),
-            Some(json!({"filterableAttributes": [MARKER_FIELD]})),
+            Some(defaults),
         ));
     }
     let record = state.dispatch(task, calls).await?;
-    if missing {
-        state
-            .store
-            .put_index(&crate::indexes::new_record(state, uid, None))?;
+    let mut index = match state.store.get_index(uid)? {
+        Some(index) => index,
+        None => crate::indexes::new_record(state, uid, None),
+    };
+    if let FacetCap::Set(value) = cap {
+        index.max_values_per_facet = value;
     }
+    state.store.put_index(&index)?;
     Ok(summarized(&record))
 }

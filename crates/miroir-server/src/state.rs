@@ -80,6 +80,7 @@ impl AppState {
             Vec::new(),
             TaskStatus::Failed,
             Some(error.to_json()),
+            now,
             Some(now),
         )
     }
@@ -87,7 +88,7 @@ impl AppState {
     /// Records a task with nothing to wait for, already succeeded.
     pub fn succeeded_task(&self, task: NewTask, details: Option<Value>) -> Result<TaskRecord> {
         let now = OffsetDateTime::now_utc();
-        self.record(task, details, Vec::new(), TaskStatus::Succeeded, None, Some(now))
+        self.record(task, details, Vec::new(), TaskStatus::Succeeded, None, now, Some(now))
     }
 
     fn record(
@@ -97,9 +98,9 @@ impl AppState {
         node_tasks: Vec<NodeTaskRef>,
         status: TaskStatus,
         error: Option<Value>,
+        enqueued_at: OffsetDateTime,
         finished_at: Option<OffsetDateTime>,
     ) -> Result<TaskRecord> {
-        let enqueued_at = OffsetDateTime::now_utc();
         let mut record = TaskRecord {
             uid: 0,
             index_uid: task.index_uid,
@@ -121,6 +122,8 @@ impl AppState {
     /// Sends a write's node requests (see the module docs for ordering and the first-node
     /// probe) and records the Miroir task. The caller holds [`AppState::write_lock`].
     pub async fn dispatch(&self, task: NewTask, calls: Vec<NodeCall>) -> Result<TaskRecord> {
+        // Enqueued before any node saw it, so no node can have started it earlier.
+        let enqueued_at = OffsetDateTime::now_utc();
         let mut calls = calls.into_iter();
         let mut node_tasks = Vec::new();
         let Some(first) = calls.next() else {
@@ -155,7 +158,7 @@ impl AppState {
         match failure {
             None => {
                 let details = task.details.clone();
-                self.record(task, details, node_tasks, TaskStatus::Enqueued, None, None)
+                self.record(task, details, node_tasks, TaskStatus::Enqueued, None, enqueued_at, None)
             }
             Some(error) => {
                 // Some nodes accepted the write and one did not: the task is failed now, and
@@ -163,7 +166,15 @@ impl AppState {
                 let (_, body) = error.to_meili();
                 let details = task.details.clone().map(|d| failed_details(task.kind, d));
                 let now = OffsetDateTime::now_utc();
-                self.record(task, details, node_tasks, TaskStatus::Failed, Some(body), Some(now))
+                self.record(
+                    task,
+                    details,
+                    node_tasks,
+                    TaskStatus::Failed,
+                    Some(body),
+                    enqueued_at,
+                    Some(now),
+                )
             }
         }
     }

@@ -537,13 +537,17 @@ async fn poll_once(state: &AppState) -> Result<bool> {
             continue;
         }
         let derived = aggregate(&states);
-        let changed = derived.status != task.status || derived.started_at != task.started_at;
+        let changed = derived.status != task.status
+            || derived.started_at.map(|at| at.max(task.enqueued_at)) != task.started_at;
         if !changed {
             continue;
         }
         task.status = derived.status;
-        task.started_at = derived.started_at;
-        task.finished_at = derived.finished_at;
+        // Node clocks may run slightly behind Miroir's: never start before enqueued.
+        task.started_at = derived.started_at.map(|at| at.max(task.enqueued_at));
+        task.finished_at = derived
+            .finished_at
+            .map(|at| at.max(task.started_at.unwrap_or(task.enqueued_at)));
         task.error = derived.error;
         if task.status.is_finished() {
             finish(state, &mut task, &node_details)?;

@@ -86,6 +86,11 @@ pub struct IndexRecord {
     pub created_at: OffsetDateTime,
     /// Last write time.
     pub updated_at: OffsetDateTime,
+    /// The client's `faceting.maxValuesPerFacet` (`None`: Meilisearch's default). Nodes keep a
+    /// much larger value so that facet counts can be merged exactly; this one is applied at
+    /// the merge and shown in the settings.
+    #[serde(default)]
+    pub max_values_per_facet: Option<u64>,
 }
 
 /// Filters of `GET /tasks` (and of task cancelation and deletion), already validated.

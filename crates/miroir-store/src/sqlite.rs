@@ -474,6 +474,7 @@ mod tests {
             shard_count: 16,
             created_at: now,
             updated_at: now,
+            max_values_per_facet: Some(7),
         };
         store.put_index(&record)?;
         assert_eq!(store.get_index("movies")?, Some(record.clone()));
