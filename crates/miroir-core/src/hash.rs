@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The stable hash of a document id, and the shard it falls in.
 //!
 //! **Encoding.** A document id (the value of the index's primary key) is a JSON integer or a

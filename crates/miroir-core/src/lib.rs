@@ -4,6 +4,7 @@
 //! - [`placement`]: which nodes hold each shard (weighted rendezvous hashing over zones);
 //! - [`document`]: payload parsing, primary keys and document ids, Meilisearch's rules;
 //! - [`marker`]: the hidden per-document shard marker, and removing it from responses;
+//! - [`facets`]: summing facet counts and stats over shards;
 //! - [`merge`]: ordering hits from several shards as one index would;
 //! - [`task`]: a Miroir task's status derived from its node tasks.
 //!
@@ -12,6 +13,7 @@
 
 pub mod document;
 pub mod error;
+pub mod facets;
 pub mod hash;
 pub mod marker;
 pub mod merge;

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Which nodes hold each shard: weighted rendezvous (HRW) hashing, replicas spread over zones.
 //!
 //! **Scores.** Every (node, shard) pair gets a pseudo-random `u` in the open interval (0, 1):
@@ -382,11 +383,28 @@ mod tests {
         // shards on upgrade.
         let t = table(&nodes(3), 8, 2);
         let all: Vec<Vec<usize>> = count(8).shards().map(|s| t.replicas(s).to_vec()).collect();
-        assert_eq!(
-            all,
-            [[1, 0], [2, 1], [2, 0], [2, 0], [0, 2], [2, 0], [2, 0], [2, 1]]
-        );
-        assert_eq!(placement_key(count(64), 5), 0);
+        #[rustfmt::skip]
+        let expected = [[1, 0], [2, 1], [2, 0], [2, 0], [0, 2], [2, 0], [2, 0], [2, 1]];
+        assert_eq!(all, expected);
+        assert_eq!(placement_key(count(64), 5), 0xc942_ff1d_4c5e_cc3a);
+
+        // Weights and zones (values cross-checked with an independent implementation over the
+        // reference C xxHash library).
+        let zoned = [
+            NodeSpec::new("a").with_zone("east"),
+            NodeSpec::new("b").with_zone("east").with_weight(2.0),
+            NodeSpec::new("c").with_zone("west"),
+            NodeSpec::new("d").with_weight(0.5),
+            NodeSpec::new("e").with_zone("west"),
+        ];
+        let t = table(&zoned, 16, 3);
+        let all: Vec<Vec<usize>> = count(16).shards().map(|s| t.replicas(s).to_vec()).collect();
+        #[rustfmt::skip]
+        let expected = [
+            [4, 1, 3], [1, 3, 4], [2, 0, 3], [2, 1, 3], [3, 2, 1], [0, 3, 4], [4, 0, 3], [3, 1, 4],
+            [4, 1, 3], [1, 2, 3], [0, 2, 3], [1, 4, 3], [4, 1, 3], [1, 2, 3], [1, 3, 4], [2, 0, 3],
+        ];
+        assert_eq!(all, expected);
     }
 
     #[test]
@@ -519,19 +537,17 @@ mod tests {
 
     /// A random node list: 1 to 9 nodes, weights in [0.25, 4], zones among 4 or none.
     fn node_lists() -> impl Strategy<Value = Vec<NodeSpec>> {
-        prop::collection::vec((0.25f64..4.0, prop::option::of(0u8..4)), 1..10).prop_map(
-            |specs| {
-                specs
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (weight, zone))| NodeSpec {
-                        id: format!("n{i}"),
-                        weight,
-                        zone: zone.map(|z| format!("z{z}")),
-                    })
-                    .collect()
-            },
-        )
+        prop::collection::vec((0.25f64..4.0, prop::option::of(0u8..4)), 1..10).prop_map(|specs| {
+            specs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (weight, zone))| NodeSpec {
+                    id: format!("n{i}"),
+                    weight,
+                    zone: zone.map(|z| format!("z{z}")),
+                })
+                .collect()
+        })
     }
 
     proptest! {

@@ -120,6 +120,7 @@ pub fn new_record(state: &AppState, uid: &str, primary_key: Option<String>) -> I
         created_at: now,
         updated_at: now,
         max_values_per_facet: None,
+        sort_facet_values_by: None,
     }
 }
 

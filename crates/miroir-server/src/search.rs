@@ -7,7 +7,6 @@
 //! and only the hits that survive the cut are re-written (to drop what the client did not ask
 //! for and the shard marker).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,6 +18,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
+use miroir_core::facets::{merge_distributions, merge_stats};
 use miroir_core::marker::{and_filter, strip_document};
 use miroir_core::merge::{merge_ranked, rank_key, RankKey};
 
@@ -38,15 +38,9 @@ struct NodeAnswer {
     #[serde(default)]
     total_hits: Option<u64>,
     #[serde(default)]
-    facet_distribution: Option<BTreeMap<String, BTreeMap<String, u64>>>,
+    facet_distribution: Option<Map<String, Value>>,
     #[serde(default)]
-    facet_stats: Option<BTreeMap<String, FacetStats>>,
-}
-
-#[derive(Deserialize, Clone, Copy)]
-struct FacetStats {
-    min: f64,
-    max: f64,
+    facet_stats: Option<Map<String, Value>>,
 }
 
 /// The ranking fields of one hit.
@@ -281,51 +275,14 @@ pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> 
         let cap = index
             .max_values_per_facet
             .unwrap_or(crate::settings::DEFAULT_MAX_VALUES_PER_FACET);
-        let (distribution, stats) = merge_facets(&answers, cap as usize);
-        response.insert("facetDistribution".into(), distribution);
-        if !stats.as_object().is_some_and(Map::is_empty) || answers.iter().any(|a| a.facet_stats.is_some()) {
-            response.insert("facetStats".into(), stats);
-        }
+        let distributions: Vec<&Map<String, Value>> =
+            answers.iter().filter_map(|a| a.facet_distribution.as_ref()).collect();
+        let stats: Vec<&Map<String, Value>> =
+            answers.iter().filter_map(|a| a.facet_stats.as_ref()).collect();
+        let distribution =
+            merge_distributions(&distributions, index.sort_facet_values_by.as_ref(), cap as usize);
+        response.insert("facetDistribution".into(), Value::Object(distribution));
+        response.insert("facetStats".into(), Value::Object(merge_stats(&stats)));
     }
     Ok(Value::Object(response))
-}
-
-/// Sums facet counts per value, keeps the first `cap` values (alphabetical order), and takes
-/// min/max of facet stats.
-fn merge_facets(answers: &[NodeAnswer], cap: usize) -> (Value, Value) {
-    let mut distribution: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    let mut stats: BTreeMap<String, FacetStats> = BTreeMap::new();
-    for answer in answers {
-        for (facet, values) in answer.facet_distribution.iter().flatten() {
-            let merged = distribution.entry(facet.clone()).or_default();
-            for (value, count) in values {
-                *merged.entry(value.clone()).or_default() += count;
-            }
-        }
-        for (facet, s) in answer.facet_stats.iter().flatten() {
-            stats
-                .entry(facet.clone())
-                .and_modify(|m| {
-                    m.min = m.min.min(s.min);
-                    m.max = m.max.max(s.max);
-                })
-                .or_insert(*s);
-        }
-    }
-    let distribution = distribution
-        .into_iter()
-        .map(|(facet, values)| {
-            let values: Map<String, Value> = values
-                .into_iter()
-                .take(cap)
-                .map(|(v, c)| (v, Value::from(c)))
-                .collect();
-            (facet, Value::Object(values))
-        })
-        .collect::<Map<String, Value>>();
-    let stats = stats
-        .into_iter()
-        .map(|(facet, s)| (facet, json!({"min": s.min, "max": s.max})))
-        .collect::<Map<String, Value>>();
-    (Value::Object(distribution), Value::Object(stats))
 }

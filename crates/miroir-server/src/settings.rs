@@ -111,31 +111,42 @@ fn setting(segment: &str) -> Result<(&'static str, &'static str, UpdateVerb)> {
         })
 }
 
-/// What a settings write does to the client's `maxValuesPerFacet`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum FacetCap {
-    /// Not touched.
-    Keep,
-    /// Set (`None`: back to the default).
-    Set(Option<u64>),
+/// What a settings write changes in the faceting settings Miroir applies at the merge.
+/// `None` leaves a value as it is; `Some(None)` resets it to Meilisearch's default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FacetingChange {
+    /// The client's `maxValuesPerFacet`.
+    cap: Option<Option<u64>>,
+    /// The client's `sortFacetValuesBy`.
+    sort: Option<Option<Value>>,
+}
+
+impl FacetingChange {
+    fn reset() -> FacetingChange {
+        FacetingChange {
+            cap: Some(None),
+            sort: Some(None),
+        }
+    }
 }
 
 /// Rewrites a client `faceting` value for the nodes: the nodes keep
-/// [`NODE_MAX_VALUES_PER_FACET`]; the client's cap is returned to be applied by Miroir.
-/// `at` is the JSON path Meilisearch names in its validation message.
-fn rewrite_faceting(faceting: &Value, at: &str) -> Result<(Value, FacetCap)> {
+/// [`NODE_MAX_VALUES_PER_FACET`]; the client's cap and sort order are returned to be applied
+/// by Miroir. `at` is the JSON path Meilisearch names in its validation message.
+fn rewrite_faceting(faceting: &Value, at: &str) -> Result<(Value, FacetingChange)> {
     match faceting {
         Value::Null => Ok((
             json!({"maxValuesPerFacet": NODE_MAX_VALUES_PER_FACET, "sortFacetValuesBy": null}),
-            FacetCap::Set(None),
+            FacetingChange::reset(),
         )),
         Value::Object(map) => {
             let mut toward_nodes = map.clone();
-            let cap = match map.get("maxValuesPerFacet") {
-                None => FacetCap::Keep,
-                Some(Value::Null) => FacetCap::Set(None),
+            let mut change = FacetingChange::default();
+            match map.get("maxValuesPerFacet") {
+                None => {}
+                Some(Value::Null) => change.cap = Some(None),
                 Some(value) => match value.as_u64() {
-                    Some(n) => FacetCap::Set(Some(n)),
+                    Some(n) => change.cap = Some(Some(n)),
                     None => {
                         return Err(MeiliError::invalid(
                             "invalid_settings_faceting",
@@ -147,14 +158,18 @@ fn rewrite_faceting(faceting: &Value, at: &str) -> Result<(Value, FacetCap)> {
                         .into())
                     }
                 },
-            };
-            if cap != FacetCap::Keep {
+            }
+            if change.cap.is_some() {
                 toward_nodes.insert("maxValuesPerFacet".into(), Value::from(NODE_MAX_VALUES_PER_FACET));
             }
-            Ok((Value::Object(toward_nodes), cap))
+            // The node validates the sort order itself; Miroir only remembers it.
+            if let Some(sort) = map.get("sortFacetValuesBy") {
+                change.sort = Some((!sort.is_null()).then(|| sort.clone()));
+            }
+            Ok((Value::Object(toward_nodes), change))
         }
         // Any other type: the node rejects it with Meilisearch's own message.
-        other => Ok((other.clone(), FacetCap::Keep)),
+        other => Ok((other.clone(), FacetingChange::default())),
     }
 }
 
@@ -213,11 +228,11 @@ pub async fn update_settings(
     if let Some(filterable) = toward_nodes.get_mut("filterableAttributes") {
         *filterable = with_marker_filterable(filterable);
     }
-    let mut cap = FacetCap::Keep;
+    let mut cap = FacetingChange::default();
     if let Some(faceting) = toward_nodes.get_mut("faceting") {
-        let (rewritten, new_cap) = rewrite_faceting(faceting, ".faceting")?;
+        let (rewritten, change) = rewrite_faceting(faceting, ".faceting")?;
         *faceting = rewritten;
-        cap = new_cap;
+        cap = change;
     }
     let task = NewTask {
         kind: "settingsUpdate",
@@ -295,9 +310,9 @@ pub async fn update_setting(
     require_json(&headers)?;
     let client: Value = json_body(&body)?;
     let (toward_nodes, cap) = match key {
-        "filterableAttributes" => (with_marker_filterable(&client), FacetCap::Keep),
+        "filterableAttributes" => (with_marker_filterable(&client), FacetingChange::default()),
         "faceting" => rewrite_faceting(&client, "")?,
-        _ => (client.clone(), FacetCap::Keep),
+        _ => (client.clone(), FacetingChange::default()),
     };
     let task = NewTask {
         kind: "settingsUpdate",
@@ -327,14 +342,14 @@ pub async fn reset_setting(
         // Resetting would drop the marker: set it alone instead.
         "filterableAttributes" => {
             let body = json!([MARKER_FIELD]);
-            write(&state, &uid, task, verb.method(), &path, body, FacetCap::Keep).await?
+            write(&state, &uid, task, verb.method(), &path, body, FacetingChange::default()).await?
         }
         // Resetting would drop the raised node cap: reset the rest, keep the cap.
         "faceting" => {
             let (body, cap) = rewrite_faceting(&Value::Null, "")?;
             write(&state, &uid, task, verb.method(), &path, body, cap).await?
         }
-        _ => write(&state, &uid, task, Method::DELETE, &path, Value::Null, FacetCap::Keep).await?,
+        _ => write(&state, &uid, task, Method::DELETE, &path, Value::Null, FacetingChange::default()).await?,
     };
     Ok(response.into_response())
 }
@@ -347,7 +362,7 @@ async fn write(
     method: Method,
     sub_path: &str,
     body: Value,
-    cap: FacetCap,
+    cap: FacetingChange,
 ) -> Result<impl IntoResponse> {
     let _guard = state.write_lock.lock().await;
     let path = format!("/indexes/{uid}/settings{sub_path}");
@@ -381,8 +396,11 @@ async fn write(
         Some(index) => index,
         None => crate::indexes::new_record(state, uid, None),
     };
-    if let FacetCap::Set(value) = cap {
+    if let Some(value) = cap.cap {
         index.max_values_per_facet = value;
+    }
+    if let Some(value) = cap.sort {
+        index.sort_facet_values_by = value;
     }
     state.store.put_index(&index)?;
     Ok(summarized(&record))

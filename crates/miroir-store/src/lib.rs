@@ -91,6 +91,10 @@ pub struct IndexRecord {
     /// the merge and shown in the settings.
     #[serde(default)]
     pub max_values_per_facet: Option<u64>,
+    /// The client's `faceting.sortFacetValuesBy` (`None`: alphabetical for every facet), used
+    /// to order merged facet values.
+    #[serde(default)]
+    pub sort_facet_values_by: Option<serde_json::Value>,
 }
 
 /// Filters of `GET /tasks` (and of task cancelation and deletion), already validated.

@@ -475,6 +475,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             max_values_per_facet: Some(7),
+            sort_facet_values_by: None,
         };
         store.put_index(&record)?;
         assert_eq!(store.get_index("movies")?, Some(record.clone()));
