@@ -43,6 +43,21 @@ pub struct RankKey {
     pub score: f64,
 }
 
+impl RankKey {
+    /// Applies a federated-search query weight: scores scale, sort values do not (as in
+    /// Meilisearch's weighted comparison).
+    pub fn weigh(&mut self, weight: f64) {
+        self.score *= weight;
+        for step in &mut self.steps {
+            if let RankStep::Scores(scores) = step {
+                for score in scores {
+                    *score *= weight;
+                }
+            }
+        }
+    }
+}
+
 /// Builds a hit's rank key from its `_rankingScoreDetails` and `_rankingScore`.
 pub fn rank_key(details: Option<&Map<String, Value>>, score: f64) -> RankKey {
     let mut rules: Vec<(u64, &String, &Value)> = details

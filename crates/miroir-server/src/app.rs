@@ -36,6 +36,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/indexes/{uid}/search",
             get(search::search_get).post(search::search_post),
         )
+        .route("/indexes/{uid}/facet-search", post(search::facet_search))
+        .route("/multi-search", post(search::multi_search))
         .route(
             "/indexes/{uid}/documents",
             get(documents::list_documents)

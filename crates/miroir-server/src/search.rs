@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
-use miroir_core::facets::{merge_distributions, merge_stats};
+use miroir_core::facets::{facet_order, merge_counts, merge_distributions, merge_stats};
 use miroir_core::marker::{and_filter, strip_document};
 use miroir_core::merge::{merge_ranked, rank_key, RankKey};
 
@@ -164,24 +164,58 @@ fn flag(body: &Map<String, Value>, name: &str) -> bool {
     body.get(name).and_then(Value::as_bool).unwrap_or(false)
 }
 
-/// Runs one search over the shards of `uid` and answers as one Meilisearch would.
-pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> Result<Value> {
-    let started = Instant::now();
-    let index = state.index(uid)?;
+/// The window of hits a query asks for, in either pagination mode.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// `page`/`hitsPerPage` mode (exact totals) rather than `offset`/`limit`.
+    pub page_mode: bool,
+    /// Hits to skip.
+    pub skip: u64,
+    /// Hits to return.
+    pub want: u64,
+}
+
+impl Window {
+    /// Reads the pagination parameters of a search body.
+    pub fn of(body: &Map<String, Value>) -> Window {
+        let page_mode = body.contains_key("page") || body.contains_key("hitsPerPage");
+        if page_mode {
+            let page = count(body, "page").unwrap_or(1).max(1);
+            let per_page = count(body, "hitsPerPage").unwrap_or(20);
+            Window {
+                page_mode,
+                skip: (page - 1) * per_page,
+                want: per_page,
+            }
+        } else {
+            Window {
+                page_mode,
+                skip: count(body, "offset").unwrap_or(0),
+                want: count(body, "limit").unwrap_or(20),
+            }
+        }
+    }
+
+    /// How deep every shard must be searched: the window's end.
+    pub fn depth(&self) -> u64 {
+        self.skip.saturating_add(self.want)
+    }
+}
+
+/// Sends one search to the nodes of the read plan (each filtered to its shards), asking for the
+/// first `depth` hits with ranking details, and returns the nodes' answers.
+async fn scatter(
+    state: &AppState,
+    index: &miroir_store::IndexRecord,
+    client: &Map<String, Value>,
+    page_mode: bool,
+    depth: u64,
+) -> Result<Vec<NodeAnswer>> {
     let plan = state.cluster.read_plan(index.shard_count)?;
-
-    let page_mode = client.contains_key("page") || client.contains_key("hitsPerPage");
-    let (skip, want) = if page_mode {
-        let page = count(&client, "page").unwrap_or(1).max(1);
-        let per_page = count(&client, "hitsPerPage").unwrap_or(20);
-        ((page - 1) * per_page, per_page)
-    } else {
-        (count(&client, "offset").unwrap_or(0), count(&client, "limit").unwrap_or(20))
-    };
-    let depth = skip.saturating_add(want);
-
     let client_filter = client.get("filter").cloned();
     let mut base = client.clone();
+    base.remove("indexUid");
+    base.remove("federationOptions");
     base.insert("showRankingScore".into(), Value::Bool(true));
     base.insert("showRankingScoreDetails".into(), Value::Bool(true));
     if page_mode {
@@ -191,64 +225,87 @@ pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> 
         base.insert("offset".into(), Value::from(0));
         base.insert("limit".into(), Value::from(depth));
     }
-    let path = format!("/indexes/{uid}/search");
-    let answers = try_join_all(plan.iter().map(|(node, shards)| {
+    let path = format!("/indexes/{}/search", index.uid);
+    try_join_all(plan.iter().map(|(node, shards)| {
         let mut body = base.clone();
         if let Some(filter) = and_filter(shards, client_filter.as_ref()) {
             body.insert("filter".into(), filter);
         }
         let path = path.clone();
         async move {
-            let response = state
-                .cluster
-                .node(*node)
+            let node = state.cluster.node(*node);
+            let response = node
                 .send(Method::POST, &path, NodeBody::Json(Value::Object(body)))
                 .await?;
             if !response.status.is_success() {
                 // Let the node's own error object through.
-                response.json(&state.cluster.node(*node).id)?;
+                response.json(&node.id)?;
             }
-            serde_json::from_slice::<NodeAnswer>(&response.body).map_err(|e| Error::NodeUnavailable {
-                node: state.cluster.node(*node).id.clone(),
-                reason: format!("answered an unexpected search response: {e}"),
+            serde_json::from_slice::<NodeAnswer>(&response.body).map_err(|e| {
+                Error::NodeUnavailable {
+                    node: node.id.clone(),
+                    reason: format!("answered an unexpected search response: {e}"),
+                }
             })
         }
     }))
-    .await?;
+    .await
+}
 
-    // Merge hits by rank, then cut to the requested window.
-    let keys: Vec<Vec<RankKey>> = answers
+/// Rank keys of every hit of every answer, in answer order.
+fn rank_keys(answers: &[NodeAnswer], weight: f64) -> Vec<Vec<RankKey>> {
+    answers
         .iter()
         .map(|answer| {
             answer
                 .hits
                 .iter()
                 .map(|hit| {
-                    let ranking: HitRanking = serde_json::from_str(hit.get()).unwrap_or(HitRanking {
-                        score: None,
-                        details: None,
-                    });
-                    rank_key(ranking.details.as_ref(), ranking.score.unwrap_or(0.0))
+                    let ranking: HitRanking =
+                        serde_json::from_str(hit.get()).unwrap_or(HitRanking {
+                            score: None,
+                            details: None,
+                        });
+                    let mut key = rank_key(ranking.details.as_ref(), ranking.score.unwrap_or(0.0));
+                    if weight != 1.0 {
+                        key.weigh(weight);
+                    }
+                    key
                 })
                 .collect()
         })
-        .collect();
-    let merged = merge_ranked(&keys, depth as usize);
-    let show_score = flag(&client, "showRankingScore");
-    let show_details = flag(&client, "showRankingScoreDetails");
-    let mut hits = Vec::with_capacity(want as usize);
-    for (list, position) in merged.into_iter().skip(skip as usize) {
-        let raw = answers[list].hits[position].get();
-        let mut hit: Map<String, Value> = serde_json::from_str(raw).unwrap_or_default();
-        strip_document(&mut hit);
-        if !show_score {
-            hit.shift_remove("_rankingScore");
-        }
-        if !show_details {
-            hit.shift_remove("_rankingScoreDetails");
-        }
-        hits.push(Value::Object(hit));
+        .collect()
+}
+
+/// Re-writes a surviving hit for the client: no marker, and ranking fields only if asked.
+fn finish_hit(raw: &RawValue, client: &Map<String, Value>) -> Map<String, Value> {
+    let mut hit: Map<String, Value> = serde_json::from_str(raw.get()).unwrap_or_default();
+    strip_document(&mut hit);
+    if !flag(client, "showRankingScore") {
+        hit.shift_remove("_rankingScore");
     }
+    if !flag(client, "showRankingScoreDetails") {
+        hit.shift_remove("_rankingScoreDetails");
+    }
+    hit
+}
+
+/// Runs one search over the shards of `uid` and answers as one Meilisearch would.
+pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> Result<Value> {
+    let started = Instant::now();
+    let index = state.index(uid)?;
+    let window = Window::of(&client);
+    let (page_mode, skip, want, depth) = (window.page_mode, window.skip, window.want, window.depth());
+    let answers = scatter(state, &index, &client, page_mode, depth).await?;
+
+    // Merge hits by rank, then cut to the requested window.
+    let keys = rank_keys(&answers, 1.0);
+    let merged = merge_ranked(&keys, depth as usize);
+    let hits: Vec<Value> = merged
+        .into_iter()
+        .skip(skip as usize)
+        .map(|(list, position)| Value::Object(finish_hit(&answers[list].hits[position], &client)))
+        .collect();
 
     let mut response = Map::new();
     response.insert("hits".into(), Value::Array(hits));
@@ -283,6 +340,227 @@ pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> 
             merge_distributions(&distributions, index.sort_facet_values_by.as_ref(), cap as usize);
         response.insert("facetDistribution".into(), Value::Object(distribution));
         response.insert("facetStats".into(), Value::Object(merge_stats(&stats)));
+    }
+    Ok(Value::Object(response))
+}
+
+/// `POST /indexes/{uid}/facet-search`: counts summed over shards, ordered and cut as the
+/// index's faceting settings say.
+pub async fn facet_search(
+    State(state): State<Arc<AppState>>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Json<Value>> {
+    check_path_uid(&uid)?;
+    require_json(&headers)?;
+    let started = Instant::now();
+    let client: Map<String, Value> = json_body(&body)?;
+    let index = state.index(&uid)?;
+    let plan = state.cluster.read_plan(index.shard_count)?;
+    let client_filter = client.get("filter").cloned();
+    let path = format!("/indexes/{uid}/facet-search");
+    let state = &state;
+    let answers = try_join_all(plan.iter().map(|(node, shards)| {
+        let mut body = client.clone();
+        if let Some(filter) = and_filter(shards, client_filter.as_ref()) {
+            body.insert("filter".into(), filter);
+        }
+        let path = path.clone();
+        async move {
+            state
+                .cluster
+                .node(*node)
+                .json(Method::POST, &path, NodeBody::Json(Value::Object(body)))
+                .await
+        }
+    }))
+    .await?;
+    let facet = client
+        .get("facetName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let lists = answers.iter().map(|answer| {
+        answer
+            .get("facetHits")
+            .and_then(Value::as_array)
+            .map(|hits| {
+                hits.iter()
+                    .filter_map(|h| Some((h.get("value")?.as_str()?, h.get("count")?.as_u64()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let order = facet_order(index.sort_facet_values_by.as_ref(), facet);
+    let cap = index
+        .max_values_per_facet
+        .unwrap_or(crate::settings::DEFAULT_MAX_VALUES_PER_FACET);
+    let hits: Vec<Value> = merge_counts(lists, order, cap as usize)
+        .into_iter()
+        .map(|(value, count)| json!({"value": value, "count": count}))
+        .collect();
+    Ok(Json(json!({
+        "facetHits": hits,
+        "facetQuery": client.get("facetQuery").cloned().unwrap_or(Value::Null),
+        "processingTimeMs": started.elapsed().as_millis() as u64,
+    })))
+}
+
+/// `POST /multi-search`: plain (one result per query) or federated (one merged list).
+pub async fn multi_search(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Json<Value>> {
+    require_json(&headers)?;
+    let request: Map<String, Value> = json_body(&body)?;
+    let queries: Vec<Map<String, Value>> = match request.get("queries") {
+        Some(Value::Array(queries)) => queries
+            .iter()
+            .map(|q| q.as_object().cloned().unwrap_or_default())
+            .collect(),
+        _ => {
+            return Err(
+                MeiliError::invalid("missing_multi_search_queries", "Missing field `queries`").into(),
+            )
+        }
+    };
+    let uid_of = |position: usize, query: &Map<String, Value>| -> Result<String> {
+        query
+            .get("indexUid")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                MeiliError::invalid(
+                    "missing_index_uid",
+                    format!("Missing field `indexUid` inside `.queries[{position}]`"),
+                )
+                .into()
+            })
+    };
+    match request.get("federation").filter(|f| !f.is_null()) {
+        None => {
+            let mut results = Vec::with_capacity(queries.len());
+            for (position, query) in queries.iter().enumerate() {
+                let uid = uid_of(position, query)?;
+                let mut body = query.clone();
+                body.remove("indexUid");
+                let mut result = search(&state, &uid, body)
+                    .await
+                    .map_err(|e| in_query(e, position))?;
+                if let Value::Object(map) = &mut result {
+                    map.shift_insert(0, "indexUid".into(), Value::String(uid));
+                }
+                results.push(result);
+            }
+            Ok(Json(json!({ "results": results })))
+        }
+        Some(federation) => {
+            let federation = federation.as_object().cloned().unwrap_or_default();
+            federated(&state, queries, &federation).await.map(Json)
+        }
+    }
+}
+
+/// Prefixes an error with the query it came from, as Meilisearch does in multi-search.
+fn in_query(error: Error, position: usize) -> Error {
+    match error {
+        Error::Meili(mut e) => {
+            e.message = format!("Inside `.queries[{position}]`: {}", e.message);
+            Error::Meili(e)
+        }
+        Error::Node { status, mut body } => {
+            if let Some(message) = body.get("message").and_then(Value::as_str) {
+                let prefixed = format!("Inside `.queries[{position}]`: {message}");
+                body["message"] = Value::String(prefixed);
+            }
+            Error::Node { status, body }
+        }
+        other => other,
+    }
+}
+
+/// Federated multi-search: every query scattered over its index's shards, all hits merged by
+/// weighted rank (ties by query position), one window cut over the whole.
+async fn federated(
+    state: &AppState,
+    queries: Vec<Map<String, Value>>,
+    federation: &Map<String, Value>,
+) -> Result<Value> {
+    let started = Instant::now();
+    let window = Window::of(federation);
+    let depth = window.depth();
+    let mut lists: Vec<Vec<RankKey>> = Vec::new();
+    let mut sources: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
+    let mut all_answers: Vec<Vec<NodeAnswer>> = Vec::new();
+    let mut uids = Vec::new();
+    let mut estimated = 0u64;
+    for (position, query) in queries.iter().enumerate() {
+        let uid = query
+            .get("indexUid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let index = state.index(&uid).map_err(|e| in_query(e, position))?;
+        let weight = query
+            .get("federationOptions")
+            .and_then(|o| o.get("weight"))
+            .and_then(Value::as_f64)
+            .unwrap_or(1.0);
+        let mut body = query.clone();
+        body.remove("offset");
+        body.remove("limit");
+        body.remove("page");
+        body.remove("hitsPerPage");
+        let answers = scatter(state, &index, &body, false, depth)
+            .await
+            .map_err(|e| in_query(e, position))?;
+        estimated += answers
+            .iter()
+            .filter_map(|a| a.estimated_total_hits)
+            .sum::<u64>();
+        let keys = rank_keys(&answers, weight);
+        // Each query's own merge first, then across queries.
+        let order = merge_ranked(&keys, depth as usize);
+        lists.push(order.iter().map(|(l, p)| keys[*l][*p].clone()).collect());
+        sources.push((position, order));
+        all_answers.push(answers);
+        uids.push(uid);
+    }
+    let merged = merge_ranked(&lists, depth as usize);
+    let mut hits = Vec::with_capacity(window.want as usize);
+    for (query, rank) in merged.into_iter().skip(window.skip as usize) {
+        let (position, order) = &sources[query];
+        let (answer, hit) = order[rank];
+        let weighted = lists[query][rank].score;
+        let mut object = finish_hit(&all_answers[query][answer].hits[hit], &queries[query]);
+        object.insert(
+            "_federation".into(),
+            json!({
+                "indexUid": uids[query],
+                "queriesPosition": position,
+                "weightedRankingScore": weighted,
+            }),
+        );
+        hits.push(Value::Object(object));
+    }
+    let mut response = Map::new();
+    response.insert("hits".into(), Value::Array(hits));
+    response.insert(
+        "processingTimeMs".into(),
+        Value::from(started.elapsed().as_millis() as u64),
+    );
+    if window.page_mode {
+        let per_page = window.want;
+        response.insert("hitsPerPage".into(), Value::from(per_page));
+        response.insert("page".into(), Value::from(window.skip / per_page.max(1) + 1));
+        let pages = if per_page == 0 { 0 } else { estimated.div_ceil(per_page) };
+        response.insert("totalPages".into(), Value::from(pages));
+        response.insert("totalHits".into(), Value::from(estimated));
+    } else {
+        response.insert("limit".into(), Value::from(window.want));
+        response.insert("offset".into(), Value::from(window.skip));
+        response.insert("estimatedTotalHits".into(), Value::from(estimated));
     }
     Ok(Value::Object(response))
 }
