@@ -320,8 +320,18 @@ mod tests {
         assert_eq!(validate_document_id(&json!("1")).unwrap(), "1");
         assert_eq!(validate_document_id(&json!(-3)).unwrap(), "-3");
         assert_eq!(validate_document_id(&json!("a-b_C9")).unwrap(), "a-b_C9");
-        for bad in [json!(1.5), json!("a b"), json!(""), json!(null), json!([1]), json!("é")] {
-            assert!(validate_document_id(&bad).is_err(), "{bad} should be invalid");
+        for bad in [
+            json!(1.5),
+            json!("a b"),
+            json!(""),
+            json!(null),
+            json!([1]),
+            json!("é"),
+        ] {
+            assert!(
+                validate_document_id(&bad).is_err(),
+                "{bad} should be invalid"
+            );
         }
         let long = "a".repeat(MAX_DOCUMENT_ID_BYTES + 1);
         assert!(validate_document_id(&json!(long)).is_err());

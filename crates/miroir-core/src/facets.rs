@@ -40,10 +40,8 @@ pub fn merge_counts<'a>(
             *sums.entry(value).or_default() += count;
         }
     }
-    let mut merged: Vec<(String, u64)> = sums
-        .into_iter()
-        .map(|(v, c)| (v.to_string(), c))
-        .collect();
+    let mut merged: Vec<(String, u64)> =
+        sums.into_iter().map(|(v, c)| (v.to_string(), c)).collect();
     match order {
         FacetOrder::Alpha => merged.sort_by(|a, b| a.0.cmp(&b.0)),
         FacetOrder::Count => merged.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))),
@@ -100,9 +98,7 @@ pub fn merge_stats(stats: &[&Map<String, Value>]) -> Map<String, Value> {
             ) else {
                 continue;
             };
-            let entry = merged
-                .entry(facet.clone())
-                .or_insert_with(|| s.clone());
+            let entry = merged.entry(facet.clone()).or_insert_with(|| s.clone());
             let current_min = entry.get("min").and_then(Value::as_f64).unwrap_or(min);
             let current_max = entry.get("max").and_then(Value::as_f64).unwrap_or(max);
             if min < current_min {
@@ -133,14 +129,23 @@ mod tests {
     fn sums_then_cuts() {
         let a = json!({"genre": {"drama": 5, "comedy": 1}, "year": {"1999": 2}});
         let b = json!({"genre": {"comedy": 9, "action": 1}});
-        let maps = [a.as_object().unwrap_or(&Map::new()).clone(), b.as_object().unwrap_or(&Map::new()).clone()];
+        let maps = [
+            a.as_object().unwrap_or(&Map::new()).clone(),
+            b.as_object().unwrap_or(&Map::new()).clone(),
+        ];
         let refs: Vec<&Map<String, Value>> = maps.iter().collect();
         let merged = merge_distributions(&refs, None, 2);
-        assert_eq!(Value::Object(merged), json!({"genre": {"action": 1, "comedy": 10}, "year": {"1999": 2}}));
+        assert_eq!(
+            Value::Object(merged),
+            json!({"genre": {"action": 1, "comedy": 10}, "year": {"1999": 2}})
+        );
         let by_count = json!({"*": "count"});
         let merged = merge_distributions(&refs, Some(&by_count), 2);
         assert_eq!(merged["genre"], json!({"comedy": 10, "drama": 5}));
-        let keys: Vec<&String> = merged["genre"].as_object().map(|m| m.keys().collect()).unwrap_or_default();
+        let keys: Vec<&String> = merged["genre"]
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
         assert_eq!(keys, ["comedy", "drama"]);
     }
 
@@ -148,7 +153,10 @@ mod tests {
     fn stats() {
         let a = json!({"price": {"min": 3, "max": 10}});
         let b = json!({"price": {"min": 1.5, "max": 7}, "year": {"min": 1, "max": 2}});
-        let maps = [a.as_object().cloned().unwrap_or_default(), b.as_object().cloned().unwrap_or_default()];
+        let maps = [
+            a.as_object().cloned().unwrap_or_default(),
+            b.as_object().cloned().unwrap_or_default(),
+        ];
         let refs: Vec<&Map<String, Value>> = maps.iter().collect();
         assert_eq!(
             Value::Object(merge_stats(&refs)),

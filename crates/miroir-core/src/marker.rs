@@ -191,7 +191,8 @@ mod tests {
         assert_eq!(node, json!(["genre", "_miroir"]));
         assert_eq!(without_marker_filterable(&node), json!(["genre"]));
 
-        let mut hit = json!({"id": 1, "_miroir": {"s1": null}, "_formatted": {"id": "1", "_miroir": {}}});
+        let mut hit =
+            json!({"id": 1, "_miroir": {"s1": null}, "_formatted": {"id": "1", "_miroir": {}}});
         if let Value::Object(map) = &mut hit {
             strip_document(map);
         }

@@ -64,7 +64,10 @@ pub fn rank_key(details: Option<&Map<String, Value>>, score: f64) -> RankKey {
         .map(|d| {
             d.iter()
                 .map(|(name, detail)| {
-                    let order = detail.get("order").and_then(Value::as_u64).unwrap_or(u64::MAX);
+                    let order = detail
+                        .get("order")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(u64::MAX);
                     (order, name, detail)
                 })
                 .collect()
@@ -254,8 +257,14 @@ mod tests {
             k.steps,
             vec![
                 RankStep::Scores(vec![1.0, 1.0]),
-                RankStep::Sort { ascending: false, value: json!(1999) },
-                RankStep::Geo { ascending: true, distance: Some(12.5) },
+                RankStep::Sort {
+                    ascending: false,
+                    value: json!(1999)
+                },
+                RankStep::Geo {
+                    ascending: true,
+                    distance: Some(12.5)
+                },
                 RankStep::Scores(vec![0.3]),
             ]
         );
@@ -264,8 +273,14 @@ mod tests {
     #[test]
     fn rule_by_rule_beats_global_score() {
         // Better on the first rule, worse globally: the first rule decides, as in one index.
-        let a = key(json!({"words": {"order": 0, "score": 1.0}, "typo": {"order": 1, "score": 0.0}}), 0.5);
-        let b = key(json!({"words": {"order": 0, "score": 0.5}, "typo": {"order": 1, "score": 1.0}}), 0.7);
+        let a = key(
+            json!({"words": {"order": 0, "score": 1.0}, "typo": {"order": 1, "score": 0.0}}),
+            0.5,
+        );
+        let b = key(
+            json!({"words": {"order": 0, "score": 0.5}, "typo": {"order": 1, "score": 1.0}}),
+            0.7,
+        );
         assert_eq!(compare(&a, &b), Ordering::Greater);
     }
 
@@ -283,7 +298,10 @@ mod tests {
     fn merge_is_stable_and_cut() {
         let s = |x: f64| key(json!({"words": {"order": 0, "score": x}}), x);
         let lists = vec![vec![s(0.9), s(0.5), s(0.1)], vec![s(0.9), s(0.7)], vec![]];
-        assert_eq!(merge_ranked(&lists, 4), vec![(0, 0), (1, 0), (1, 1), (0, 1)]);
+        assert_eq!(
+            merge_ranked(&lists, 4),
+            vec![(0, 0), (1, 0), (1, 1), (0, 1)]
+        );
         assert_eq!(merge_ranked(&lists, 100).len(), 5);
     }
 

@@ -191,25 +191,49 @@ mod tests {
         use TaskStatus::*;
         let a = aggregate(&[node(Enqueued, None, None), node(Enqueued, None, None)]);
         assert_eq!(a.status, Enqueued);
-        let a = aggregate(&[node(Succeeded, Some(5), Some(6)), node(Enqueued, None, None)]);
+        let a = aggregate(&[
+            node(Succeeded, Some(5), Some(6)),
+            node(Enqueued, None, None),
+        ]);
         assert_eq!((a.status, a.started_at), (Processing, at(5)));
         assert_eq!(a.finished_at, None);
-        let a = aggregate(&[node(Succeeded, Some(5), Some(9)), node(Succeeded, Some(4), Some(7))]);
-        assert_eq!((a.status, a.started_at, a.finished_at), (Succeeded, at(4), at(9)));
-        let a = aggregate(&[node(Succeeded, Some(5), Some(9)), node(Failed, Some(4), Some(7))]);
+        let a = aggregate(&[
+            node(Succeeded, Some(5), Some(9)),
+            node(Succeeded, Some(4), Some(7)),
+        ]);
+        assert_eq!(
+            (a.status, a.started_at, a.finished_at),
+            (Succeeded, at(4), at(9))
+        );
+        let a = aggregate(&[
+            node(Succeeded, Some(5), Some(9)),
+            node(Failed, Some(4), Some(7)),
+        ]);
         assert_eq!(a.status, Failed);
         assert_eq!(a.error, Some(json!({"code": "x"})));
-        let a = aggregate(&[node(Canceled, None, Some(3)), node(Succeeded, Some(1), Some(2))]);
+        let a = aggregate(&[
+            node(Canceled, None, Some(3)),
+            node(Succeeded, Some(1), Some(2)),
+        ]);
         assert_eq!(a.status, Canceled);
         assert_eq!(aggregate(&[]).status, Succeeded);
     }
 
     #[test]
     fn durations() {
-        assert_eq!(format_duration(time::Duration::milliseconds(12)), "PT0.012S");
+        assert_eq!(
+            format_duration(time::Duration::milliseconds(12)),
+            "PT0.012S"
+        );
         assert_eq!(format_duration(time::Duration::seconds(3)), "PT3.000S");
-        assert_eq!(format_duration(time::Duration::microseconds(41_751_156)), "PT41.751156S");
-        assert_eq!(format_duration(time::Duration::nanoseconds(1_500_000_001)), "PT1.500000001S");
+        assert_eq!(
+            format_duration(time::Duration::microseconds(41_751_156)),
+            "PT41.751156S"
+        );
+        assert_eq!(
+            format_duration(time::Duration::nanoseconds(1_500_000_001)),
+            "PT1.500000001S"
+        );
     }
 
     fn any_status() -> impl Strategy<Value = TaskStatus> {

@@ -23,7 +23,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/tasks", get(tasks::list_tasks).delete(tasks::delete_tasks))
         .route("/tasks/cancel", post(tasks::cancel_tasks))
         .route("/tasks/{uid}", get(tasks::get_task))
-        .route("/indexes", get(indexes::list_indexes).post(indexes::create_index))
+        .route(
+            "/indexes",
+            get(indexes::list_indexes).post(indexes::create_index),
+        )
         .route(
             "/indexes/{uid}",
             get(indexes::get_index)
@@ -45,9 +48,18 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .put(documents::update_documents)
                 .delete(documents::delete_all),
         )
-        .route("/indexes/{uid}/documents/fetch", post(documents::fetch_documents))
-        .route("/indexes/{uid}/documents/delete-batch", post(documents::delete_batch))
-        .route("/indexes/{uid}/documents/delete", post(documents::delete_by_filter))
+        .route(
+            "/indexes/{uid}/documents/fetch",
+            post(documents::fetch_documents),
+        )
+        .route(
+            "/indexes/{uid}/documents/delete-batch",
+            post(documents::delete_batch),
+        )
+        .route(
+            "/indexes/{uid}/documents/delete",
+            post(documents::delete_by_filter),
+        )
         .route(
             "/indexes/{uid}/documents/{id}",
             get(documents::get_document).delete(documents::delete_document),
@@ -77,7 +89,11 @@ async fn not_found() -> StatusCode {
 }
 
 /// The master-key check: every route but `/health` needs `Authorization: Bearer <master key>`.
-async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(master_key) = state.config.master_key.as_deref() else {
         return next.run(request).await;
     };

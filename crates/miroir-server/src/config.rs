@@ -156,13 +156,19 @@ mod tests {
 
     #[test]
     fn rejections_name_the_setting() {
-        let two = vec![node("a", "http://127.0.0.1:1"), node("b", "http://127.0.0.1:2")];
+        let two = vec![
+            node("a", "http://127.0.0.1:1"),
+            node("b", "http://127.0.0.1:2"),
+        ];
         assert!(config(two.clone(), 2, 64).validate().is_ok());
         let e = config(two.clone(), 3, 64).validate().unwrap_err();
         assert!(e.to_string().starts_with("replication_factor:"), "{e}");
         let e = config(two.clone(), 1, 48).validate().unwrap_err();
         assert!(e.to_string().starts_with("shards:"), "{e}");
-        let dup = vec![node("a", "http://127.0.0.1:1"), node("a", "http://127.0.0.1:2")];
+        let dup = vec![
+            node("a", "http://127.0.0.1:1"),
+            node("a", "http://127.0.0.1:2"),
+        ];
         assert_eq!(
             config(dup, 1, 64).validate(),
             Err(ConfigError::DuplicateNodeId("a".into()))

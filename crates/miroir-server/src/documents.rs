@@ -269,7 +269,9 @@ async fn delete_ids(state: &AppState, uid: &str, ids: Vec<Value>) -> Result<impl
     let task = NewTask {
         kind: "documentDeletion",
         index_uid: Some(uid.to_string()),
-        details: Some(json!({"providedIds": ids.len(), "deletedDocuments": null, "originalFilter": null})),
+        details: Some(
+            json!({"providedIds": ids.len(), "deletedDocuments": null, "originalFilter": null}),
+        ),
     };
     let _guard = state.write_lock.lock().await;
     let Some(index) = state.store.get_index(uid)? else {
@@ -312,11 +314,9 @@ pub async fn delete_by_filter(
         }
     }
     let Some(filter) = request.get("filter").filter(|f| !f.is_null()) else {
-        return Err(MeiliError::invalid(
-            "missing_document_filter",
-            "Missing field `filter`",
-        )
-        .into());
+        return Err(
+            MeiliError::invalid("missing_document_filter", "Missing field `filter`").into(),
+        );
     };
     let task = NewTask {
         kind: "documentDeletion",
@@ -358,7 +358,12 @@ pub async fn delete_all(
         let record = state.failed_task(task, &crate::error::index_not_found(&uid))?;
         return Ok(summarized(&record));
     }
-    let calls = broadcast(&state, Method::DELETE, &format!("/indexes/{uid}/documents"), None);
+    let calls = broadcast(
+        &state,
+        Method::DELETE,
+        &format!("/indexes/{uid}/documents"),
+        None,
+    );
     let record = state.dispatch(task, calls).await?;
     Ok(summarized(&record))
 }
@@ -378,7 +383,10 @@ pub async fn get_document(
         .first()
         .copied()
         .ok_or_else(|| crate::error::bad_request("no replica for shard"))?;
-    let mut path = format!("/indexes/{uid}/documents/{}", url_encode(&id).replace('+', "%20"));
+    let mut path = format!(
+        "/indexes/{uid}/documents/{}",
+        url_encode(&id).replace('+', "%20")
+    );
     if let Some(query) = raw {
         path = format!("{path}?{query}");
     }
@@ -409,8 +417,12 @@ pub async fn list_documents(
 ) -> Result<Json<Value>> {
     check_path_uid(&uid)?;
     let params = Params::parse(raw.as_deref());
-    let offset = params.usize("offset", "invalid_document_offset")?.unwrap_or(0);
-    let limit = params.usize("limit", "invalid_document_limit")?.unwrap_or(20);
+    let offset = params
+        .usize("offset", "invalid_document_offset")?
+        .unwrap_or(0);
+    let limit = params
+        .usize("limit", "invalid_document_limit")?
+        .unwrap_or(20);
     let mut rest = Map::new();
     for (name, value) in &params.0 {
         match name.as_str() {
@@ -431,7 +443,16 @@ pub async fn list_documents(
         }
     }
     let index = state.index(&uid)?;
-    fetch_listing(&state, &index, Listing { offset, limit, rest }).await
+    fetch_listing(
+        &state,
+        &index,
+        Listing {
+            offset,
+            limit,
+            rest,
+        },
+    )
+    .await
 }
 
 /// `POST /indexes/{uid}/documents/fetch`
@@ -462,7 +483,16 @@ pub async fn fetch_documents(
     let offset = read_count(rest.remove("offset"), "offset", 0)?;
     let limit = read_count(rest.remove("limit"), "limit", 20)?;
     let index = state.index(&uid)?;
-    fetch_listing(&state, &index, Listing { offset, limit, rest }).await
+    fetch_listing(
+        &state,
+        &index,
+        Listing {
+            offset,
+            limit,
+            rest,
+        },
+    )
+    .await
 }
 
 /// How Meilisearch names a JSON value's kind in its validation messages.
@@ -477,7 +507,11 @@ pub fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-async fn fetch_listing(state: &AppState, index: &IndexRecord, listing: Listing) -> Result<Json<Value>> {
+async fn fetch_listing(
+    state: &AppState,
+    index: &IndexRecord,
+    listing: Listing,
+) -> Result<Json<Value>> {
     let plan = state.cluster.read_plan(index.shard_count)?;
     let path = format!("/indexes/{}/documents/fetch", index.uid);
     let client_filter = listing.rest.get("filter").cloned();

@@ -63,7 +63,12 @@ impl MeiliError {
 
     /// A 400 `invalid_request` error with the given code.
     pub fn invalid(code: &str, message: impl Into<String>) -> MeiliError {
-        MeiliError::new(StatusCode::BAD_REQUEST, code, ErrorType::InvalidRequest, message)
+        MeiliError::new(
+            StatusCode::BAD_REQUEST,
+            code,
+            ErrorType::InvalidRequest,
+            message,
+        )
     }
 
     /// The JSON object Meilisearch sends (also stored in failed tasks).

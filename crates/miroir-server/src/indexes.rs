@@ -125,7 +125,12 @@ pub fn new_record(state: &AppState, uid: &str, primary_key: Option<String>) -> I
 }
 
 /// Calls toward every node with the same request.
-pub fn broadcast(state: &AppState, method: Method, path: &str, body: Option<Value>) -> Vec<NodeCall> {
+pub fn broadcast(
+    state: &AppState,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Vec<NodeCall> {
     (0..state.cluster.nodes().len())
         .map(|node| NodeCall {
             node,
@@ -156,9 +161,7 @@ pub async fn create_index(
     require_json(&headers)?;
     let request: CreateIndex = json_body(&body)?;
     let uid = match request.uid {
-        None => {
-            return Err(MeiliError::invalid("missing_index_uid", "Missing field `uid`").into())
-        }
+        None => return Err(MeiliError::invalid("missing_index_uid", "Missing field `uid`").into()),
         Some(Value::String(uid)) => uid,
         Some(Value::Number(n)) => n.to_string(),
         Some(other) => return Err(invalid_uid(&other.to_string(), ".uid").into()),
@@ -178,7 +181,9 @@ pub async fn create_index(
     }
     let calls = creation_calls(&state, &uid, request.primary_key.as_deref());
     let record = state.dispatch(task, calls).await?;
-    state.store.put_index(&new_record(&state, &uid, request.primary_key))?;
+    state
+        .store
+        .put_index(&new_record(&state, &uid, request.primary_key))?;
     Ok(summarized(&record))
 }
 
@@ -191,7 +196,12 @@ pub async fn list_indexes(
     let offset = params.usize("offset", "invalid_index_offset")?.unwrap_or(0);
     let limit = params.usize("limit", "invalid_index_limit")?.unwrap_or(20);
     let all = state.store.list_indexes()?;
-    let results: Vec<Value> = all.iter().skip(offset).take(limit).map(index_object).collect();
+    let results: Vec<Value> = all
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(index_object)
+        .collect();
     Ok(Json(json!({
         "results": results,
         "offset": offset,
@@ -255,7 +265,12 @@ pub async fn update_index(
         }
     }
     let body: Value = serde_json::from_slice(&body).map_err(|e| bad_request(e.to_string()))?;
-    let calls = broadcast(&state, Method::PATCH, &format!("/indexes/{uid}"), Some(body));
+    let calls = broadcast(
+        &state,
+        Method::PATCH,
+        &format!("/indexes/{uid}"),
+        Some(body),
+    );
     let record = state.dispatch(task, calls).await?;
     if let Some(new_uid) = request.uid.filter(|n| n != &uid) {
         state.store.delete_index(&uid)?;
@@ -355,7 +370,11 @@ pub async fn swap_indexes(
     let _guard = state.write_lock.lock().await;
     let mut missing = Vec::new();
     for swap in &swaps {
-        let required = if swap.rename { &swap.indexes[..1] } else { &swap.indexes[..] };
+        let required = if swap.rename {
+            &swap.indexes[..1]
+        } else {
+            &swap.indexes[..]
+        };
         for uid in required {
             if state.store.get_index(uid)?.is_none() && !missing.contains(uid) {
                 missing.push(uid.clone());

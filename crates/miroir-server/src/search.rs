@@ -108,7 +108,10 @@ pub fn params_to_body(params: &Params) -> Result<Map<String, Value>> {
         };
         body.insert(name.clone(), value);
     }
-    if let (Some(embedder), ratio) = (body.remove("hybridEmbedder"), body.remove("hybridSemanticRatio")) {
+    if let (Some(embedder), ratio) = (
+        body.remove("hybridEmbedder"),
+        body.remove("hybridSemanticRatio"),
+    ) {
         let mut hybrid = Map::new();
         hybrid.insert("embedder".into(), embedder);
         if let Some(ratio) = ratio {
@@ -295,7 +298,8 @@ pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> 
     let started = Instant::now();
     let index = state.index(uid)?;
     let window = Window::of(&client);
-    let (page_mode, skip, want, depth) = (window.page_mode, window.skip, window.want, window.depth());
+    let (page_mode, skip, want, depth) =
+        (window.page_mode, window.skip, window.want, window.depth());
     let answers = scatter(state, &index, &client, page_mode, depth).await?;
 
     // Merge hits by rank, then cut to the requested window.
@@ -309,7 +313,13 @@ pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> 
 
     let mut response = Map::new();
     response.insert("hits".into(), Value::Array(hits));
-    response.insert("query".into(), client.get("q").cloned().unwrap_or(Value::String(String::new())));
+    response.insert(
+        "query".into(),
+        client
+            .get("q")
+            .cloned()
+            .unwrap_or(Value::String(String::new())),
+    );
     response.insert(
         "processingTimeMs".into(),
         Value::from(started.elapsed().as_millis() as u64),
@@ -318,8 +328,15 @@ pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> 
         let total: u64 = answers.iter().filter_map(|a| a.total_hits).sum();
         let per_page = want;
         response.insert("hitsPerPage".into(), Value::from(per_page));
-        response.insert("page".into(), Value::from(count(&client, "page").unwrap_or(1).max(1)));
-        let pages = if per_page == 0 { 0 } else { total.div_ceil(per_page) };
+        response.insert(
+            "page".into(),
+            Value::from(count(&client, "page").unwrap_or(1).max(1)),
+        );
+        let pages = if per_page == 0 {
+            0
+        } else {
+            total.div_ceil(per_page)
+        };
         response.insert("totalPages".into(), Value::from(pages));
         response.insert("totalHits".into(), Value::from(total));
     } else {
@@ -332,12 +349,19 @@ pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> 
         let cap = index
             .max_values_per_facet
             .unwrap_or(crate::settings::DEFAULT_MAX_VALUES_PER_FACET);
-        let distributions: Vec<&Map<String, Value>> =
-            answers.iter().filter_map(|a| a.facet_distribution.as_ref()).collect();
-        let stats: Vec<&Map<String, Value>> =
-            answers.iter().filter_map(|a| a.facet_stats.as_ref()).collect();
-        let distribution =
-            merge_distributions(&distributions, index.sort_facet_values_by.as_ref(), cap as usize);
+        let distributions: Vec<&Map<String, Value>> = answers
+            .iter()
+            .filter_map(|a| a.facet_distribution.as_ref())
+            .collect();
+        let stats: Vec<&Map<String, Value>> = answers
+            .iter()
+            .filter_map(|a| a.facet_stats.as_ref())
+            .collect();
+        let distribution = merge_distributions(
+            &distributions,
+            index.sort_facet_values_by.as_ref(),
+            cap as usize,
+        );
         response.insert("facetDistribution".into(), Value::Object(distribution));
         response.insert("facetStats".into(), Value::Object(merge_stats(&stats)));
     }
@@ -420,9 +444,11 @@ pub async fn multi_search(
             .map(|q| q.as_object().cloned().unwrap_or_default())
             .collect(),
         _ => {
-            return Err(
-                MeiliError::invalid("missing_multi_search_queries", "Missing field `queries`").into(),
+            return Err(MeiliError::invalid(
+                "missing_multi_search_queries",
+                "Missing field `queries`",
             )
+            .into())
         }
     };
     let uid_of = |position: usize, query: &Map<String, Value>| -> Result<String> {
@@ -553,8 +579,15 @@ async fn federated(
     if window.page_mode {
         let per_page = window.want;
         response.insert("hitsPerPage".into(), Value::from(per_page));
-        response.insert("page".into(), Value::from(window.skip / per_page.max(1) + 1));
-        let pages = if per_page == 0 { 0 } else { estimated.div_ceil(per_page) };
+        response.insert(
+            "page".into(),
+            Value::from(window.skip / per_page.max(1) + 1),
+        );
+        let pages = if per_page == 0 {
+            0
+        } else {
+            estimated.div_ceil(per_page)
+        };
         response.insert("totalPages".into(), Value::from(pages));
         response.insert("totalHits".into(), Value::from(estimated));
     } else {

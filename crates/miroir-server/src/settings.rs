@@ -14,7 +14,9 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-use miroir_core::marker::{strip_settings, with_marker_filterable, without_marker_filterable, MARKER_FIELD};
+use miroir_core::marker::{
+    strip_settings, with_marker_filterable, without_marker_filterable, MARKER_FIELD,
+};
 
 use crate::error::{Error, ErrorType, MeiliError, Result};
 use crate::extract::{json_body, Body};
@@ -27,19 +29,39 @@ use crate::tasks::summarized;
 
 /// Every settings sub-route of Meilisearch 1.50: URL segment, JSON key, update verb.
 pub const SETTINGS: [(&str, &str, UpdateVerb); 22] = [
-    ("filterable-attributes", "filterableAttributes", UpdateVerb::Put),
+    (
+        "filterable-attributes",
+        "filterableAttributes",
+        UpdateVerb::Put,
+    ),
     ("sortable-attributes", "sortableAttributes", UpdateVerb::Put),
-    ("displayed-attributes", "displayedAttributes", UpdateVerb::Put),
+    (
+        "displayed-attributes",
+        "displayedAttributes",
+        UpdateVerb::Put,
+    ),
     ("typo-tolerance", "typoTolerance", UpdateVerb::Patch),
-    ("searchable-attributes", "searchableAttributes", UpdateVerb::Put),
+    (
+        "searchable-attributes",
+        "searchableAttributes",
+        UpdateVerb::Put,
+    ),
     ("stop-words", "stopWords", UpdateVerb::Put),
-    ("non-separator-tokens", "nonSeparatorTokens", UpdateVerb::Put),
+    (
+        "non-separator-tokens",
+        "nonSeparatorTokens",
+        UpdateVerb::Put,
+    ),
     ("separator-tokens", "separatorTokens", UpdateVerb::Put),
     ("dictionary", "dictionary", UpdateVerb::Put),
     ("synonyms", "synonyms", UpdateVerb::Put),
     ("distinct-attribute", "distinctAttribute", UpdateVerb::Put),
     ("proximity-precision", "proximityPrecision", UpdateVerb::Put),
-    ("localized-attributes", "localizedAttributes", UpdateVerb::Put),
+    (
+        "localized-attributes",
+        "localizedAttributes",
+        UpdateVerb::Put,
+    ),
     ("ranking-rules", "rankingRules", UpdateVerb::Put),
     ("faceting", "faceting", UpdateVerb::Patch),
     ("pagination", "pagination", UpdateVerb::Patch),
@@ -160,7 +182,10 @@ fn rewrite_faceting(faceting: &Value, at: &str) -> Result<(Value, FacetingChange
                 },
             }
             if change.cap.is_some() {
-                toward_nodes.insert("maxValuesPerFacet".into(), Value::from(NODE_MAX_VALUES_PER_FACET));
+                toward_nodes.insert(
+                    "maxValuesPerFacet".into(),
+                    Value::from(NODE_MAX_VALUES_PER_FACET),
+                );
             }
             // The node validates the sort order itself; Miroir only remembers it.
             if let Some(sort) = map.get("sortFacetValuesBy") {
@@ -192,7 +217,11 @@ async fn node_settings(state: &AppState, uid: &str) -> Result<Map<String, Value>
     let settings = state
         .cluster
         .node(0)
-        .json(Method::GET, &format!("/indexes/{uid}/settings"), NodeBody::Empty)
+        .json(
+            Method::GET,
+            &format!("/indexes/{uid}/settings"),
+            NodeBody::Empty,
+        )
         .await?;
     let mut map = match settings {
         Value::Object(map) => map,
@@ -239,7 +268,16 @@ pub async fn update_settings(
         index_uid: Some(uid.clone()),
         details: Some(Value::Object(client)),
     };
-    write(&state, &uid, task, Method::PATCH, "", Value::Object(toward_nodes), cap).await
+    write(
+        &state,
+        &uid,
+        task,
+        Method::PATCH,
+        "",
+        Value::Object(toward_nodes),
+        cap,
+    )
+    .await
 }
 
 /// `DELETE /indexes/{uid}/settings`: every setting back to its default, marker kept.
@@ -270,7 +308,16 @@ pub async fn reset_settings(
         index_uid: Some(uid.clone()),
         details: Some(Value::Object(details)),
     };
-    write(&state, &uid, task, Method::PATCH, "", Value::Object(toward_nodes), cap).await
+    write(
+        &state,
+        &uid,
+        task,
+        Method::PATCH,
+        "",
+        Value::Object(toward_nodes),
+        cap,
+    )
+    .await
 }
 
 /// `GET /indexes/{uid}/settings/{setting}`
@@ -284,7 +331,11 @@ pub async fn get_setting(
     let mut value = state
         .cluster
         .node(0)
-        .json(Method::GET, &format!("/indexes/{uid}/settings/{segment}"), NodeBody::Empty)
+        .json(
+            Method::GET,
+            &format!("/indexes/{uid}/settings/{segment}"),
+            NodeBody::Empty,
+        )
         .await?;
     match key {
         "filterableAttributes" => value = without_marker_filterable(&value),
@@ -342,14 +393,34 @@ pub async fn reset_setting(
         // Resetting would drop the marker: set it alone instead.
         "filterableAttributes" => {
             let body = json!([MARKER_FIELD]);
-            write(&state, &uid, task, verb.method(), &path, body, FacetingChange::default()).await?
+            write(
+                &state,
+                &uid,
+                task,
+                verb.method(),
+                &path,
+                body,
+                FacetingChange::default(),
+            )
+            .await?
         }
         // Resetting would drop the raised node cap: reset the rest, keep the cap.
         "faceting" => {
             let (body, cap) = rewrite_faceting(&Value::Null, "")?;
             write(&state, &uid, task, verb.method(), &path, body, cap).await?
         }
-        _ => write(&state, &uid, task, Method::DELETE, &path, Value::Null, FacetingChange::default()).await?,
+        _ => {
+            write(
+                &state,
+                &uid,
+                task,
+                Method::DELETE,
+                &path,
+                Value::Null,
+                FacetingChange::default(),
+            )
+            .await?
+        }
     };
     Ok(response.into_response())
 }

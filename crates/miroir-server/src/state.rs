@@ -51,6 +51,14 @@ pub struct NodeCall {
     pub body: NodeBody,
 }
 
+/// How a task is recorded: its state at creation.
+struct Outcome {
+    status: TaskStatus,
+    error: Option<Value>,
+    enqueued_at: OffsetDateTime,
+    finished_at: Option<OffsetDateTime>,
+}
+
 /// A new Miroir task, before it has a uid.
 pub struct NewTask {
     /// Meilisearch task type.
@@ -78,17 +86,29 @@ impl AppState {
             task,
             details,
             Vec::new(),
-            TaskStatus::Failed,
-            Some(error.to_json()),
-            now,
-            Some(now),
+            Outcome {
+                status: TaskStatus::Failed,
+                error: Some(error.to_json()),
+                enqueued_at: now,
+                finished_at: Some(now),
+            },
         )
     }
 
     /// Records a task with nothing to wait for, already succeeded.
     pub fn succeeded_task(&self, task: NewTask, details: Option<Value>) -> Result<TaskRecord> {
         let now = OffsetDateTime::now_utc();
-        self.record(task, details, Vec::new(), TaskStatus::Succeeded, None, now, Some(now))
+        self.record(
+            task,
+            details,
+            Vec::new(),
+            Outcome {
+                status: TaskStatus::Succeeded,
+                error: None,
+                enqueued_at: now,
+                finished_at: Some(now),
+            },
+        )
     }
 
     fn record(
@@ -96,11 +116,14 @@ impl AppState {
         task: NewTask,
         details: Option<Value>,
         node_tasks: Vec<NodeTaskRef>,
-        status: TaskStatus,
-        error: Option<Value>,
-        enqueued_at: OffsetDateTime,
-        finished_at: Option<OffsetDateTime>,
+        outcome: Outcome,
     ) -> Result<TaskRecord> {
+        let Outcome {
+            status,
+            error,
+            enqueued_at,
+            finished_at,
+        } = outcome;
         let mut record = TaskRecord {
             uid: 0,
             index_uid: task.index_uid,
@@ -127,7 +150,10 @@ impl AppState {
         let mut calls = calls.into_iter();
         let mut node_tasks = Vec::new();
         let Some(first) = calls.next() else {
-            let details = task.details.clone().map(|d| succeeded_details(task.kind, d));
+            let details = task
+                .details
+                .clone()
+                .map(|d| succeeded_details(task.kind, d));
             return self.succeeded_task(task, details);
         };
         node_tasks.push(self.call(first).await?);
@@ -158,7 +184,17 @@ impl AppState {
         match failure {
             None => {
                 let details = task.details.clone();
-                self.record(task, details, node_tasks, TaskStatus::Enqueued, None, enqueued_at, None)
+                self.record(
+                    task,
+                    details,
+                    node_tasks,
+                    Outcome {
+                        status: TaskStatus::Enqueued,
+                        error: None,
+                        enqueued_at,
+                        finished_at: None,
+                    },
+                )
             }
             Some(error) => {
                 // Some nodes accepted the write and one did not: the task is failed now, and
@@ -170,10 +206,12 @@ impl AppState {
                     task,
                     details,
                     node_tasks,
-                    TaskStatus::Failed,
-                    Some(body),
-                    enqueued_at,
-                    Some(now),
+                    Outcome {
+                        status: TaskStatus::Failed,
+                        error: Some(body),
+                        enqueued_at,
+                        finished_at: Some(now),
+                    },
                 )
             }
         }
@@ -215,7 +253,10 @@ pub fn failed_details(kind: &str, mut details: Value) -> Value {
 pub fn succeeded_details(kind: &str, mut details: Value) -> Value {
     if let Value::Object(map) = &mut details {
         if kind == "documentAdditionOrUpdate" {
-            let received = map.get("receivedDocuments").cloned().unwrap_or(Value::from(0));
+            let received = map
+                .get("receivedDocuments")
+                .cloned()
+                .unwrap_or(Value::from(0));
             map.insert("indexedDocuments".to_string(), received);
         }
         for key in ["deletedDocuments", "editedDocuments"] {

@@ -62,7 +62,7 @@ fn merge_index_stats(per_node: &[Value], replication_factor: u64) -> Value {
     json!({
         "numberOfDocuments": documents_on_nodes / replication_factor,
         "rawDocumentDbSize": raw_size,
-        "avgDocumentSize": if documents_on_nodes == 0 { 0 } else { raw_size / documents_on_nodes },
+        "avgDocumentSize": raw_size.checked_div(documents_on_nodes).unwrap_or(0),
         "isIndexing": per_node.iter().any(|s| s.get("isIndexing").and_then(Value::as_bool).unwrap_or(false)),
         "numberOfEmbeddings": sum("numberOfEmbeddings") / replication_factor,
         "numberOfEmbeddedDocuments": sum("numberOfEmbeddedDocuments") / replication_factor,

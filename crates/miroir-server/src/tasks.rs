@@ -36,7 +36,8 @@ pub fn format_time(at: OffsetDateTime) -> String {
 }
 
 fn format_opt(at: Option<OffsetDateTime>) -> Value {
-    at.map(|t| Value::String(format_time(t))).unwrap_or(Value::Null)
+    at.map(|t| Value::String(format_time(t)))
+        .unwrap_or(Value::Null)
 }
 
 /// The `202` answer to a write: Meilisearch's summarized task.
@@ -86,7 +87,10 @@ pub fn task_object(task: &TaskRecord) -> Value {
     }
     object.insert("error".into(), task.error.clone().unwrap_or(Value::Null));
     object.insert("duration".into(), duration);
-    object.insert("enqueuedAt".into(), Value::String(format_time(task.enqueued_at)));
+    object.insert(
+        "enqueuedAt".into(),
+        Value::String(format_time(task.enqueued_at)),
+    );
     object.insert("startedAt".into(), format_opt(task.started_at));
     object.insert("finishedAt".into(), format_opt(task.finished_at));
     Value::Object(object)
@@ -208,11 +212,19 @@ pub fn parse_filter(params: &Params) -> Result<TaskFilter> {
         types,
         index_uids,
         canceled_by: parse_uids(params, "canceledBy", "invalid_task_canceled_by")?,
-        before_enqueued_at: parse_date(params, "beforeEnqueuedAt", "invalid_task_before_enqueued_at")?,
+        before_enqueued_at: parse_date(
+            params,
+            "beforeEnqueuedAt",
+            "invalid_task_before_enqueued_at",
+        )?,
         after_enqueued_at: parse_date(params, "afterEnqueuedAt", "invalid_task_after_enqueued_at")?,
         before_started_at: parse_date(params, "beforeStartedAt", "invalid_task_before_started_at")?,
         after_started_at: parse_date(params, "afterStartedAt", "invalid_task_after_started_at")?,
-        before_finished_at: parse_date(params, "beforeFinishedAt", "invalid_task_before_finished_at")?,
+        before_finished_at: parse_date(
+            params,
+            "beforeFinishedAt",
+            "invalid_task_before_finished_at",
+        )?,
         after_finished_at: parse_date(params, "afterFinishedAt", "invalid_task_after_finished_at")?,
     })
 }
@@ -242,7 +254,10 @@ fn reject_unknown_params(params: &Params, allowed: &[&str]) -> Result<()> {
             let expected: Vec<String> = allowed.iter().map(|a| format!("`{a}`")).collect();
             return Err(invalid(
                 "bad_request",
-                format!("Unknown parameter `{name}`: expected one of {}", expected.join(", ")),
+                format!(
+                    "Unknown parameter `{name}`: expected one of {}",
+                    expected.join(", ")
+                ),
             ));
         }
     }
@@ -287,9 +302,7 @@ pub async fn list_tasks(
     reject_unknown_params(&params, &allowed)?;
     let filter = parse_filter(&params)?;
     let limit = params.usize("limit", "invalid_task_limit")?.unwrap_or(20);
-    let from = params
-        .usize("from", "invalid_task_from")?
-        .map(|f| f as u64);
+    let from = params.usize("from", "invalid_task_from")?.map(|f| f as u64);
     let reverse = match params.get("reverse") {
         None | Some("false") => false,
         Some("true") => true,
@@ -350,7 +363,10 @@ pub async fn cancel_tasks(
     let mut filter = parse_filter(&params)?;
     let cancelable = [TaskStatus::Enqueued, TaskStatus::Processing];
     filter.statuses = Some(match filter.statuses.take() {
-        Some(list) => list.into_iter().filter(|s| cancelable.contains(s)).collect(),
+        Some(list) => list
+            .into_iter()
+            .filter(|s| cancelable.contains(s))
+            .collect(),
         None => cancelable.to_vec(),
     });
     let _guard = state.write_lock.lock().await;
@@ -479,8 +495,8 @@ pub async fn run_poller(state: Arc<AppState>) {
             tokio::time::sleep(POLL_INTERVAL).await;
         } else {
             // Idle until a task is created; the timeout is a safety net only.
-            let _ = tokio::time::timeout(Duration::from_secs(1), state.task_created.notified())
-                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), state.task_created.notified()).await;
         }
     }
 }
@@ -504,7 +520,12 @@ async fn poll_once(state: &AppState) -> Result<bool> {
         let uids = wanted.get(node.id.as_str())?;
         let list: Vec<String> = uids.iter().map(u64::to_string).collect();
         let path = format!("/tasks?uids={}&limit={}", list.join(","), uids.len());
-        Some(async move { (node.id.clone(), node.json(Method::GET, &path, NodeBody::Empty).await) })
+        Some(async move {
+            (
+                node.id.clone(),
+                node.json(Method::GET, &path, NodeBody::Empty).await,
+            )
+        })
     });
     let mut views: HashMap<(String, u64), NodeTaskView> = HashMap::new();
     for (node, answer) in join_all(queries).await {
@@ -580,7 +601,10 @@ fn finish(state: &AppState, task: &mut TaskRecord, node_details: &[Value]) -> Re
     };
     if let Some(Value::Object(details)) = &mut task.details {
         if details.contains_key("indexedDocuments") {
-            let received = details.get("receivedDocuments").cloned().unwrap_or(Value::from(0));
+            let received = details
+                .get("receivedDocuments")
+                .cloned()
+                .unwrap_or(Value::from(0));
             let indexed = if succeeded { received } else { Value::from(0) };
             details.insert("indexedDocuments".into(), indexed);
         }

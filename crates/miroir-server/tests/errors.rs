@@ -19,14 +19,25 @@ async fn same_answer(
     content_type: Option<&str>,
     body: &[u8],
 ) -> (StatusCode, Value) {
-    let (status, answer) = miroir.raw(method.clone(), path, content_type, body.to_vec()).await;
+    let (status, answer) = miroir
+        .raw(method.clone(), path, content_type, body.to_vec())
+        .await;
     let (node_status, node_answer) = node.raw(method, path, content_type, body.to_vec()).await;
-    assert_eq!(status, node_status, "{path}: Miroir {answer} vs node {node_answer}");
-    assert_eq!(answer["code"], node_answer["code"], "{path}: Miroir {answer} vs node {node_answer}");
+    assert_eq!(
+        status, node_status,
+        "{path}: Miroir {answer} vs node {node_answer}"
+    );
+    assert_eq!(
+        answer["code"], node_answer["code"],
+        "{path}: Miroir {answer} vs node {node_answer}"
+    );
     assert_eq!(answer["type"], node_answer["type"], "{path}");
     if status.is_client_error() && !answer.is_null() {
         for field in ["message", "code", "type", "link"] {
-            assert!(answer[field].is_string(), "{path}: `{field}` missing in {answer}");
+            assert!(
+                answer[field].is_string(),
+                "{path}: `{field}` missing in {answer}"
+            );
         }
     }
     (status, answer)
@@ -39,21 +50,75 @@ async fn bad_input(backend: Backend) {
     let node = reference.client();
     for client in [&miroir, &node] {
         client
-            .write_ok(Method::POST, "/indexes", json!({"uid": "movies", "primaryKey": "id"}))
+            .write_ok(
+                Method::POST,
+                "/indexes",
+                json!({"uid": "movies", "primaryKey": "id"}),
+            )
             .await;
     }
 
     let cases: Vec<(Method, &str, Option<&str>, &[u8])> = vec![
-        (Method::POST, "/indexes/movies/documents", Some("application/json"), b"[{\"id\": 1"),
-        (Method::POST, "/indexes/movies/documents", Some("application/x-ndjson"), b"{\"id\": 1}\n{\"id\":"),
-        (Method::POST, "/indexes/movies/documents", Some("text/plain"), b"[]"),
-        (Method::POST, "/indexes/movies/documents", Some("application/json"), b""),
-        (Method::POST, "/indexes/movies/documents?csvDelimiter=ab", Some("text/csv"), b"id\n1\n"),
-        (Method::POST, "/indexes/movies/documents?csvDelimiter=;", Some("application/json"), b"[]"),
-        (Method::POST, "/indexes", Some("application/json"), b"{\"uid\": \"a b\"}"),
-        (Method::POST, "/indexes", Some("application/json"), b"{\"uid\": \"x\", \"nope\": 1}"),
-        (Method::POST, "/indexes", Some("application/json"), b"{\"uid\": "),
-        (Method::POST, "/indexes", Some("text/plain"), b"{\"uid\": \"x\"}"),
+        (
+            Method::POST,
+            "/indexes/movies/documents",
+            Some("application/json"),
+            b"[{\"id\": 1",
+        ),
+        (
+            Method::POST,
+            "/indexes/movies/documents",
+            Some("application/x-ndjson"),
+            b"{\"id\": 1}\n{\"id\":",
+        ),
+        (
+            Method::POST,
+            "/indexes/movies/documents",
+            Some("text/plain"),
+            b"[]",
+        ),
+        (
+            Method::POST,
+            "/indexes/movies/documents",
+            Some("application/json"),
+            b"",
+        ),
+        (
+            Method::POST,
+            "/indexes/movies/documents?csvDelimiter=ab",
+            Some("text/csv"),
+            b"id\n1\n",
+        ),
+        (
+            Method::POST,
+            "/indexes/movies/documents?csvDelimiter=;",
+            Some("application/json"),
+            b"[]",
+        ),
+        (
+            Method::POST,
+            "/indexes",
+            Some("application/json"),
+            b"{\"uid\": \"a b\"}",
+        ),
+        (
+            Method::POST,
+            "/indexes",
+            Some("application/json"),
+            b"{\"uid\": \"x\", \"nope\": 1}",
+        ),
+        (
+            Method::POST,
+            "/indexes",
+            Some("application/json"),
+            b"{\"uid\": ",
+        ),
+        (
+            Method::POST,
+            "/indexes",
+            Some("text/plain"),
+            b"{\"uid\": \"x\"}",
+        ),
         (Method::GET, "/indexes/unknown", None, b""),
         (Method::GET, "/indexes/unknown/documents", None, b""),
         (Method::GET, "/indexes/unknown/settings", None, b""),
@@ -65,9 +130,24 @@ async fn bad_input(backend: Backend) {
         (Method::DELETE, "/tasks", None, b""),
         (Method::POST, "/tasks/cancel", None, b""),
         (Method::GET, "/no-such-route", None, b""),
-        (Method::PATCH, "/indexes/movies/settings", Some("application/json"), b"{\"rankingRules\": [\"nope\"]}"),
-        (Method::PUT, "/indexes/movies/settings/ranking-rules", Some("application/json"), b"[\"nope\"]"),
-        (Method::PATCH, "/indexes/movies/settings", Some("application/json"), b"{\"unknownSetting\": 1}"),
+        (
+            Method::PATCH,
+            "/indexes/movies/settings",
+            Some("application/json"),
+            b"{\"rankingRules\": [\"nope\"]}",
+        ),
+        (
+            Method::PUT,
+            "/indexes/movies/settings/ranking-rules",
+            Some("application/json"),
+            b"[\"nope\"]",
+        ),
+        (
+            Method::PATCH,
+            "/indexes/movies/settings",
+            Some("application/json"),
+            b"{\"unknownSetting\": 1}",
+        ),
     ];
     for (method, path, content_type, body) in cases {
         let (status, _) = same_answer(&miroir, &node, method, path, content_type, body).await;
@@ -76,10 +156,26 @@ async fn bad_input(backend: Backend) {
 
     // Asynchronous failures: a document without id, an invalid id, no primary-key candidate.
     let async_cases = [
-        ("movies", json!([{"id": 1, "title": "ok"}, {"title": "no id"}]), "missing_document_id"),
-        ("movies", json!([{"id": "not valid!"}]), "invalid_document_id"),
-        ("fresh", json!([{"title": "no candidate"}]), "index_primary_key_no_candidate_found"),
-        ("fresh", json!([{"id": 1, "author_id": 2}]), "index_primary_key_multiple_candidates_found"),
+        (
+            "movies",
+            json!([{"id": 1, "title": "ok"}, {"title": "no id"}]),
+            "missing_document_id",
+        ),
+        (
+            "movies",
+            json!([{"id": "not valid!"}]),
+            "invalid_document_id",
+        ),
+        (
+            "fresh",
+            json!([{"title": "no candidate"}]),
+            "index_primary_key_no_candidate_found",
+        ),
+        (
+            "fresh",
+            json!([{"id": 1, "author_id": 2}]),
+            "index_primary_key_multiple_candidates_found",
+        ),
     ];
     for (index, documents, code) in async_cases {
         let path = format!("/indexes/{index}/documents");
@@ -93,7 +189,10 @@ async fn bad_input(backend: Backend) {
             errors.push(task["error"].clone());
         }
         assert_eq!(errors[0]["code"], code, "{errors:?}");
-        assert_eq!(errors[0], errors[1], "Miroir and the node fail the same way");
+        assert_eq!(
+            errors[0], errors[1],
+            "Miroir and the node fail the same way"
+        );
     }
     // Nothing half-written: the valid document of the failed batch is nowhere, and the index
     // whose first addition failed was not created.
@@ -108,11 +207,23 @@ async fn bad_input(backend: Backend) {
     // Auth: missing and wrong keys; `/health` stays open.
     let anonymous = miroir.with_key(None);
     let (status, answer) = anonymous.get("/indexes").await;
-    assert_eq!((status, answer["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("missing_authorization_header")));
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some("missing_authorization_header")
+        )
+    );
     let (status, answer) = miroir.with_key(Some("wrong")).get("/indexes").await;
-    assert_eq!((status, answer["code"].as_str()), (StatusCode::FORBIDDEN, Some("invalid_api_key")));
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("invalid_api_key"))
+    );
     let (status, answer) = anonymous.get("/health").await;
-    assert_eq!((status, answer), (StatusCode::OK, json!({"status": "available"})));
+    assert_eq!(
+        (status, answer),
+        (StatusCode::OK, json!({"status": "available"}))
+    );
 }
 dual_test!(bad_input);
 

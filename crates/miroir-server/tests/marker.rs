@@ -39,7 +39,12 @@ async fn search(client: &common::Client, query: &str) -> (Vec<(String, String)>,
         .cloned()
         .unwrap_or_default()
         .iter()
-        .map(|h| (h["id"].to_string(), format!("{:.9}", h["_rankingScore"].as_f64().unwrap_or(-1.0))))
+        .map(|h| {
+            (
+                h["id"].to_string(),
+                format!("{:.9}", h["_rankingScore"].as_f64().unwrap_or(-1.0)),
+            )
+        })
         .collect();
     hits.sort();
     (hits, answer["estimatedTotalHits"].clone())
@@ -59,7 +64,10 @@ async fn marker_is_invisible(backend: Backend) {
         .await;
     // The node behind Miroir does hold markers.
     let stored = cluster.nodes[0].client().all_documents("leak").await;
-    assert!(stored.iter().all(|d| d["_miroir"].is_object()), "markers missing");
+    assert!(
+        stored.iter().all(|d| d["_miroir"].is_object()),
+        "markers missing"
+    );
 
     let behind = cluster.nodes[0].client();
     for query in [
@@ -68,7 +76,10 @@ async fn marker_is_invisible(backend: Backend) {
     ] {
         let with_markers = search(&behind, query).await;
         let without = search(&plain, query).await;
-        assert_eq!(with_markers, without, "query `{query}` differs because of the marker");
+        assert_eq!(
+            with_markers, without,
+            "query `{query}` differs because of the marker"
+        );
     }
 }
 dual_test!(marker_is_invisible);

@@ -46,10 +46,7 @@ async fn official_rust_sdk(backend: Backend) {
         .expect("task finishes");
     assert!(task.is_success(), "{task:?}");
 
-    let page = index
-        .get_documents::<Movie>()
-        .await
-        .expect("get documents");
+    let page = index.get_documents::<Movie>().await.expect("get documents");
     assert_eq!(page.total, 200);
     assert_eq!(page.results.len(), 20);
     let one: Movie = index.get_document("17").await.expect("get document");

@@ -25,7 +25,8 @@ fn json_documents() -> Vec<Value> {
 fn ndjson_documents() -> Vec<u8> {
     let mut body = Vec::new();
     for i in 0..DOCS {
-        let line = json!({"id": format!("nd-{i}"), "title": format!("song {i}"), "genre": GENRES[i % 4]});
+        let line =
+            json!({"id": format!("nd-{i}"), "title": format!("song {i}"), "genre": GENRES[i % 4]});
         body.extend_from_slice(line.to_string().as_bytes());
         body.push(b'\n');
     }
@@ -36,7 +37,11 @@ fn csv_documents() -> Vec<u8> {
     let mut body = String::from("id,title,genre,year:number\n");
     for i in 0..DOCS {
         // Integer-looking ids in CSV are strings on Meilisearch, the same documents as integers.
-        body.push_str(&format!("{i},book {i},{},{}\n", GENRES[i % 4], 1900 + i % 100));
+        body.push_str(&format!(
+            "{i},book {i},{},{}\n",
+            GENRES[i % 4],
+            1900 + i % 100
+        ));
     }
     body.into_bytes()
 }
@@ -54,8 +59,8 @@ fn expected_owners(cluster: &Cluster) -> Vec<BTreeSet<usize>> {
         })
         .collect();
     let count = ShardCount::new(SHARDS).expect("shard count");
-    let table = PlacementTable::new(&specs, count, cluster.config.replication_factor)
-        .expect("placement");
+    let table =
+        PlacementTable::new(&specs, count, cluster.config.replication_factor).expect("placement");
     (0..SHARDS)
         .map(|s| table.replicas(s).iter().copied().collect())
         .collect()
@@ -70,7 +75,11 @@ fn canonical(id: &Value) -> String {
 
 /// Asks every node directly where each document of `index` is, and checks placement: each
 /// document on exactly RF nodes, all of them owners of its shard, with the marker of its shard.
-async fn check_placement(cluster: &Cluster, index: &str, expected_count: usize) -> BTreeMap<String, Value> {
+async fn check_placement(
+    cluster: &Cluster,
+    index: &str,
+    expected_count: usize,
+) -> BTreeMap<String, Value> {
     let owners = expected_owners(cluster);
     let count = ShardCount::new(SHARDS).expect("shard count");
     let mut copies: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -95,9 +104,17 @@ async fn check_placement(cluster: &Cluster, index: &str, expected_count: usize) 
             documents.insert(id, document);
         }
     }
-    assert_eq!(copies.len(), expected_count, "distinct documents on the nodes");
+    assert_eq!(
+        copies.len(),
+        expected_count,
+        "distinct documents on the nodes"
+    );
     for (id, nodes) in &copies {
-        assert_eq!(nodes.len(), cluster.config.replication_factor, "copies of {id}: {nodes:?}");
+        assert_eq!(
+            nodes.len(),
+            cluster.config.replication_factor,
+            "copies of {id}: {nodes:?}"
+        );
     }
     documents
 }
@@ -109,12 +126,17 @@ async fn list_through_miroir(cluster: &Cluster, index: &str, page: usize) -> Vec
     let mut offset = 0;
     loop {
         let (status, body) = client
-            .get(&format!("/indexes/{index}/documents?offset={offset}&limit={page}"))
+            .get(&format!(
+                "/indexes/{index}/documents?offset={offset}&limit={page}"
+            ))
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let results = body["results"].as_array().cloned().unwrap_or_default();
         for document in &results {
-            assert!(document.get("_miroir").is_none(), "marker leaked: {document}");
+            assert!(
+                document.get("_miroir").is_none(),
+                "marker leaked: {document}"
+            );
             ids.push(canonical(&document["id"]));
         }
         let total = body["total"].as_u64().unwrap_or(0) as usize;
@@ -135,7 +157,11 @@ async fn sharded_writes(backend: Backend) {
 
     // JSON, with an explicit index creation and integer ids.
     let task = client
-        .write_ok(Method::POST, "/indexes", json!({"uid": "json", "primaryKey": "id"}))
+        .write_ok(
+            Method::POST,
+            "/indexes",
+            json!({"uid": "json", "primaryKey": "id"}),
+        )
         .await;
     assert_eq!(task["type"], "indexCreation");
     client
@@ -146,9 +172,16 @@ async fn sharded_writes(backend: Backend) {
         )
         .await;
     let task = client
-        .write_ok(Method::POST, "/indexes/json/documents", Value::Array(json_documents()))
+        .write_ok(
+            Method::POST,
+            "/indexes/json/documents",
+            Value::Array(json_documents()),
+        )
         .await;
-    assert_eq!(task["details"], json!({"receivedDocuments": DOCS, "indexedDocuments": DOCS}));
+    assert_eq!(
+        task["details"],
+        json!({"receivedDocuments": DOCS, "indexedDocuments": DOCS})
+    );
 
     // NDJSON and CSV on indexes created by the addition itself, with inferred primary keys.
     for (index, content_type, body) in [
@@ -156,7 +189,12 @@ async fn sharded_writes(backend: Backend) {
         ("csv", "text/csv", csv_documents()),
     ] {
         let (status, answer) = client
-            .raw(Method::POST, &format!("/indexes/{index}/documents"), Some(content_type), body)
+            .raw(
+                Method::POST,
+                &format!("/indexes/{index}/documents"),
+                Some(content_type),
+                body,
+            )
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
         let task = client.wait_task(task_uid(&answer)).await;
@@ -172,14 +210,20 @@ async fn sharded_writes(backend: Backend) {
         assert_eq!(ids.len(), DOCS, "{index}: listing");
         let (_, stats) = client.get(&format!("/indexes/{index}/stats")).await;
         assert_eq!(stats["numberOfDocuments"], DOCS, "{index}: {stats}");
-        assert!(stats["fieldDistribution"].get("_miroir").is_none(), "{stats}");
+        assert!(
+            stats["fieldDistribution"].get("_miroir").is_none(),
+            "{stats}"
+        );
         assert_eq!(stats["fieldDistribution"]["id"], DOCS);
     }
 
     // One document through Miroir, with and without `fields`.
     let (status, document) = client.get("/indexes/json/documents/42").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(document, json!({"id": 42, "title": "movie 42", "genre": "horror", "year": 1992}));
+    assert_eq!(
+        document,
+        json!({"id": 42, "title": "movie 42", "genre": "horror", "year": 1992})
+    );
     let (_, document) = client.get("/indexes/csv/documents/7?fields=title").await;
     assert_eq!(document, json!({"title": "book 7"}));
     let (status, missing) = client.get("/indexes/json/documents/100000").await;
@@ -188,18 +232,33 @@ async fn sharded_writes(backend: Backend) {
 
     // Filtered fetch through Miroir counts each document once.
     let (_, page) = client
-        .post("/indexes/json/documents/fetch", json!({"filter": "genre = comedy", "limit": 5, "offset": 3}))
+        .post(
+            "/indexes/json/documents/fetch",
+            json!({"filter": "genre = comedy", "limit": 5, "offset": 3}),
+        )
         .await;
     assert_eq!(page["total"], DOCS / 4, "{page}");
     assert_eq!(page["results"].as_array().map(Vec::len), Some(5));
 
     // Deletions: one id, a batch, and a filter; then look behind Miroir on every node.
-    let task = client.write_ok(Method::DELETE, "/indexes/json/documents/0", Value::Null).await;
-    assert_eq!(task["details"], json!({"providedIds": 1, "deletedDocuments": 1, "originalFilter": null}));
     let task = client
-        .write_ok(Method::POST, "/indexes/json/documents/delete-batch", json!([1, 2, "3", 99999]))
+        .write_ok(Method::DELETE, "/indexes/json/documents/0", Value::Null)
         .await;
-    assert_eq!(task["details"], json!({"providedIds": 4, "deletedDocuments": 3, "originalFilter": null}));
+    assert_eq!(
+        task["details"],
+        json!({"providedIds": 1, "deletedDocuments": 1, "originalFilter": null})
+    );
+    let task = client
+        .write_ok(
+            Method::POST,
+            "/indexes/json/documents/delete-batch",
+            json!([1, 2, "3", 99999]),
+        )
+        .await;
+    assert_eq!(
+        task["details"],
+        json!({"providedIds": 4, "deletedDocuments": 3, "originalFilter": null})
+    );
     let task = client
         .write_ok(
             Method::POST,
@@ -213,31 +272,53 @@ async fn sharded_writes(backend: Backend) {
     let remaining = check_placement(&cluster, "json", DOCS - 4 - (DOCS / 4 - 1)).await;
     for (id, document) in &remaining {
         assert_ne!(document["genre"], "horror", "{id} survived the filter");
-        assert!(!["0", "1", "2", "3"].contains(&id.as_str()), "{id} survived deletion");
+        assert!(
+            !["0", "1", "2", "3"].contains(&id.as_str()),
+            "{id} survived deletion"
+        );
     }
-    let task = client.write_ok(Method::DELETE, "/indexes/csv/documents", Value::Null).await;
+    let task = client
+        .write_ok(Method::DELETE, "/indexes/csv/documents", Value::Null)
+        .await;
     assert_eq!(task["details"]["deletedDocuments"], DOCS);
     check_placement(&cluster, "csv", 0).await;
 
     // Settings: identical on every node, and exactly what the user set through Miroir.
     let (_, through_miroir) = client.get("/indexes/json/settings").await;
-    assert_eq!(through_miroir["filterableAttributes"], json!(["genre", "year"]));
+    assert_eq!(
+        through_miroir["filterableAttributes"],
+        json!(["genre", "year"])
+    );
     let mut on_nodes = Vec::new();
     for node in &cluster.nodes {
         let (status, settings) = node.client().get("/indexes/json/settings").await;
         assert_eq!(status, StatusCode::OK);
         on_nodes.push(settings);
     }
-    assert!(on_nodes.windows(2).all(|w| w[0] == w[1]), "settings differ: {on_nodes:?}");
-    let (_, sub) = client.get("/indexes/json/settings/filterable-attributes").await;
+    assert!(
+        on_nodes.windows(2).all(|w| w[0] == w[1]),
+        "settings differ: {on_nodes:?}"
+    );
+    let (_, sub) = client
+        .get("/indexes/json/settings/filterable-attributes")
+        .await;
     assert_eq!(sub, json!(["genre", "year"]));
     client
-        .write_ok(Method::DELETE, "/indexes/json/settings/filterable-attributes", Value::Null)
+        .write_ok(
+            Method::DELETE,
+            "/indexes/json/settings/filterable-attributes",
+            Value::Null,
+        )
         .await;
-    let (_, sub) = client.get("/indexes/json/settings/filterable-attributes").await;
+    let (_, sub) = client
+        .get("/indexes/json/settings/filterable-attributes")
+        .await;
     assert_eq!(sub, json!([]));
     // The marker stays usable after the reset: listings still work.
-    assert_eq!(list_through_miroir(&cluster, "json", 200).await.len(), remaining.len());
+    assert_eq!(
+        list_through_miroir(&cluster, "json", 200).await.len(),
+        remaining.len()
+    );
 
     // Tasks survive a restart with the same uids and statuses.
     let (_, before) = client.get("/tasks?limit=1000").await;
@@ -264,8 +345,13 @@ async fn sharded_writes(backend: Backend) {
     assert_eq!(summary(&before), summary(&after));
     assert_eq!(before["total"], after["total"]);
     // And new tasks continue the uid sequence.
-    let task = client.write_ok(Method::DELETE, "/indexes/ndjson", Value::Null).await;
-    assert_eq!(task["uid"].as_u64(), before["results"][0]["uid"].as_u64().map(|u| u + 1));
+    let task = client
+        .write_ok(Method::DELETE, "/indexes/ndjson", Value::Null)
+        .await;
+    assert_eq!(
+        task["uid"].as_u64(),
+        before["results"][0]["uid"].as_u64().map(|u| u + 1)
+    );
     assert_eq!(task["details"]["deletedDocuments"], DOCS);
 }
 dual_test!(sharded_writes);

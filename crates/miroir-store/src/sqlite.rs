@@ -145,7 +145,12 @@ const TASK_COLUMNS: &str = "uid, index_uid, status, kind, canceled_by, details, 
                             enqueued_at, started_at, finished_at, node_tasks";
 
 /// Appends `column IN (?, ?, …)` for a list filter.
-fn push_in(clauses: &mut Vec<String>, args: &mut Vec<SqlValue>, column: &str, values: Vec<SqlValue>) {
+fn push_in(
+    clauses: &mut Vec<String>,
+    args: &mut Vec<SqlValue>,
+    column: &str,
+    values: Vec<SqlValue>,
+) {
     let marks = vec!["?"; values.len()].join(", ");
     clauses.push(format!("{column} IN ({marks})"));
     args.extend(values);
@@ -184,19 +189,61 @@ fn where_clause(filter: &TaskFilter) -> (String, Vec<SqlValue>) {
         push_in(&mut clauses, &mut args, "kind", values);
     }
     if let Some(index_uids) = &filter.index_uids {
-        let values = index_uids.iter().map(|t| SqlValue::Text(t.clone())).collect();
+        let values = index_uids
+            .iter()
+            .map(|t| SqlValue::Text(t.clone()))
+            .collect();
         push_in(&mut clauses, &mut args, "index_uid", values);
     }
     if let Some(canceled_by) = &filter.canceled_by {
-        let values = canceled_by.iter().map(|u| SqlValue::Integer(*u as i64)).collect();
+        let values = canceled_by
+            .iter()
+            .map(|u| SqlValue::Integer(*u as i64))
+            .collect();
         push_in(&mut clauses, &mut args, "canceled_by", values);
     }
-    push_cmp(&mut clauses, &mut args, "enqueued_at", "<", filter.before_enqueued_at);
-    push_cmp(&mut clauses, &mut args, "enqueued_at", ">", filter.after_enqueued_at);
-    push_cmp(&mut clauses, &mut args, "started_at", "<", filter.before_started_at);
-    push_cmp(&mut clauses, &mut args, "started_at", ">", filter.after_started_at);
-    push_cmp(&mut clauses, &mut args, "finished_at", "<", filter.before_finished_at);
-    push_cmp(&mut clauses, &mut args, "finished_at", ">", filter.after_finished_at);
+    push_cmp(
+        &mut clauses,
+        &mut args,
+        "enqueued_at",
+        "<",
+        filter.before_enqueued_at,
+    );
+    push_cmp(
+        &mut clauses,
+        &mut args,
+        "enqueued_at",
+        ">",
+        filter.after_enqueued_at,
+    );
+    push_cmp(
+        &mut clauses,
+        &mut args,
+        "started_at",
+        "<",
+        filter.before_started_at,
+    );
+    push_cmp(
+        &mut clauses,
+        &mut args,
+        "started_at",
+        ">",
+        filter.after_started_at,
+    );
+    push_cmp(
+        &mut clauses,
+        &mut args,
+        "finished_at",
+        "<",
+        filter.before_finished_at,
+    );
+    push_cmp(
+        &mut clauses,
+        &mut args,
+        "finished_at",
+        ">",
+        filter.after_finished_at,
+    );
     if clauses.is_empty() {
         ("1 = 1".to_string(), args)
     } else {
@@ -308,8 +355,9 @@ impl Store for SqliteStore {
     fn matching_task_uids(&self, filter: &TaskFilter) -> Result<Vec<u64>> {
         let (clause, args) = where_clause(filter);
         let connection = self.lock();
-        let mut statement =
-            connection.prepare(&format!("SELECT uid FROM tasks WHERE {clause} ORDER BY uid"))?;
+        let mut statement = connection.prepare(&format!(
+            "SELECT uid FROM tasks WHERE {clause} ORDER BY uid"
+        ))?;
         let uids = statement
             .query_map(params_from_iter(args.iter()), |row| row.get::<_, i64>(0))?
             .map(|uid| uid.map(|u| u as u64))
@@ -420,7 +468,10 @@ mod tests {
         {
             let store = SqliteStore::open(dir.path())?;
             assert_eq!(store.create_task(&task("a", "indexCreation"))?, 0);
-            assert_eq!(store.create_task(&task("b", "documentAdditionOrUpdate"))?, 1);
+            assert_eq!(
+                store.create_task(&task("b", "documentAdditionOrUpdate"))?,
+                1
+            );
             let mut third = task("a", "documentAdditionOrUpdate");
             third.uid = store.create_task(&third)?;
             third.status = TaskStatus::Succeeded;

@@ -81,7 +81,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let mut nodes = Vec::new();
     match meilisearch_binary() {
         Some(binary) => {
-            println!("Starting {} Meilisearch nodes with {}", args.nodes, binary.display());
+            println!(
+                "Starting {} Meilisearch nodes with {}",
+                args.nodes,
+                binary.display()
+            );
             for i in 0..args.nodes {
                 let port = free_port()?;
                 let url = format!("http://127.0.0.1:{port}");

@@ -118,7 +118,10 @@ pub fn resolve(args: ServeArgs) -> Result<(String, ServerConfig), String> {
             .db_path
             .or(file.db_path)
             .unwrap_or_else(|| PathBuf::from("miroir-data")),
-        replication_factor: args.replication_factor.or(file.replication_factor).unwrap_or(1),
+        replication_factor: args
+            .replication_factor
+            .or(file.replication_factor)
+            .unwrap_or(1),
         shards: args.shards.or(file.shards).unwrap_or(64),
         nodes,
         http_payload_size_limit: args

@@ -15,16 +15,29 @@ fn serve(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     )
 }
 
+/// Flags, environment variables, and the start of the expected error line.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn invalid_configurations_stop_with_one_line() {
-    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+    let cases: [Case; 5] = [
         (
-            &["--node", "a=http://127.0.0.1:1", "--replication-factor", "2"],
+            &[
+                "--node",
+                "a=http://127.0.0.1:1",
+                "--replication-factor",
+                "2",
+            ],
             &[],
             "error: replication_factor:",
         ),
         (
-            &["--node", "a=http://127.0.0.1:1", "--node", "a=http://127.0.0.1:2"],
+            &[
+                "--node",
+                "a=http://127.0.0.1:1",
+                "--node",
+                "a=http://127.0.0.1:2",
+            ],
             &[],
             "error: nodes: duplicate node id `a`",
         ),
@@ -32,7 +45,10 @@ fn invalid_configurations_stop_with_one_line() {
         (&[], &[], "error: nodes: at least one node is required"),
         (
             &[],
-            &[("MIROIR_NODES", "a=http://127.0.0.1:1"), ("MIROIR_SHARDS", "12")],
+            &[
+                ("MIROIR_NODES", "a=http://127.0.0.1:1"),
+                ("MIROIR_SHARDS", "12"),
+            ],
             "error: shards:",
         ),
     ];

@@ -265,9 +265,8 @@ impl Client {
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                Value::String(String::from_utf8_lossy(&bytes).into_owned())
-            })
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         (status, value)
     }
@@ -285,7 +284,8 @@ impl Client {
     /// A JSON request.
     pub async fn send(&self, method: Method, path: &str, body: Value) -> Answer {
         let bytes = serde_json::to_vec(&body).expect("json");
-        self.raw(method, path, Some("application/json"), bytes).await
+        self.raw(method, path, Some("application/json"), bytes)
+            .await
     }
 
     /// POST JSON
@@ -305,7 +305,10 @@ impl Client {
             ) {
                 return task;
             }
-            assert!(Instant::now() < deadline, "task {uid} did not finish: {task}");
+            assert!(
+                Instant::now() < deadline,
+                "task {uid} did not finish: {task}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
