@@ -259,7 +259,7 @@ pub fn succeeded_details(kind: &str, mut details: Value) -> Value {
                 .unwrap_or(Value::from(0));
             map.insert("indexedDocuments".to_string(), received);
         }
-        for key in ["deletedDocuments", "editedDocuments"] {
+        for key in ["deletedDocuments", "editedDocuments", "canceledTasks"] {
             if map.get(key).is_some_and(Value::is_null) {
                 map.insert(key.to_string(), Value::from(0));
             }

@@ -360,21 +360,18 @@ pub async fn cancel_tasks(
 ) -> Result<impl IntoResponse> {
     let params = Params::parse(raw.as_deref());
     require_filters(&params, "cancel")?;
-    let mut filter = parse_filter(&params)?;
-    let cancelable = [TaskStatus::Enqueued, TaskStatus::Processing];
-    filter.statuses = Some(match filter.statuses.take() {
-        Some(list) => list
-            .into_iter()
-            .filter(|s| cancelable.contains(s))
-            .collect(),
-        None => cancelable.to_vec(),
-    });
+    let filter = parse_filter(&params)?;
     let _guard = state.write_lock.lock().await;
+    // Like Meilisearch, `matchedTasks` counts every task the filter matches; only those still
+    // enqueued or processing are actually canceled.
     let matched = state.store.matching_task_uids(&filter)?;
     let mut per_node: HashMap<String, Vec<u64>> = HashMap::new();
     let mut targets = Vec::new();
     for uid in &matched {
         if let Some(task) = state.store.get_task(*uid)? {
+            if task.status.is_finished() {
+                continue;
+            }
             for node_task in &task.node_tasks {
                 per_node
                     .entry(node_task.node.clone())
