@@ -298,18 +298,114 @@ pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> 
     let started = Instant::now();
     let index = state.index(uid)?;
     let window = Window::of(&client);
-    let (page_mode, skip, want, depth) =
-        (window.page_mode, window.skip, window.want, window.depth());
-    let answers = scatter(state, &index, &client, page_mode, depth).await?;
+    let (page_mode, skip, depth) = (window.page_mode, window.skip, window.depth());
+    let distinct = client
+        .get("distinct")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| index.distinct_attribute.clone());
+    let Some(distinct) = distinct else {
+        let answers = scatter(state, &index, &client, page_mode, depth).await?;
+        // Merge hits by rank, then cut to the requested window.
+        let keys = rank_keys(&answers, 1.0);
+        let merged = merge_ranked(&keys, depth as usize);
+        let hits: Vec<Value> = merged
+            .into_iter()
+            .skip(skip as usize)
+            .map(|(list, position)| {
+                Value::Object(finish_hit(&answers[list].hits[position], &client))
+            })
+            .collect();
+        return Ok(respond(&index, &client, window, &answers, hits, started));
+    };
+    let (answers, hits) = distinct_search(state, &index, &client, window, &distinct).await?;
+    Ok(respond(&index, &client, window, &answers, hits, started))
+}
 
-    // Merge hits by rank, then cut to the requested window.
-    let keys = rank_keys(&answers, 1.0);
-    let merged = merge_ranked(&keys, depth as usize);
-    let hits: Vec<Value> = merged
-        .into_iter()
-        .skip(skip as usize)
-        .map(|(list, position)| Value::Object(finish_hit(&answers[list].hits[position], &client)))
-        .collect();
+/// Reads a (possibly dotted) attribute of a hit.
+fn attribute<'a>(hit: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if let Some(value) = hit.get(name) {
+        return Some(value);
+    }
+    let mut parts = name.split('.');
+    let mut current = hit.get(parts.next()?)?;
+    for part in parts {
+        current = current.get(part)?;
+    }
+    Some(current)
+}
+
+/// A search with `distinct`: each node already keeps one hit per value; across shards the
+/// same value can still come from several nodes, so the merged list keeps only the first hit
+/// of each value. Duplicates shorten the list, so shards are asked deeper until the window is
+/// full or the nodes have nothing more.
+async fn distinct_search(
+    state: &AppState,
+    index: &miroir_store::IndexRecord,
+    client: &Map<String, Value>,
+    window: Window,
+    distinct: &str,
+) -> Result<(Vec<NodeAnswer>, Vec<Value>)> {
+    let mut toward_nodes = client.clone();
+    let mut added_attribute = false;
+    if let Some(Value::Array(fields)) = toward_nodes.get_mut("attributesToRetrieve") {
+        let covered = fields
+            .iter()
+            .any(|f| f.as_str() == Some("*") || f.as_str() == Some(distinct));
+        if !covered {
+            fields.push(Value::String(distinct.to_string()));
+            added_attribute = true;
+        }
+    }
+    let mut depth = window.depth();
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let answers = scatter(state, index, &toward_nodes, window.page_mode, depth).await?;
+        let keys = rank_keys(&answers, 1.0);
+        let merged = merge_ranked(&keys, usize::MAX);
+        let mut seen: Vec<Value> = Vec::new();
+        let mut kept = Vec::new();
+        for (list, position) in merged {
+            let mut hit = finish_hit(&answers[list].hits[position], client);
+            match attribute(&hit, distinct).cloned() {
+                Some(value) if !value.is_null() => {
+                    if seen.contains(&value) {
+                        continue;
+                    }
+                    seen.push(value);
+                }
+                // Documents without the attribute are each their own group, as on Meilisearch.
+                _ => {}
+            }
+            if added_attribute {
+                hit.shift_remove(distinct);
+            }
+            kept.push(Value::Object(hit));
+        }
+        let exhausted = answers.iter().all(|a| (a.hits.len() as u64) < depth);
+        if kept.len() as u64 >= window.depth() || exhausted || rounds >= 4 {
+            let hits = kept
+                .into_iter()
+                .skip(window.skip as usize)
+                .take(window.want as usize)
+                .collect();
+            return Ok((answers, hits));
+        }
+        depth = depth.saturating_mul(2);
+    }
+}
+
+/// Builds the client's answer from the nodes' answers and the final hits.
+fn respond(
+    index: &miroir_store::IndexRecord,
+    client: &Map<String, Value>,
+    window: Window,
+    answers: &[NodeAnswer],
+    hits: Vec<Value>,
+    started: Instant,
+) -> Value {
+    let (page_mode, skip, want) = (window.page_mode, window.skip, window.want);
 
     let mut response = Map::new();
     response.insert("hits".into(), Value::Array(hits));
@@ -365,7 +461,7 @@ pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> 
         response.insert("facetDistribution".into(), Value::Object(distribution));
         response.insert("facetStats".into(), Value::Object(merge_stats(&stats)));
     }
-    Ok(Value::Object(response))
+    Value::Object(response)
 }
 
 /// `POST /indexes/{uid}/facet-search`: counts summed over shards, ordered and cut as the

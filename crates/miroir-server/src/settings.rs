@@ -133,21 +133,25 @@ fn setting(segment: &str) -> Result<(&'static str, &'static str, UpdateVerb)> {
         })
 }
 
-/// What a settings write changes in the faceting settings Miroir applies at the merge.
-/// `None` leaves a value as it is; `Some(None)` resets it to Meilisearch's default.
+/// What a settings write changes in the settings Miroir itself applies at the merge (facet
+/// cap and order, distinct attribute). `None` leaves a value as it is; `Some(None)` resets it
+/// to Meilisearch's default.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct FacetingChange {
+pub struct SettingsChange {
     /// The client's `maxValuesPerFacet`.
     cap: Option<Option<u64>>,
     /// The client's `sortFacetValuesBy`.
     sort: Option<Option<Value>>,
+    /// The index's `distinctAttribute`.
+    distinct: Option<Option<String>>,
 }
 
-impl FacetingChange {
-    fn reset() -> FacetingChange {
-        FacetingChange {
+impl SettingsChange {
+    fn reset() -> SettingsChange {
+        SettingsChange {
             cap: Some(None),
             sort: Some(None),
+            distinct: Some(None),
         }
     }
 }
@@ -155,15 +159,15 @@ impl FacetingChange {
 /// Rewrites a client `faceting` value for the nodes: the nodes keep
 /// [`NODE_MAX_VALUES_PER_FACET`]; the client's cap and sort order are returned to be applied
 /// by Miroir. `at` is the JSON path Meilisearch names in its validation message.
-fn rewrite_faceting(faceting: &Value, at: &str) -> Result<(Value, FacetingChange)> {
+fn rewrite_faceting(faceting: &Value, at: &str) -> Result<(Value, SettingsChange)> {
     match faceting {
         Value::Null => Ok((
             json!({"maxValuesPerFacet": NODE_MAX_VALUES_PER_FACET, "sortFacetValuesBy": null}),
-            FacetingChange::reset(),
+            SettingsChange::reset(),
         )),
         Value::Object(map) => {
             let mut toward_nodes = map.clone();
-            let mut change = FacetingChange::default();
+            let mut change = SettingsChange::default();
             match map.get("maxValuesPerFacet") {
                 None => {}
                 Some(Value::Null) => change.cap = Some(None),
@@ -194,7 +198,7 @@ fn rewrite_faceting(faceting: &Value, at: &str) -> Result<(Value, FacetingChange
             Ok((Value::Object(toward_nodes), change))
         }
         // Any other type: the node rejects it with Meilisearch's own message.
-        other => Ok((other.clone(), FacetingChange::default())),
+        other => Ok((other.clone(), SettingsChange::default())),
     }
 }
 
@@ -257,11 +261,14 @@ pub async fn update_settings(
     if let Some(filterable) = toward_nodes.get_mut("filterableAttributes") {
         *filterable = with_marker_filterable(filterable);
     }
-    let mut cap = FacetingChange::default();
+    let mut cap = SettingsChange::default();
     if let Some(faceting) = toward_nodes.get_mut("faceting") {
         let (rewritten, change) = rewrite_faceting(faceting, ".faceting")?;
         *faceting = rewritten;
         cap = change;
+    }
+    if let Some(distinct) = toward_nodes.get("distinctAttribute") {
+        cap.distinct = Some(distinct.as_str().map(str::to_string));
     }
     let task = NewTask {
         kind: "settingsUpdate",
@@ -301,8 +308,9 @@ pub async fn reset_settings(
         }
     }
     toward_nodes.insert("filterableAttributes".into(), json!([MARKER_FIELD]));
-    let (faceting, cap) = rewrite_faceting(&Value::Null, ".faceting")?;
+    let (faceting, _) = rewrite_faceting(&Value::Null, ".faceting")?;
     toward_nodes.insert("faceting".into(), faceting);
+    let cap = SettingsChange::reset();
     let task = NewTask {
         kind: "settingsUpdate",
         index_uid: Some(uid.clone()),
@@ -361,9 +369,16 @@ pub async fn update_setting(
     require_json(&headers)?;
     let client: Value = json_body(&body)?;
     let (toward_nodes, cap) = match key {
-        "filterableAttributes" => (with_marker_filterable(&client), FacetingChange::default()),
+        "filterableAttributes" => (with_marker_filterable(&client), SettingsChange::default()),
         "faceting" => rewrite_faceting(&client, "")?,
-        _ => (client.clone(), FacetingChange::default()),
+        "distinctAttribute" => (
+            client.clone(),
+            SettingsChange {
+                distinct: Some(client.as_str().map(str::to_string)),
+                ..SettingsChange::default()
+            },
+        ),
+        _ => (client.clone(), SettingsChange::default()),
     };
     let task = NewTask {
         kind: "settingsUpdate",
@@ -400,7 +415,7 @@ pub async fn reset_setting(
                 verb.method(),
                 &path,
                 body,
-                FacetingChange::default(),
+                SettingsChange::default(),
             )
             .await?
         }
@@ -417,7 +432,7 @@ pub async fn reset_setting(
                 Method::DELETE,
                 &path,
                 Value::Null,
-                FacetingChange::default(),
+                SettingsChange::default(),
             )
             .await?
         }
@@ -433,7 +448,7 @@ async fn write(
     method: Method,
     sub_path: &str,
     body: Value,
-    cap: FacetingChange,
+    cap: SettingsChange,
 ) -> Result<impl IntoResponse> {
     let _guard = state.write_lock.lock().await;
     let path = format!("/indexes/{uid}/settings{sub_path}");
@@ -472,6 +487,9 @@ async fn write(
     }
     if let Some(value) = cap.sort {
         index.sort_facet_values_by = value;
+    }
+    if let Some(value) = cap.distinct {
+        index.distinct_attribute = value;
     }
     state.store.put_index(&index)?;
     Ok(summarized(&record))

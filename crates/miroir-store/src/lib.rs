@@ -95,6 +95,9 @@ pub struct IndexRecord {
     /// to order merged facet values.
     #[serde(default)]
     pub sort_facet_values_by: Option<serde_json::Value>,
+    /// The index's `distinctAttribute` setting, which the merge applies across shards.
+    #[serde(default)]
+    pub distinct_attribute: Option<String>,
 }
 
 /// Filters of `GET /tasks` (and of task cancelation and deletion), already validated.

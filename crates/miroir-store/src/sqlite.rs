@@ -527,6 +527,7 @@ mod tests {
             updated_at: now,
             max_values_per_facet: Some(7),
             sort_facet_values_by: None,
+            distinct_attribute: None,
         };
         store.put_index(&record)?;
         assert_eq!(store.get_index("movies")?, Some(record.clone()));

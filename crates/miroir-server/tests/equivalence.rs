@@ -1,0 +1,385 @@
+//! The promise, as a test: for a generated corpus and several hundred generated queries,
+//! Miroir over 3 nodes (RF 2, 16 shards) answers like one node holding every document — same
+//! hit ids in the same order (hits with equal scores may swap among themselves), same totals,
+//! same facet distribution and stats.
+
+#[macro_use]
+mod common;
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+
+use common::{Backend, Client, Cluster, Node};
+
+const DOCS: usize = 5000;
+const WORDS: [&str; 40] = [
+    "amber", "breeze", "canyon", "delta", "ember", "falcon", "glacier", "harbor", "island",
+    "jungle", "kernel", "lantern", "meadow", "nebula", "orchid", "prairie", "quartz", "river",
+    "summit", "thunder", "umbra", "valley", "willow", "xenon", "yonder", "zephyr", "anchor",
+    "beacon", "cobalt", "dune", "echo", "fjord", "grove", "horizon", "ivory", "jasper", "koala",
+    "lotus", "marble", "nova",
+];
+const GENRES: [&str; 8] = [
+    "drama",
+    "comedy",
+    "horror",
+    "action",
+    "sci-fi",
+    "romance",
+    "documentary",
+    "animation",
+];
+const COUNTRIES: [&str; 6] = ["fr", "de", "us", "jp", "br", "in"];
+const COLORS: [&str; 5] = ["red", "green", "blue", "black", "white"];
+
+/// A small deterministic generator (xorshift), so the corpus is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+fn corpus() -> Vec<Value> {
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    (0..DOCS)
+        .map(|id| {
+            let title_len = 1 + rng.below(4);
+            let title: Vec<&str> = (0..title_len).map(|_| rng.pick(&WORDS)).collect();
+            let overview: Vec<&str> = (0..(5 + rng.below(12))).map(|_| rng.pick(&WORDS)).collect();
+            let genres: Vec<&str> = (0..(1 + rng.below(3))).map(|_| rng.pick(&GENRES)).collect();
+            let mut doc = json!({
+                "id": id,
+                "title": title.join(" "),
+                "overview": overview.join(" "),
+                "genres": genres,
+                "year": 1950 + rng.below(75),
+                "rating": (rng.below(101) as f64) / 10.0,
+                "author": {"name": format!("{} {}", rng.pick(&WORDS), rng.pick(&WORDS)), "country": rng.pick(&COUNTRIES)},
+                "color": rng.pick(&COLORS),
+                // A high-cardinality facet: more values than maxValuesPerFacet.
+                "tag": format!("t{:03}", rng.below(400)),
+                "_geo": {"lat": 40.0 + (rng.below(2000) as f64) / 100.0, "lng": -5.0 + (rng.below(2000) as f64) / 100.0},
+            });
+            if rng.below(10) == 0 {
+                doc["note"] = Value::Null;
+            }
+            doc
+        })
+        .collect()
+}
+
+fn settings() -> Value {
+    json!({
+        "filterableAttributes": ["genres", "year", "rating", "author.country", "color", "tag", "_geo", "id"],
+        "sortableAttributes": ["year", "rating", "title", "_geo"],
+    })
+}
+
+/// Several hundred search bodies covering the read path.
+fn queries() -> Vec<Value> {
+    let mut rng = Rng(0x0bad_cafe_0000_0042);
+    let mut queries = Vec::new();
+    let mut text = |rng: &mut Rng, kind: usize| -> String {
+        match kind {
+            0 => rng.pick(&WORDS).to_string(),
+            1 => format!("{} {}", rng.pick(&WORDS), rng.pick(&WORDS)),
+            2 => {
+                // A typo: swap two inner letters of a long word.
+                let word = rng.pick(&WORDS);
+                let mut chars: Vec<char> = word.chars().collect();
+                if chars.len() > 4 {
+                    chars.swap(1, 2);
+                }
+                chars.into_iter().collect()
+            }
+            3 => format!("{}", 1950 + rng.below(75)),
+            4 => ((b'a' + rng.below(26) as u8) as char).to_string(),
+            5 => format!("\"{} {}\"", rng.pick(&WORDS), rng.pick(&WORDS)),
+            6 => {
+                let word = rng.pick(&WORDS);
+                word[..3].to_string()
+            }
+            _ => String::new(),
+        }
+    };
+    for i in 0..360 {
+        let q = text(&mut rng, i % 8);
+        let mut body = Map::new();
+        body.insert("q".into(), json!(q));
+        body.insert("showRankingScore".into(), json!(true));
+        match i % 12 {
+            0 => {}
+            1 => {
+                body.insert(
+                    "filter".into(),
+                    json!(format!("year >= {}", 1950 + rng.below(70))),
+                );
+            }
+            2 => {
+                body.insert(
+                    "filter".into(),
+                    json!(format!("genres = {}", rng.pick(&GENRES))),
+                );
+                body.insert(
+                    "facets".into(),
+                    json!(["genres", "color", "year", "rating"]),
+                );
+            }
+            3 => {
+                body.insert("sort".into(), json!(["year:asc"]));
+            }
+            4 => {
+                body.insert("sort".into(), json!(["rating:desc", "title:asc"]));
+                body.insert(
+                    "filter".into(),
+                    json!([
+                        format!("author.country = {}", rng.pick(&COUNTRIES)),
+                        ["color = red", "color = blue"]
+                    ]),
+                );
+            }
+            5 => {
+                body.insert(
+                    "sort".into(),
+                    json!([format!(
+                        "_geoPoint({}, {}):asc",
+                        45 + rng.below(10),
+                        rng.below(10)
+                    )]),
+                );
+            }
+            6 => {
+                body.insert("facets".into(), json!(["tag", "genres", "author.country"]));
+            }
+            7 => {
+                body.insert("distinct".into(), json!("color"));
+            }
+            8 => {
+                body.insert("page".into(), json!(1 + rng.below(4)));
+                body.insert("hitsPerPage".into(), json!(5 + rng.below(20)));
+            }
+            9 => {
+                body.insert("offset".into(), json!(rng.below(300)));
+                body.insert("limit".into(), json!(1 + rng.below(50)));
+            }
+            10 => {
+                body.insert("rankingScoreThreshold".into(), json!(0.5));
+                body.insert("limit".into(), json!(100));
+            }
+            _ => {
+                body.insert(
+                    "filter".into(),
+                    json!(format!(
+                        "_geoRadius({}, {}, {})",
+                        45 + rng.below(10),
+                        rng.below(10),
+                        100_000 + rng.below(400_000)
+                    )),
+                );
+                body.insert("facets".into(), json!(["color"]));
+                body.insert("showRankingScore".into(), json!(false));
+                body.insert("attributesToRetrieve".into(), json!(["id", "title"]));
+            }
+        }
+        queries.push(Value::Object(body));
+    }
+    queries
+}
+
+/// Ids of hits, grouped into runs of equal rank (same score, same sort values), so that hits
+/// tied in rank may appear in any order within their run.
+fn ranked_runs(hits: &[Value]) -> Vec<(String, BTreeSet<String>)> {
+    let mut runs: Vec<(String, BTreeSet<String>)> = Vec::new();
+    for hit in hits {
+        let rank = format!(
+            "{:.6}|{}|{}",
+            hit["_rankingScore"].as_f64().unwrap_or(-1.0),
+            hit.get("_geoDistance")
+                .map(Value::to_string)
+                .unwrap_or_default(),
+            hit.get("_sortKey")
+                .map(Value::to_string)
+                .unwrap_or_default()
+        );
+        let id = hit["id"].to_string();
+        match runs.last_mut() {
+            Some((last, ids)) if *last == rank => {
+                ids.insert(id);
+            }
+            _ => runs.push((rank, BTreeSet::from([id]))),
+        }
+    }
+    runs
+}
+
+/// Compares two search answers under the equivalence rules; returns a difference, if any.
+fn differs(query: &Value, miroir: &Value, single: &Value) -> Option<String> {
+    for field in [
+        "estimatedTotalHits",
+        "totalHits",
+        "totalPages",
+        "page",
+        "hitsPerPage",
+        "limit",
+        "offset",
+        "facetDistribution",
+        "facetStats",
+        "query",
+    ] {
+        if miroir.get(field) != single.get(field) {
+            return Some(format!(
+                "{field}: {:?} vs {:?}",
+                miroir.get(field),
+                single.get(field)
+            ));
+        }
+    }
+    let empty = Vec::new();
+    let mut ours = miroir["hits"].as_array().unwrap_or(&empty).clone();
+    let mut theirs = single["hits"].as_array().unwrap_or(&empty).clone();
+    if ours.len() != theirs.len() {
+        return Some(format!("{} hits vs {}", ours.len(), theirs.len()));
+    }
+    let has_scores = query["showRankingScore"] == json!(true);
+    if !has_scores {
+        // Without scores only the multiset of returned documents can be compared loosely:
+        // same length is checked above; ids must match exactly when there are no ties.
+        return None;
+    }
+    // Sort values decide ties too: attach them as a tie key.
+    if let Some(sort) = query.get("sort").and_then(Value::as_array) {
+        for hit in ours.iter_mut().chain(theirs.iter_mut()) {
+            let key: Vec<Value> = sort
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(|s| s.split(':').next())
+                .map(|field| hit.get(field).cloned().unwrap_or(Value::Null))
+                .collect();
+            hit["_sortKey"] = Value::Array(key);
+        }
+    }
+    let a = ranked_runs(&ours);
+    let b = ranked_runs(&theirs);
+    if a.len() != b.len() {
+        return Some(format!("rank runs differ: {a:?} vs {b:?}"));
+    }
+    let last = a.len().saturating_sub(1);
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        if x.0 != y.0 || x.1.len() != y.1.len() {
+            return Some(format!("run {i}: {x:?} vs {y:?}"));
+        }
+        // The last run may be cut by the page: its members can legitimately differ.
+        if i != last && x.1 != y.1 {
+            return Some(format!("run {i}: {x:?} vs {y:?}"));
+        }
+    }
+    None
+}
+
+async fn load(client: &Client) {
+    client
+        .write_ok(
+            Method::POST,
+            "/indexes",
+            json!({"uid": "corpus", "primaryKey": "id"}),
+        )
+        .await;
+    client
+        .write_ok(Method::PATCH, "/indexes/corpus/settings", settings())
+        .await;
+    client
+        .write_ok(
+            Method::POST,
+            "/indexes/corpus/documents",
+            Value::Array(corpus()),
+        )
+        .await;
+}
+
+async fn search_equivalence(backend: Backend) {
+    let cluster = Cluster::start(&backend, 3, 2, 16).await;
+    let reference = Node::start(&backend).await;
+    let miroir = cluster.client();
+    let single = reference.client();
+    load(&miroir).await;
+    load(&single).await;
+
+    let queries = queries();
+    let mut mismatches = Vec::new();
+    for query in &queries {
+        let (status_a, a) = miroir.post("/indexes/corpus/search", query.clone()).await;
+        let (status_b, b) = single.post("/indexes/corpus/search", query.clone()).await;
+        assert_eq!(status_a, status_b, "{query}: {a} vs {b}");
+        if let Some(difference) = differs(query, &a, &b) {
+            mismatches.push(format!("{query}\n    {difference}"));
+        }
+    }
+
+    // Facet search over shards.
+    for (facet, facet_query) in [
+        ("genres", "d"),
+        ("tag", "t1"),
+        ("color", ""),
+        ("author.country", "f"),
+    ] {
+        let body = json!({"facetName": facet, "facetQuery": facet_query});
+        let (_, a) = miroir
+            .post("/indexes/corpus/facet-search", body.clone())
+            .await;
+        let (_, b) = single
+            .post("/indexes/corpus/facet-search", body.clone())
+            .await;
+        if a["facetHits"] != b["facetHits"] {
+            mismatches.push(format!("facet search {body}\n    {a} vs {b}"));
+        }
+    }
+
+    // Multi-search, plain and federated.
+    let multi = json!({"queries": [
+        {"indexUid": "corpus", "q": "amber", "showRankingScore": true},
+        {"indexUid": "corpus", "q": "river", "filter": "year > 2000", "showRankingScore": true},
+    ]});
+    let (_, a) = miroir.post("/multi-search", multi.clone()).await;
+    let (_, b) = single.post("/multi-search", multi.clone()).await;
+    for i in 0..2 {
+        if let Some(d) = differs(&multi["queries"][i], &a["results"][i], &b["results"][i]) {
+            mismatches.push(format!("multi-search query {i}: {d}"));
+        }
+    }
+    let federated = json!({"federation": {"limit": 30}, "queries": [
+        {"indexUid": "corpus", "q": "amber", "showRankingScore": true},
+        {"indexUid": "corpus", "q": "glacier summit", "showRankingScore": true},
+    ]});
+    let (_, a) = miroir.post("/multi-search", federated.clone()).await;
+    let (_, b) = single.post("/multi-search", federated.clone()).await;
+    let federated_query = json!({"showRankingScore": true});
+    if let Some(d) = differs(&federated_query, &a, &b) {
+        mismatches.push(format!("federated: {d}"));
+    }
+
+    let total = queries.len() + 4 + 3;
+    eprintln!(
+        "equivalence: {} of {total} requests matched exactly",
+        total - mismatches.len()
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} of {total} differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
+dual_test!(search_equivalence);
