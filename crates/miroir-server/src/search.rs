@@ -357,11 +357,29 @@ async fn distinct_search(
             added_attribute = true;
         }
     }
+    // Each node's facet values of the distinct attribute tell how many distinct values match
+    // across shards (the union), which is what one index counts.
+    let client_facets: Vec<Value> = match client.get("facets") {
+        Some(Value::Array(facets)) => facets.clone(),
+        _ => Vec::new(),
+    };
+    // The `distinct` parameter requires a filterable attribute, so its facet can be asked for;
+    // the `distinctAttribute` setting does not, and its totals stay per-shard sums (Meilisearch
+    // itself calls them estimates).
+    let counts_distinct = client.contains_key("distinct");
+    if counts_distinct && !client_facets.iter().any(|f| f.as_str() == Some(distinct)) {
+        let mut facets = client_facets.clone();
+        facets.push(Value::String(distinct.to_string()));
+        toward_nodes.insert("facets".into(), Value::Array(facets));
+    }
     let mut depth = window.depth();
     let mut rounds = 0;
     loop {
         rounds += 1;
-        let answers = scatter(state, index, &toward_nodes, window.page_mode, depth).await?;
+        let mut answers = scatter(state, index, &toward_nodes, window.page_mode, depth).await?;
+        if counts_distinct {
+            count_distinct(&mut answers, distinct, &client_facets);
+        }
         let keys = rank_keys(&answers, 1.0);
         let merged = merge_ranked(&keys, usize::MAX);
         let mut seen: Vec<Value> = Vec::new();
@@ -393,6 +411,41 @@ async fn distinct_search(
             return Ok((answers, hits));
         }
         depth = depth.saturating_mul(2);
+    }
+}
+
+/// Replaces each node's total by its share of the cross-shard distinct count: the union of the
+/// distinct attribute's values is counted once (on the first node that has each value), plus
+/// each node's documents without a value. Removes the helper facet unless the client asked.
+fn count_distinct(answers: &mut [NodeAnswer], distinct: &str, client_facets: &[Value]) {
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for answer in answers.iter_mut() {
+        let values: Vec<String> = answer
+            .facet_distribution
+            .as_ref()
+            .and_then(|d| d.get(distinct))
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let node_values = values.len() as u64;
+        let new_values = values
+            .into_iter()
+            .filter(|v| seen.insert(v.clone()))
+            .count() as u64;
+        for total in [&mut answer.estimated_total_hits, &mut answer.total_hits] {
+            if let Some(total) = total {
+                let without_value = total.saturating_sub(node_values);
+                *total = new_values + without_value;
+            }
+        }
+        if !client_facets.iter().any(|f| f.as_str() == Some(distinct)) {
+            if let Some(distribution) = &mut answer.facet_distribution {
+                distribution.remove(distinct);
+            }
+            if let Some(stats) = &mut answer.facet_stats {
+                stats.remove(distinct);
+            }
+        }
     }
 }
 
@@ -602,8 +655,43 @@ fn in_query(error: Error, position: usize) -> Error {
     }
 }
 
-/// Federated multi-search: every query scattered over its index's shards, all hits merged by
-/// weighted rank (ties by query position), one window cut over the whole.
+/// A node's answer to a federated multi-search; hits stay raw.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FederatedAnswer {
+    hits: Vec<Box<RawValue>>,
+    #[serde(default)]
+    estimated_total_hits: Option<u64>,
+    #[serde(default)]
+    total_hits: Option<u64>,
+    #[serde(default)]
+    facet_distribution: Option<Map<String, Value>>,
+    #[serde(default)]
+    facet_stats: Option<Map<String, Value>>,
+}
+
+/// The query a federated hit came from.
+#[derive(Deserialize)]
+struct FederationInfo {
+    #[serde(rename = "queriesPosition")]
+    position: usize,
+}
+
+#[derive(Deserialize)]
+struct FederatedHit {
+    #[serde(rename = "_rankingScore", default)]
+    score: Option<f64>,
+    #[serde(rename = "_rankingScoreDetails", default)]
+    details: Option<Map<String, Value>>,
+    #[serde(rename = "_federation")]
+    federation: Option<FederationInfo>,
+}
+
+/// Federated multi-search. Each node runs the federated search itself over the shards it
+/// serves (every query filtered to them): the node deduplicates documents matched by several
+/// queries and counts the union of their matches, exactly as one index does — a document
+/// lives in one shard, so no two nodes of the read plan can return the same one. Miroir then
+/// merges the nodes' lists with the same weighted rank comparison and sums the counts.
 async fn federated(
     state: &AppState,
     queries: Vec<Map<String, Value>>,
@@ -612,60 +700,120 @@ async fn federated(
     let started = Instant::now();
     let window = Window::of(federation);
     let depth = window.depth();
-    let mut lists: Vec<Vec<RankKey>> = Vec::new();
-    let mut sources: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
-    let mut all_answers: Vec<Vec<NodeAnswer>> = Vec::new();
-    let mut uids = Vec::new();
-    let mut estimated = 0u64;
+    let mut shard_count = None;
     for (position, query) in queries.iter().enumerate() {
         let uid = query
             .get("indexUid")
             .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let index = state.index(&uid).map_err(|e| in_query(e, position))?;
-        let weight = query
-            .get("federationOptions")
-            .and_then(|o| o.get("weight"))
-            .and_then(Value::as_f64)
-            .unwrap_or(1.0);
-        let mut body = query.clone();
-        body.remove("offset");
-        body.remove("limit");
-        body.remove("page");
-        body.remove("hitsPerPage");
-        let answers = scatter(state, &index, &body, false, depth)
-            .await
-            .map_err(|e| in_query(e, position))?;
-        estimated += answers
+            .unwrap_or_default();
+        let index = state.index(uid).map_err(|e| in_query(e, position))?;
+        match shard_count {
+            None => shard_count = Some(index.shard_count),
+            Some(count) if count == index.shard_count => {}
+            Some(_) => {
+                return Err(MeiliError::invalid(
+                    "miroir_federation_shard_count_mismatch",
+                    "Federated search through Miroir needs every queried index to have the same shard count.",
+                )
+                .into())
+            }
+        }
+    }
+    let plan = state.cluster.read_plan(shard_count.unwrap_or(1))?;
+    let weights: Vec<f64> = queries
+        .iter()
+        .map(|q| {
+            q.get("federationOptions")
+                .and_then(|o| o.get("weight"))
+                .and_then(Value::as_f64)
+                .unwrap_or(1.0)
+        })
+        .collect();
+
+    let mut node_federation = federation.clone();
+    for key in ["offset", "limit", "page", "hitsPerPage"] {
+        node_federation.remove(key);
+    }
+    node_federation.insert("offset".into(), Value::from(0));
+    node_federation.insert("limit".into(), Value::from(depth));
+    let answers = try_join_all(plan.iter().map(|(node, shards)| {
+        let node_queries: Vec<Value> = queries
             .iter()
-            .filter_map(|a| a.estimated_total_hits)
-            .sum::<u64>();
-        let keys = rank_keys(&answers, weight);
-        // Each query's own merge first, then across queries.
-        let order = merge_ranked(&keys, depth as usize);
-        lists.push(order.iter().map(|(l, p)| keys[*l][*p].clone()).collect());
-        sources.push((position, order));
-        all_answers.push(answers);
-        uids.push(uid);
-    }
-    let merged = merge_ranked(&lists, depth as usize);
-    let mut hits = Vec::with_capacity(window.want as usize);
-    for (query, rank) in merged.into_iter().skip(window.skip as usize) {
-        let (position, order) = &sources[query];
-        let (answer, hit) = order[rank];
-        let weighted = lists[query][rank].score;
-        let mut object = finish_hit(&all_answers[query][answer].hits[hit], &queries[query]);
-        object.insert(
-            "_federation".into(),
-            json!({
-                "indexUid": uids[query],
-                "queriesPosition": position,
-                "weightedRankingScore": weighted,
-            }),
-        );
-        hits.push(Value::Object(object));
-    }
+            .map(|query| {
+                let mut query = query.clone();
+                let filter = and_filter(shards, query.get("filter"));
+                if let Some(filter) = filter {
+                    query.insert("filter".into(), filter);
+                }
+                query.insert("showRankingScore".into(), Value::Bool(true));
+                query.insert("showRankingScoreDetails".into(), Value::Bool(true));
+                Value::Object(query)
+            })
+            .collect();
+        let body = json!({"federation": node_federation, "queries": node_queries});
+        async move {
+            let node = state.cluster.node(*node);
+            let response = node
+                .send(Method::POST, "/multi-search", NodeBody::Json(body))
+                .await?;
+            if !response.status.is_success() {
+                response.json(&node.id)?;
+            }
+            serde_json::from_slice::<FederatedAnswer>(&response.body).map_err(|e| {
+                Error::NodeUnavailable {
+                    node: node.id.clone(),
+                    reason: format!("answered an unexpected multi-search response: {e}"),
+                }
+            })
+        }
+    }))
+    .await?;
+
+    let mut origins: Vec<Vec<usize>> = Vec::with_capacity(answers.len());
+    let keys: Vec<Vec<RankKey>> = answers
+        .iter()
+        .map(|answer| {
+            let mut positions = Vec::with_capacity(answer.hits.len());
+            let keys = answer
+                .hits
+                .iter()
+                .map(|hit| {
+                    let parsed: Option<FederatedHit> = serde_json::from_str(hit.get()).ok();
+                    let position = parsed
+                        .as_ref()
+                        .and_then(|h| h.federation.as_ref())
+                        .map(|f| f.position)
+                        .unwrap_or(0);
+                    positions.push(position);
+                    let (details, score) = parsed
+                        .map(|h| (h.details, h.score.unwrap_or(0.0)))
+                        .unwrap_or((None, 0.0));
+                    let mut key = rank_key(details.as_ref(), score);
+                    let weight = weights.get(position).copied().unwrap_or(1.0);
+                    if weight != 1.0 {
+                        key.weigh(weight);
+                    }
+                    key
+                })
+                .collect();
+            origins.push(positions);
+            keys
+        })
+        .collect();
+    let merged = merge_ranked(&keys, depth as usize);
+    let hits: Vec<Value> = merged
+        .into_iter()
+        .skip(window.skip as usize)
+        .map(|(list, position)| {
+            let query = &queries[origins[list][position].min(queries.len().saturating_sub(1))];
+            Value::Object(finish_hit(&answers[list].hits[position], query))
+        })
+        .collect();
+
+    let estimated: u64 = answers
+        .iter()
+        .filter_map(|a| a.estimated_total_hits.or(a.total_hits))
+        .sum();
     let mut response = Map::new();
     response.insert("hits".into(), Value::Array(hits));
     response.insert(
@@ -690,6 +838,26 @@ async fn federated(
         response.insert("limit".into(), Value::from(window.want));
         response.insert("offset".into(), Value::from(window.skip));
         response.insert("estimatedTotalHits".into(), Value::from(estimated));
+    }
+    let distributions: Vec<&Map<String, Value>> = answers
+        .iter()
+        .filter_map(|a| a.facet_distribution.as_ref())
+        .collect();
+    if !distributions.is_empty() {
+        let cap = federation
+            .get("mergeFacets")
+            .and_then(|m| m.get("maxValuesPerFacet"))
+            .and_then(Value::as_u64)
+            .unwrap_or(crate::settings::DEFAULT_MAX_VALUES_PER_FACET);
+        let stats: Vec<&Map<String, Value>> = answers
+            .iter()
+            .filter_map(|a| a.facet_stats.as_ref())
+            .collect();
+        response.insert(
+            "facetDistribution".into(),
+            Value::Object(merge_distributions(&distributions, None, cap as usize)),
+        );
+        response.insert("facetStats".into(), Value::Object(merge_stats(&stats)));
     }
     Ok(Value::Object(response))
 }
