@@ -1,18 +1,44 @@
 //! The fleet as the server sees it: node clients plus the placement of every shard.
 //!
 //! Placement tables are computed once per shard count (indexes may differ in `S`) and cached.
-//! Reads use each shard's first replica in placement order, which makes document listings
-//! deterministic (the same node serves the same shard on every page); health-aware replica
-//! choice belongs to the failure-handling work.
+//!
+//! Two read plans:
+//! - [`Cluster::read_plan`] (document listings): each shard from its first reachable replica in
+//!   placement order, so the same node serves the same shard on every page and paging is
+//!   stable;
+//! - [`Cluster::search_plan`] (searches): a greedy cover that asks as few nodes as possible
+//!   (each extra node is one more request to wait for), breaking ties between equally useful
+//!   nodes with a rotating counter so that load spreads over the replicas.
+//!
+//! A node that fails to answer is considered down for [`DOWN_FOR`]; plans avoid it while any
+//! replica of the shard is up, and a shard with no reachable replica is an error
+//! (`miroir_shard_unavailable`), never a silently short result.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::StatusCode;
 
 use miroir_core::hash::{document_id_hash, shard_of, ShardCount};
 use miroir_core::placement::{NodeSpec, PlacementTable};
 
 use crate::config::ServerConfig;
-use crate::error::{MeiliError, Result};
+use crate::error::{ErrorType, MeiliError, Result};
+
+/// How long a node that failed to answer is avoided by read plans.
+pub const DOWN_FOR: Duration = Duration::from_secs(2);
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A read plan: nodes, each with the shards it is asked for.
+pub type Plan = Vec<(usize, Vec<u32>)>;
 use crate::node::NodeClient;
 
 /// Node clients and placement.
@@ -21,6 +47,10 @@ pub struct Cluster {
     specs: Vec<NodeSpec>,
     replication_factor: usize,
     tables: Mutex<HashMap<u32, Arc<PlacementTable>>>,
+    /// Per node: Unix milliseconds until which it is considered down.
+    down_until: Vec<AtomicU64>,
+    /// Rotates tie-breaks between equally useful replicas.
+    rotation: AtomicUsize,
 }
 
 impl Cluster {
@@ -42,10 +72,12 @@ impl Cluster {
             })
             .collect();
         Cluster {
+            down_until: config.nodes.iter().map(|_| AtomicU64::new(0)).collect(),
             nodes,
             specs,
             replication_factor: config.replication_factor,
             tables: Mutex::new(HashMap::new()),
+            rotation: AtomicUsize::new(0),
         }
     }
 
@@ -89,16 +121,116 @@ impl Cluster {
         Ok(shard_of(document_id_hash(canonical_id), count))
     }
 
-    /// For reads: each node with the shards it serves (first replica of every shard), in
-    /// configuration order.
-    pub fn read_plan(&self, shard_count: u32) -> Result<Vec<(usize, Vec<u32>)>> {
+    /// Records that a node failed to answer.
+    pub fn mark_down(&self, node: usize) {
+        if let Some(until) = self.down_until.get(node) {
+            until.store(
+                now_millis() + DOWN_FOR.as_millis() as u64,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Whether a node is currently considered reachable.
+    pub fn is_up(&self, node: usize) -> bool {
+        self.down_until
+            .get(node)
+            .is_some_and(|until| until.load(Ordering::Relaxed) <= now_millis())
+    }
+
+    /// The replicas of a shard that may be asked: up and not excluded, in placement order.
+    fn usable<'a>(
+        &'a self,
+        table: &'a PlacementTable,
+        shard: u32,
+        exclude: &'a [usize],
+    ) -> impl Iterator<Item = usize> + 'a {
+        table
+            .replicas(shard)
+            .iter()
+            .copied()
+            .filter(move |n| !exclude.contains(n) && self.is_up(*n))
+    }
+
+    /// For document listings: each shard from its first usable replica (see the module docs).
+    pub fn read_plan(&self, shard_count: u32) -> Result<Plan> {
         let table = self.table(shard_count)?;
         let mut plan: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
         for shard in 0..shard_count {
-            if let Some(first) = table.replicas(shard).first() {
-                plan.entry(*first).or_default().push(shard);
-            }
+            let node = self
+                .usable(&table, shard, &[])
+                .next()
+                .ok_or_else(|| self.unavailable(&table, shard))?;
+            plan.entry(node).or_default().push(shard);
         }
         Ok(plan.into_iter().collect())
+    }
+
+    /// For searches: covers `shards` with as few usable nodes as possible, avoiding `exclude`.
+    pub fn search_plan(&self, shard_count: u32, shards: &[u32], exclude: &[usize]) -> Result<Plan> {
+        let table = self.table(shard_count)?;
+        let node_count = self.nodes.len();
+        let mut candidates: Vec<Vec<u32>> = vec![Vec::new(); node_count];
+        for &shard in shards {
+            let mut any = false;
+            for node in self.usable(&table, shard, exclude) {
+                candidates[node].push(shard);
+                any = true;
+            }
+            if !any {
+                return Err(self.unavailable(&table, shard));
+            }
+        }
+        let start = self.rotation.fetch_add(1, Ordering::Relaxed) % node_count.max(1);
+        let mut uncovered: Vec<u32> = shards.to_vec();
+        let mut plan: Plan = Vec::new();
+        while !uncovered.is_empty() {
+            let best = (0..node_count)
+                .map(|i| (start + i) % node_count)
+                .filter(|n| !plan.iter().any(|(p, _)| p == n))
+                .max_by_key(|n| {
+                    let covered = candidates[*n]
+                        .iter()
+                        .filter(|s| uncovered.contains(s))
+                        .count();
+                    // Among equals, the first in rotated order wins (max_by_key keeps the last
+                    // maximum, so rank by reverse position).
+                    (
+                        covered,
+                        node_count - ((*n + node_count - start) % node_count),
+                    )
+                });
+            let Some(node) = best else { break };
+            let taken: Vec<u32> = candidates[node]
+                .iter()
+                .copied()
+                .filter(|s| uncovered.contains(s))
+                .collect();
+            if taken.is_empty() {
+                break;
+            }
+            uncovered.retain(|s| !taken.contains(s));
+            plan.push((node, taken));
+        }
+        plan.sort_by_key(|(node, _)| *node);
+        Ok(plan)
+    }
+
+    fn unavailable(&self, table: &PlacementTable, shard: u32) -> crate::error::Error {
+        let replicas: Vec<String> = table
+            .replicas(shard)
+            .iter()
+            .map(|n| format!("`{}`", self.nodes[*n].id))
+            .collect();
+        MeiliError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "miroir_shard_unavailable",
+            ErrorType::System,
+            format!(
+                "Shard {shard} has no reachable replica (replicas: {}); the request cannot cover every document, so Miroir refuses to answer with partial results.",
+                replicas.join(", ")
+            ),
+        )
+        .into()
     }
 }

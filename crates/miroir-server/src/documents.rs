@@ -30,6 +30,7 @@ use miroir_store::IndexRecord;
 
 use crate::error::{core_error, Error, MeiliError, Result};
 use crate::extract::{content_type, json_body, Body, Params};
+use crate::fanout::fan_out;
 use crate::indexes::{broadcast, check_path_uid, creation_calls, new_record, require_json};
 use crate::node::NodeBody;
 use crate::state::{AppState, NewTask, NodeCall};
@@ -377,12 +378,6 @@ pub async fn get_document(
     check_path_uid(&uid)?;
     let index = state.index(&uid)?;
     let shard = state.cluster.shard_of(index.shard_count, &id)?;
-    let table = state.cluster.table(index.shard_count)?;
-    let node = table
-        .replicas(shard)
-        .first()
-        .copied()
-        .ok_or_else(|| crate::error::bad_request("no replica for shard"))?;
     let mut path = format!(
         "/indexes/{uid}/documents/{}",
         url_encode(&id).replace('+', "%20")
@@ -390,11 +385,22 @@ pub async fn get_document(
     if let Some(query) = raw {
         path = format!("{path}?{query}");
     }
-    let mut document = state
-        .cluster
-        .node(node)
-        .json(Method::GET, &path, NodeBody::Empty)
-        .await?;
+    let path = &path;
+    let state = &state;
+    let mut answers = fan_out(
+        &state.cluster,
+        index.shard_count,
+        &[shard],
+        |node, _| async move {
+            state
+                .cluster
+                .node(node)
+                .json(Method::GET, path, NodeBody::Empty)
+                .await
+        },
+    )
+    .await?;
+    let mut document = answers.pop().unwrap_or(Value::Null);
     if let Value::Object(map) = &mut document {
         miroir_core::marker::strip_document(map);
     }

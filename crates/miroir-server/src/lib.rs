@@ -13,6 +13,7 @@ pub mod config;
 pub mod documents;
 pub mod error;
 pub mod extract;
+pub mod fanout;
 pub mod indexes;
 pub mod node;
 pub mod search;

@@ -13,7 +13,6 @@ use std::time::Instant;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::Json;
-use futures::future::try_join_all;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
@@ -24,6 +23,7 @@ use miroir_core::merge::{merge_ranked, rank_key, RankKey};
 
 use crate::error::{Error, MeiliError, Result};
 use crate::extract::{json_body, Body, Params};
+use crate::fanout::{all_shards, fan_out};
 use crate::indexes::{check_path_uid, require_json};
 use crate::node::NodeBody;
 use crate::state::AppState;
@@ -214,7 +214,6 @@ async fn scatter(
     page_mode: bool,
     depth: u64,
 ) -> Result<Vec<NodeAnswer>> {
-    let plan = state.cluster.read_plan(index.shard_count)?;
     let client_filter = client.get("filter").cloned();
     let mut base = client.clone();
     base.remove("indexUid");
@@ -229,29 +228,35 @@ async fn scatter(
         base.insert("limit".into(), Value::from(depth));
     }
     let path = format!("/indexes/{}/search", index.uid);
-    try_join_all(plan.iter().map(|(node, shards)| {
-        let mut body = base.clone();
-        if let Some(filter) = and_filter(shards, client_filter.as_ref()) {
-            body.insert("filter".into(), filter);
-        }
-        let path = path.clone();
-        async move {
-            let node = state.cluster.node(*node);
-            let response = node
-                .send(Method::POST, &path, NodeBody::Json(Value::Object(body)))
-                .await?;
-            if !response.status.is_success() {
-                // Let the node's own error object through.
-                response.json(&node.id)?;
+    let shards = all_shards(index.shard_count);
+    fan_out(
+        &state.cluster,
+        index.shard_count,
+        &shards,
+        |node, shards| {
+            let mut body = base.clone();
+            if let Some(filter) = and_filter(&shards, client_filter.as_ref()) {
+                body.insert("filter".into(), filter);
             }
-            serde_json::from_slice::<NodeAnswer>(&response.body).map_err(|e| {
-                Error::NodeUnavailable {
-                    node: node.id.clone(),
-                    reason: format!("answered an unexpected search response: {e}"),
+            let path = path.clone();
+            async move {
+                let node = state.cluster.node(node);
+                let response = node
+                    .send(Method::POST, &path, NodeBody::Json(Value::Object(body)))
+                    .await?;
+                if !response.status.is_success() {
+                    // Let the node's own error object through.
+                    response.json(&node.id)?;
                 }
-            })
-        }
-    }))
+                serde_json::from_slice::<NodeAnswer>(&response.body).map_err(|e| {
+                    Error::NodeUnavailable {
+                        node: node.id.clone(),
+                        reason: format!("answered an unexpected search response: {e}"),
+                    }
+                })
+            }
+        },
+    )
     .await
 }
 
@@ -530,24 +535,29 @@ pub async fn facet_search(
     let started = Instant::now();
     let client: Map<String, Value> = json_body(&body)?;
     let index = state.index(&uid)?;
-    let plan = state.cluster.read_plan(index.shard_count)?;
     let client_filter = client.get("filter").cloned();
     let path = format!("/indexes/{uid}/facet-search");
     let state = &state;
-    let answers = try_join_all(plan.iter().map(|(node, shards)| {
-        let mut body = client.clone();
-        if let Some(filter) = and_filter(shards, client_filter.as_ref()) {
-            body.insert("filter".into(), filter);
-        }
-        let path = path.clone();
-        async move {
-            state
-                .cluster
-                .node(*node)
-                .json(Method::POST, &path, NodeBody::Json(Value::Object(body)))
-                .await
-        }
-    }))
+    let shards = all_shards(index.shard_count);
+    let answers = fan_out(
+        &state.cluster,
+        index.shard_count,
+        &shards,
+        |node, shards| {
+            let mut body = client.clone();
+            if let Some(filter) = and_filter(&shards, client_filter.as_ref()) {
+                body.insert("filter".into(), filter);
+            }
+            let path = path.clone();
+            async move {
+                state
+                    .cluster
+                    .node(node)
+                    .json(Method::POST, &path, NodeBody::Json(Value::Object(body)))
+                    .await
+            }
+        },
+    )
     .await?;
     let facet = client
         .get("facetName")
@@ -719,7 +729,7 @@ async fn federated(
             }
         }
     }
-    let plan = state.cluster.read_plan(shard_count.unwrap_or(1))?;
+    let shard_count = shard_count.unwrap_or(1);
     let weights: Vec<f64> = queries
         .iter()
         .map(|q| {
@@ -736,12 +746,15 @@ async fn federated(
     }
     node_federation.insert("offset".into(), Value::from(0));
     node_federation.insert("limit".into(), Value::from(depth));
-    let answers = try_join_all(plan.iter().map(|(node, shards)| {
-        let node_queries: Vec<Value> = queries
+    let shards = all_shards(shard_count);
+    let node_federation = &node_federation;
+    let queries_ref = &queries;
+    let answers = fan_out(&state.cluster, shard_count, &shards, |node, shards| {
+        let node_queries: Vec<Value> = queries_ref
             .iter()
             .map(|query| {
                 let mut query = query.clone();
-                let filter = and_filter(shards, query.get("filter"));
+                let filter = and_filter(&shards, query.get("filter"));
                 if let Some(filter) = filter {
                     query.insert("filter".into(), filter);
                 }
@@ -752,7 +765,7 @@ async fn federated(
             .collect();
         let body = json!({"federation": node_federation, "queries": node_queries});
         async move {
-            let node = state.cluster.node(*node);
+            let node = state.cluster.node(node);
             let response = node
                 .send(Method::POST, "/multi-search", NodeBody::Json(body))
                 .await?;
@@ -766,7 +779,7 @@ async fn federated(
                 }
             })
         }
-    }))
+    })
     .await?;
 
     let mut origins: Vec<Vec<usize>> = Vec::with_capacity(answers.len());

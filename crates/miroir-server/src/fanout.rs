@@ -1,0 +1,63 @@
+//! Fanning a read out to one replica per shard, with failover inside the request.
+//!
+//! The shards are covered by [`Cluster::search_plan`]; when a node does not answer, it is
+//! marked down, and only its shards are planned again over the remaining replicas, in the same
+//! request. When some shard has no replica left, the read fails with
+//! `miroir_shard_unavailable` rather than answering with part of the data.
+
+use std::future::Future;
+
+use futures::future::join_all;
+
+use crate::cluster::Cluster;
+use crate::error::{Error, Result};
+
+/// Runs `request(node, shards)` over a plan covering `shards`, re-planning the shards of nodes
+/// that fail to answer. Returns one result per node finally asked.
+pub async fn fan_out<T, F, Fut>(
+    cluster: &Cluster,
+    shard_count: u32,
+    shards: &[u32],
+    request: F,
+) -> Result<Vec<T>>
+where
+    F: Fn(usize, Vec<u32>) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut exclude: Vec<usize> = Vec::new();
+    let mut pending: Vec<u32> = shards.to_vec();
+    let mut results = Vec::new();
+    // Each round excludes at least one more node, so this ends after at most one round per node.
+    for _ in 0..=cluster.nodes().len() {
+        let plan = cluster.search_plan(shard_count, &pending, &exclude)?;
+        let outcomes = join_all(plan.into_iter().map(|(node, shards)| {
+            let outcome = request(node, shards.clone());
+            async move { (node, shards, outcome.await) }
+        }))
+        .await;
+        pending.clear();
+        for (node, shards, outcome) in outcomes {
+            match outcome {
+                Ok(result) => results.push(result),
+                Err(Error::NodeUnavailable { node: id, reason }) => {
+                    tracing::warn!(node = %id, %reason, "node unavailable; failing over");
+                    cluster.mark_down(node);
+                    exclude.push(node);
+                    pending.extend(shards);
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        if pending.is_empty() {
+            return Ok(results);
+        }
+    }
+    // Unreachable in practice: the last round's plan already reports the uncovered shard.
+    cluster.search_plan(shard_count, &pending, &exclude)?;
+    Ok(results)
+}
+
+/// Every shard of an index with `shard_count` shards.
+pub fn all_shards(shard_count: u32) -> Vec<u32> {
+    (0..shard_count).collect()
+}
