@@ -122,6 +122,7 @@ pub fn new_record(state: &AppState, uid: &str, primary_key: Option<String>) -> I
         max_values_per_facet: None,
         sort_facet_values_by: None,
         distinct_attribute: None,
+        max_total_hits: None,
     }
 }
 

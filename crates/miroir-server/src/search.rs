@@ -176,7 +176,12 @@ pub struct Window {
     pub skip: u64,
     /// Hits to return.
     pub want: u64,
+    /// Hits to fetch from each shard (the window's end, clipped by [`Window::within`]).
+    fetch: u64,
 }
+
+/// Meilisearch's default `pagination.maxTotalHits`.
+pub const DEFAULT_MAX_TOTAL_HITS: u64 = 1000;
 
 impl Window {
     /// Reads the pagination parameters of a search body.
@@ -185,23 +190,38 @@ impl Window {
         if page_mode {
             let page = count(body, "page").unwrap_or(1).max(1);
             let per_page = count(body, "hitsPerPage").unwrap_or(20);
+            let skip = (page - 1) * per_page;
             Window {
                 page_mode,
-                skip: (page - 1) * per_page,
+                skip,
                 want: per_page,
+                fetch: skip.saturating_add(per_page),
             }
         } else {
+            let (skip, want) = (
+                count(body, "offset").unwrap_or(0),
+                count(body, "limit").unwrap_or(20),
+            );
             Window {
                 page_mode,
-                skip: count(body, "offset").unwrap_or(0),
-                want: count(body, "limit").unwrap_or(20),
+                skip,
+                want,
+                fetch: skip.saturating_add(want),
             }
         }
     }
 
-    /// How deep every shard must be searched: the window's end.
+    /// Clips the window to `pagination.maxTotalHits`: no hit beyond that rank is reachable,
+    /// as on Meilisearch (the totals are not capped).
+    pub fn within(mut self, max_total_hits: Option<u64>) -> Window {
+        let max = max_total_hits.unwrap_or(DEFAULT_MAX_TOTAL_HITS);
+        self.fetch = self.depth().min(max);
+        self
+    }
+
+    /// How deep every shard must be searched: the window's end, within `maxTotalHits`.
     pub fn depth(&self) -> u64 {
-        self.skip.saturating_add(self.want)
+        self.fetch
     }
 }
 
@@ -302,7 +322,7 @@ fn finish_hit(raw: &RawValue, client: &Map<String, Value>) -> Map<String, Value>
 pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> Result<Value> {
     let started = Instant::now();
     let index = state.index(uid)?;
-    let window = Window::of(&client);
+    let window = Window::of(&client).within(index.max_total_hits);
     let (page_mode, skip, depth) = (window.page_mode, window.skip, window.depth());
     let distinct = client
         .get("distinct")

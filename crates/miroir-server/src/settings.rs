@@ -144,6 +144,8 @@ pub struct SettingsChange {
     sort: Option<Option<Value>>,
     /// The index's `distinctAttribute`.
     distinct: Option<Option<String>>,
+    /// The index's `pagination.maxTotalHits`.
+    max_total_hits: Option<Option<u64>>,
 }
 
 impl SettingsChange {
@@ -152,6 +154,23 @@ impl SettingsChange {
             cap: Some(None),
             sort: Some(None),
             distinct: Some(None),
+            max_total_hits: Some(None),
+        }
+    }
+
+    /// What a `pagination` value (or its reset, `null`) changes.
+    fn pagination(value: &Value) -> SettingsChange {
+        let max_total_hits = match value {
+            Value::Null => Some(None),
+            Value::Object(map) => match map.get("maxTotalHits") {
+                None => None,
+                Some(v) => Some(v.as_u64()),
+            },
+            _ => None,
+        };
+        SettingsChange {
+            max_total_hits,
+            ..SettingsChange::default()
         }
     }
 }
@@ -270,6 +289,9 @@ pub async fn update_settings(
     if let Some(distinct) = toward_nodes.get("distinctAttribute") {
         cap.distinct = Some(distinct.as_str().map(str::to_string));
     }
+    if let Some(pagination) = toward_nodes.get("pagination") {
+        cap.max_total_hits = SettingsChange::pagination(pagination).max_total_hits;
+    }
     let task = NewTask {
         kind: "settingsUpdate",
         index_uid: Some(uid.clone()),
@@ -371,6 +393,7 @@ pub async fn update_setting(
     let (toward_nodes, cap) = match key {
         "filterableAttributes" => (with_marker_filterable(&client), SettingsChange::default()),
         "faceting" => rewrite_faceting(&client, "")?,
+        "pagination" => (client.clone(), SettingsChange::pagination(&client)),
         "distinctAttribute" => (
             client.clone(),
             SettingsChange {
@@ -490,6 +513,9 @@ async fn write(
     }
     if let Some(value) = cap.distinct {
         index.distinct_attribute = value;
+    }
+    if let Some(value) = cap.max_total_hits {
+        index.max_total_hits = value;
     }
     state.store.put_index(&index)?;
     Ok(summarized(&record))

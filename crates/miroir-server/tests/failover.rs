@@ -27,7 +27,11 @@ async fn load(client: &Client) {
         .map(|i| json!({"id": i, "title": format!("film {i}")}))
         .collect();
     client
-        .write_ok(Method::POST, "/indexes/films/documents", Value::Array(documents))
+        .write_ok(
+            Method::POST,
+            "/indexes/films/documents",
+            Value::Array(documents),
+        )
         .await;
 }
 
@@ -70,7 +74,9 @@ async fn no_replica_left_is_an_error(backend: Backend) {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{error}");
     assert_eq!(error["code"], "miroir_shard_unavailable");
     assert_eq!(error["type"], "system");
-    assert!(error["message"].as_str().is_some_and(|m| m.contains("no reachable replica")));
+    assert!(error["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("no reachable replica")));
     assert_eq!(
         error["link"],
         "https://docs.meilisearch.com/errors#miroir_shard_unavailable"

@@ -98,6 +98,10 @@ pub struct IndexRecord {
     /// The index's `distinctAttribute` setting, which the merge applies across shards.
     #[serde(default)]
     pub distinct_attribute: Option<String>,
+    /// The index's `pagination.maxTotalHits` (`None`: Meilisearch's default, 1000): no hit
+    /// beyond that rank is returned, whatever the window.
+    #[serde(default)]
+    pub max_total_hits: Option<u64>,
 }
 
 /// Filters of `GET /tasks` (and of task cancelation and deletion), already validated.

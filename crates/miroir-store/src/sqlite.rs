@@ -528,6 +528,7 @@ mod tests {
             max_values_per_facet: Some(7),
             sort_facet_values_by: None,
             distinct_attribute: None,
+            max_total_hits: None,
         };
         store.put_index(&record)?;
         assert_eq!(store.get_index("movies")?, Some(record.clone()));

@@ -11,8 +11,18 @@ use crate::error::ApiError;
 use crate::store::AppState;
 
 /// Checks `Authorization: Bearer <master key>` on every guarded route.
-pub async fn require_key(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    match check(&state, request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes())) {
+pub async fn require_key(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match check(
+        &state,
+        request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes()),
+    ) {
         Ok(()) => next.run(request).await,
         Err(error) => error.into_response(),
     }

@@ -90,7 +90,12 @@ pub fn content_type(headers: &HeaderMap) -> Option<String> {
 
 /// `type/subtype` of a content type, lowercased, or `None` when it does not parse as a mime.
 pub fn mime_essence(raw: &str) -> Option<String> {
-    let essence = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let (kind, sub) = essence.split_once('/')?;
     if kind.is_empty() || sub.is_empty() || sub.contains('/') {
         return None;
@@ -130,7 +135,10 @@ pub fn require_json(headers: &HeaderMap) -> ApiResult<()> {
 pub fn json_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
     require_json(headers)?;
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new("missing_payload", "A json payload is missing."));
+        return Err(ApiError::new(
+            "missing_payload",
+            "A json payload is missing.",
+        ));
     }
     serde_json::from_slice(body).map_err(|e| {
         ApiError::new(

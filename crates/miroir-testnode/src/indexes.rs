@@ -39,12 +39,18 @@ pub fn check_path_uid(uid: &str) -> ApiResult<()> {
 
 fn check_body_uid(path: &str, value: &Value) -> ApiResult<String> {
     let Some(uid) = value.as_str() else {
-        return Err(ApiError::new("invalid_index_uid", type_error(path, &[Kind::Str], value)));
+        return Err(ApiError::new(
+            "invalid_index_uid",
+            type_error(path, &[Kind::Str], value),
+        ));
     };
     if !valid_uid(uid) {
         return Err(ApiError::new(
             "invalid_index_uid",
-            invalid_value(path, &format!("`{uid}` is not a valid index uid. {UID_RULE}")),
+            invalid_value(
+                path,
+                &format!("`{uid}` is not a valid index uid. {UID_RULE}"),
+            ),
         ));
     }
     Ok(uid.to_string())
@@ -82,7 +88,10 @@ pub async fn version() -> Json<Value> {
 }
 
 /// `GET /indexes`
-pub async fn list_indexes(State(state): State<Arc<AppState>>, RawQuery(raw): RawQuery) -> ApiResult<Json<Value>> {
+pub async fn list_indexes(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
     let params = Params::parse(raw.as_deref());
     params.deny_unknown(&["offset", "limit"])?;
     let offset = params.usize("offset", "invalid_index_offset")?.unwrap_or(0);
@@ -113,7 +122,11 @@ pub async fn create_index(
     let object = object(&body)?;
     for key in object.keys() {
         if key != "uid" && key != "primaryKey" {
-            return Err(ApiError::bad_request(unknown_field("", key, &["uid", "primaryKey"])));
+            return Err(ApiError::bad_request(unknown_field(
+                "",
+                key,
+                &["uid", "primaryKey"],
+            )));
         }
     }
     let Some(uid) = object.get("uid") else {
@@ -133,7 +146,10 @@ pub async fn create_index(
 }
 
 /// `GET /indexes/{uid}`
-pub async fn get_index(State(state): State<Arc<AppState>>, Path(uid): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_index(
+    State(state): State<Arc<AppState>>,
+    Path(uid): Path<String>,
+) -> ApiResult<Json<Value>> {
     check_path_uid(&uid)?;
     let store = state.lock();
     Ok(Json(store.index(&uid)?.view()))
@@ -164,7 +180,13 @@ pub async fn update_index(
                     "Immutable field `updatedAt`: expected one of `primaryKey`, `uid`",
                 ))
             }
-            _ => return Err(ApiError::bad_request(unknown_field("", key, &["primaryKey", "uid"]))),
+            _ => {
+                return Err(ApiError::bad_request(unknown_field(
+                    "",
+                    key,
+                    &["primaryKey", "uid"],
+                )))
+            }
         }
     }
     let primary_key = primary_key_param(object.get("primaryKey"))?;
@@ -220,15 +242,25 @@ pub async fn swap_indexes(
         };
         for key in object.keys() {
             if key != "indexes" && key != "rename" {
-                return Err(ApiError::bad_request(unknown_field(&path, key, &["indexes", "rename"])));
+                return Err(ApiError::bad_request(unknown_field(
+                    &path,
+                    key,
+                    &["indexes", "rename"],
+                )));
             }
         }
         let Some(indexes) = object.get("indexes") else {
-            return Err(ApiError::new("missing_swap_indexes", missing_field(&path, "indexes")));
+            return Err(ApiError::new(
+                "missing_swap_indexes",
+                missing_field(&path, "indexes"),
+            ));
         };
         let indexes_path = format!("{path}.indexes");
         let Some(list) = indexes.as_array() else {
-            return Err(ApiError::new("invalid_swap_indexes", type_error(&indexes_path, &[Kind::Seq], indexes)));
+            return Err(ApiError::new(
+                "invalid_swap_indexes",
+                type_error(&indexes_path, &[Kind::Seq], indexes),
+            ));
         };
         let mut uids = Vec::new();
         for (j, uid) in list.iter().enumerate() {
@@ -302,7 +334,7 @@ fn index_stats(store: &Store, index: &Index) -> Value {
     json!({
         "numberOfDocuments": count,
         "rawDocumentDbSize": size,
-        "avgDocumentSize": if count == 0 { 0 } else { size / count },
+        "avgDocumentSize": size.checked_div(count).unwrap_or(0),
         "isIndexing": store.is_indexing(&index.uid),
         "numberOfEmbeddings": 0,
         "numberOfEmbeddedDocuments": 0,
@@ -326,7 +358,10 @@ pub async fn get_index_stats(
 }
 
 /// `GET /stats`
-pub async fn get_stats(State(state): State<Arc<AppState>>, RawQuery(raw): RawQuery) -> ApiResult<Json<Value>> {
+pub async fn get_stats(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
     Params::parse(raw.as_deref()).deny_unknown(&STATS_PARAMS)?;
     let store = state.lock();
     let mut indexes = Map::new();

@@ -76,8 +76,13 @@ pub const DEFAULT_RANKING_RULES: [&str; 7] = [
 pub fn default_value(key: &str) -> Value {
     match key {
         "displayedAttributes" | "searchableAttributes" => json!(["*"]),
-        "filterableAttributes" | "sortableAttributes" | "stopWords" | "nonSeparatorTokens"
-        | "separatorTokens" | "dictionary" | "foreignKeys" => json!([]),
+        "filterableAttributes"
+        | "sortableAttributes"
+        | "stopWords"
+        | "nonSeparatorTokens"
+        | "separatorTokens"
+        | "dictionary"
+        | "foreignKeys" => json!([]),
         "rankingRules" => json!(DEFAULT_RANKING_RULES),
         "synonyms" | "embedders" => json!({}),
         "proximityPrecision" => json!("byWord"),
@@ -145,11 +150,7 @@ pub enum PatternMatch {
 
 /// `field` is `facet` or nested under it.
 pub fn is_faceted_by(field: &str, facet: &str) -> bool {
-    field.starts_with(facet)
-        && field[facet.len()..]
-            .chars()
-            .next()
-            .is_none_or(|c| c == '.')
+    field.starts_with(facet) && field[facet.len()..].chars().next().is_none_or(|c| c == '.')
 }
 
 /// Meilisearch's wildcard pattern matching.
@@ -245,7 +246,11 @@ impl FilterRule {
 fn strings(value: &Value) -> Vec<String> {
     value
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -257,7 +262,10 @@ impl Settings {
 
     /// One setting's current value.
     pub fn get(&self, key: &str) -> Value {
-        self.values.get(key).cloned().unwrap_or_else(|| default_value(key))
+        self.values
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| default_value(key))
     }
 
     /// Applies a validated update (`null` resets).
@@ -320,7 +328,12 @@ impl Settings {
     /// Filterable attribute rules.
     pub fn filterable(&self) -> Vec<FilterRule> {
         let mut out = Vec::new();
-        for rule in self.get("filterableAttributes").as_array().into_iter().flatten() {
+        for rule in self
+            .get("filterableAttributes")
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             match rule {
                 Value::String(name) => out.push(FilterRule::Field(name.clone())),
                 Value::Object(object) => {
@@ -372,7 +385,9 @@ impl Settings {
 
     /// `faceting.maxValuesPerFacet`.
     pub fn max_values_per_facet(&self) -> usize {
-        self.get("faceting")["maxValuesPerFacet"].as_u64().unwrap_or(100) as usize
+        self.get("faceting")["maxValuesPerFacet"]
+            .as_u64()
+            .unwrap_or(100) as usize
     }
 
     /// `faceting.sortFacetValuesBy` for one facet (`alpha` or `count`).
@@ -398,7 +413,9 @@ impl Settings {
 
     /// `pagination.maxTotalHits`.
     pub fn max_total_hits(&self) -> usize {
-        self.get("pagination")["maxTotalHits"].as_u64().unwrap_or(1000) as usize
+        self.get("pagination")["maxTotalHits"]
+            .as_u64()
+            .unwrap_or(1000) as usize
     }
 
     /// `facetSearch`.
@@ -467,7 +484,9 @@ impl Check<'_> {
         for (i, item) in self.array(path, value)?.iter().enumerate() {
             match item.as_str() {
                 Some(s) => out.push(s.to_string()),
-                None => return Err(self.err(type_error(&format!("{path}[{i}]"), &[Kind::Str], item))),
+                None => {
+                    return Err(self.err(type_error(&format!("{path}[{i}]"), &[Kind::Str], item)))
+                }
             }
         }
         Ok(out)
@@ -533,7 +552,9 @@ pub fn validate(key: &str, path: &str, value: &Value) -> ApiResult<Value> {
         return Ok(Value::Null);
     }
     match key {
-        "displayedAttributes" | "searchableAttributes" => Ok(json!(check.string_list(path, value)?)),
+        "displayedAttributes" | "searchableAttributes" => {
+            Ok(json!(check.string_list(path, value)?))
+        }
         "sortableAttributes" | "stopWords" | "nonSeparatorTokens" | "separatorTokens"
         | "dictionary" => Ok(sorted_set(check.string_list(path, value)?)),
         "filterableAttributes" => {
@@ -545,10 +566,11 @@ pub fn validate(key: &str, path: &str, value: &Value) -> ApiResult<Value> {
                     Value::Object(object) => {
                         check.keys(&item_path, object, &["attributePatterns", "features"])?;
                         let Some(patterns) = object.get("attributePatterns") else {
-                            return Err(check.err(crate::util::missing_field(&item_path, "attributePatterns")));
+                            return Err(check
+                                .err(crate::util::missing_field(&item_path, "attributePatterns")));
                         };
-                        let patterns =
-                            check.string_list(&format!("{item_path}.attributePatterns"), patterns)?;
+                        let patterns = check
+                            .string_list(&format!("{item_path}.attributePatterns"), patterns)?;
                         let features_path = format!("{item_path}.features");
                         let mut facet_search = false;
                         let mut equality = true;
@@ -583,7 +605,11 @@ pub fn validate(key: &str, path: &str, value: &Value) -> ApiResult<Value> {
                         }));
                     }
                     other => {
-                        return Err(check.err(type_error(&item_path, &[Kind::Str, Kind::Map], other)))
+                        return Err(check.err(type_error(
+                            &item_path,
+                            &[Kind::Str, Kind::Map],
+                            other,
+                        )))
                     }
                 }
             }
@@ -699,10 +725,18 @@ pub fn validate(key: &str, path: &str, value: &Value) -> ApiResult<Value> {
                                 m.insert(facet.clone(), order.clone());
                             }
                             Some(other) => {
-                                return Err(check.err(unknown_value(&format!("{p}.{facet}"), other, &["alpha", "count"])))
+                                return Err(check.err(unknown_value(
+                                    &format!("{p}.{facet}"),
+                                    other,
+                                    &["alpha", "count"],
+                                )))
                             }
                             None => {
-                                return Err(check.err(type_error(&format!("{p}.{facet}"), &[Kind::Str], order)))
+                                return Err(check.err(type_error(
+                                    &format!("{p}.{facet}"),
+                                    &[Kind::Str],
+                                    order,
+                                )))
                             }
                         }
                     }
@@ -747,8 +781,10 @@ pub fn validate(key: &str, path: &str, value: &Value) -> ApiResult<Value> {
                     &format!("{p}.attributePatterns"),
                     object.get("attributePatterns").unwrap_or(&json!([])),
                 )?;
-                let locales =
-                    check.string_list(&format!("{p}.locales"), object.get("locales").unwrap_or(&json!([])))?;
+                let locales = check.string_list(
+                    &format!("{p}.locales"),
+                    object.get("locales").unwrap_or(&json!([])),
+                )?;
                 out.push(json!({"attributePatterns": patterns, "locales": locales}));
             }
             Ok(Value::Array(out))
@@ -801,7 +837,9 @@ mod tests {
     #[test]
     fn typo_merge() {
         let mut settings = Settings::default();
-        let update = validate_all(&json!({"typoTolerance": {"minWordSizeForTypos": {"oneTypo": 4}}})).unwrap();
+        let update =
+            validate_all(&json!({"typoTolerance": {"minWordSizeForTypos": {"oneTypo": 4}}}))
+                .unwrap();
         settings.apply(&update);
         assert_eq!(
             settings.typo()["minWordSizeForTypos"],
@@ -811,7 +849,10 @@ mod tests {
 
     #[test]
     fn patterns() {
-        assert_eq!(FilterRule::Field("a".into()).match_str("a.b"), PatternMatch::Match);
+        assert_eq!(
+            FilterRule::Field("a".into()).match_str("a.b"),
+            PatternMatch::Match
+        );
         assert_eq!(match_pattern("a.*", "a.b"), PatternMatch::Match);
         assert_eq!(match_pattern("a.b", "a"), PatternMatch::Parent);
     }

@@ -33,7 +33,9 @@ impl AppState {
 
     /// Locks the store (a poisoned lock is recovered: the state stays usable).
     pub fn lock(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.store
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Registers a task, wakes the worker and returns the 202 summarized task.
@@ -95,7 +97,9 @@ impl Store {
 
     /// The index, or `index_not_found`.
     pub fn index(&self, uid: &str) -> Result<&Index, ApiError> {
-        self.indexes.get(uid).ok_or_else(|| ApiError::index_not_found(uid))
+        self.indexes
+            .get(uid)
+            .ok_or_else(|| ApiError::index_not_found(uid))
     }
 
     /// Whether a task of this index is being processed.
@@ -269,7 +273,10 @@ impl Task {
         }
         out.insert(
             "error".into(),
-            self.error.as_ref().map(ApiError::to_json).unwrap_or(Value::Null),
+            self.error
+                .as_ref()
+                .map(ApiError::to_json)
+                .unwrap_or(Value::Null),
         );
         let duration = match (self.started_at, self.finished_at) {
             (Some(start), Some(end)) => iso_duration(end - start).map(Value::String),
@@ -409,7 +416,9 @@ impl Index {
 
     /// A document by external id.
     pub fn get(&self, id: &str) -> Option<&Doc> {
-        self.ids.get(id).and_then(|internal| self.docs.get(internal))
+        self.ids
+            .get(id)
+            .and_then(|internal| self.docs.get(internal))
     }
 
     /// A document's fields in the index's field order, as Meilisearch returns them.

@@ -49,7 +49,7 @@ enum DateField {
     Finished,
 }
 
-fn list<'a>(raw: &'a str) -> Option<Vec<&'a str>> {
+fn list(raw: &str) -> Option<Vec<&str>> {
     let items: Vec<&str> = raw.split(',').map(str::trim).collect();
     if items.contains(&"*") {
         None
@@ -104,7 +104,11 @@ fn parse_date(params: &Params, name: &str, after: bool) -> ApiResult<Option<Offs
     }
     if let Ok(day) = Date::parse(raw, format_description!("[year]-[month]-[day]")) {
         let midnight = day.with_time(Time::MIDNIGHT).assume_utc();
-        return Ok(Some(if after { midnight + Duration::DAY } else { midnight }));
+        return Ok(Some(if after {
+            midnight + Duration::DAY
+        } else {
+            midnight
+        }));
     }
     let mut code = String::from("invalid_task_");
     for c in name.chars() {
@@ -261,7 +265,10 @@ fn task_uid(raw: &str) -> ApiResult<u32> {
 }
 
 /// `GET /tasks/{uid}`
-pub async fn get_task(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_task(
+    State(state): State<Arc<AppState>>,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
     let uid = task_uid(&raw)?;
     let store = state.lock();
     store
@@ -272,14 +279,19 @@ pub async fn get_task(State(state): State<Arc<AppState>>, Path(raw): Path<String
 }
 
 /// `GET /tasks`
-pub async fn list_tasks(State(state): State<Arc<AppState>>, RawQuery(raw): RawQuery) -> ApiResult<Json<Value>> {
+pub async fn list_tasks(
+    State(state): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
     let params = Params::parse(raw.as_deref());
     let mut accepted = vec!["limit", "from", "reverse"];
     accepted.extend(FILTER_PARAMS);
     params.deny_unknown(&accepted)?;
     let limit = params.usize("limit", "invalid_task_limit")?.unwrap_or(20);
     let from = params.usize("from", "invalid_task_from")?;
-    let reverse = params.bool("reverse", "invalid_task_reverse")?.unwrap_or(false);
+    let reverse = params
+        .bool("reverse", "invalid_task_reverse")?
+        .unwrap_or(false);
     let filter = TaskFilter::parse(&params)?;
     let store = state.lock();
     let mut matching: Vec<&Task> = store.tasks.values().filter(|t| filter.matches(t)).collect();
@@ -343,7 +355,12 @@ pub async fn cancel_tasks(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (uids, original) = matched(&state, raw.as_deref(), "cancel")?;
     let details = details(uids.len(), "canceledTasks", original);
-    let summary = state.register("taskCancelation", None, Some(details), Op::CancelTasks(uids));
+    let summary = state.register(
+        "taskCancelation",
+        None,
+        Some(details),
+        Op::CancelTasks(uids),
+    );
     Ok((StatusCode::OK, Json(summary)))
 }
 

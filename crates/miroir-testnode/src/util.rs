@@ -62,15 +62,13 @@ pub fn percent_decode(raw: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             byte => out.push(byte),
         }
         i += 1;
@@ -90,59 +88,49 @@ pub fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Levenshtein distance between two char slices.
-pub fn levenshtein(a: &[char], b: &[char]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
-/// Smallest distance between `term` and any prefix of `word` (prefix Levenshtein).
-pub fn prefix_levenshtein(term: &[char], word: &[char]) -> usize {
-    // Term as rows, word as columns; the best prefix is the minimum of the last row.
-    let mut prev: Vec<usize> = (0..=word.len()).collect();
-    let mut cur = vec![0; word.len() + 1];
-    for (i, ct) in term.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cw) in word.iter().enumerate() {
-            let cost = usize::from(ct != cw);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev.into_iter().min().unwrap_or(0)
-}
-
-/// Optimal-string-alignment distance, used for "did you mean" suggestions.
-fn osa(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
+/// Edit-distance matrix with transpositions (optimal string alignment), `a` as rows.
+fn osa_matrix(a: &[char], b: &[char]) -> Vec<Vec<usize>> {
     let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }
             d[i][j] = v;
         }
     }
-    d[a.len()][b.len()]
+    d
+}
+
+/// Edit distance (insertions, deletions, substitutions and transpositions count 1).
+pub fn levenshtein(a: &[char], b: &[char]) -> usize {
+    osa_matrix(a, b)[a.len()][b.len()]
+}
+
+/// Smallest edit distance between `term` and any prefix of `word`.
+pub fn prefix_levenshtein(term: &[char], word: &[char]) -> usize {
+    osa_matrix(term, word)[term.len()]
+        .iter()
+        .copied()
+        .min()
+        .unwrap_or(0)
+}
+
+/// Optimal-string-alignment distance, used for "did you mean" suggestions.
+fn osa(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    levenshtein(&a, &b)
 }
 
 /// deserr's "did you mean `x`? " hint (empty when nothing is close).
@@ -326,13 +314,19 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(iso_duration(Duration::milliseconds(1)).as_deref(), Some("PT0.001S"));
+        assert_eq!(
+            iso_duration(Duration::milliseconds(1)).as_deref(),
+            Some("PT0.001S")
+        );
         assert_eq!(iso_duration(Duration::ZERO).as_deref(), Some("PT0S"));
         assert_eq!(
             iso_duration(Duration::nanoseconds(9_317_060_500)).as_deref(),
             Some("PT9.317060500S")
         );
-        assert_eq!(iso_duration(Duration::microseconds(41_751_156)).as_deref(), Some("PT41.751156S"));
+        assert_eq!(
+            iso_duration(Duration::microseconds(41_751_156)).as_deref(),
+            Some("PT41.751156S")
+        );
     }
 
     #[test]

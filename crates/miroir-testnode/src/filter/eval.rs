@@ -45,7 +45,12 @@ fn not_filterable(attribute: &str, rules: &[FilterRule], token: &Token) -> Check
     }
 }
 
-fn check_field(field: &Token, op: Option<&Op>, in_list: bool, rules: &[FilterRule]) -> Result<(), Checked> {
+fn check_field(
+    field: &Token,
+    op: Option<&Op>,
+    in_list: bool,
+    rules: &[FilterRule],
+) -> Result<(), Checked> {
     let found = rules
         .iter()
         .enumerate()
@@ -69,7 +74,11 @@ fn check_field(field: &Token, op: Option<&Op>, in_list: bool, rules: &[FilterRul
         ) => (op.symbol(), "comparison"),
         _ => return Ok(()),
     };
-    let allowed = if needs == "equality" { equality } else { comparison };
+    let allowed = if needs == "equality" {
+        equality
+    } else {
+        comparison
+    };
     if allowed {
         return Ok(());
     }
@@ -124,7 +133,10 @@ fn collect_map<'a>(map: &'a Map<String, Value>, path: &str, out: &mut Vec<&'a Va
     for (key, value) in map {
         if key == path {
             out.push(value);
-        } else if let Some(rest) = path.strip_prefix(key.as_str()).and_then(|r| r.strip_prefix('.')) {
+        } else if let Some(rest) = path
+            .strip_prefix(key.as_str())
+            .and_then(|r| r.strip_prefix('.'))
+        {
             collect(value, rest, out);
         }
     }
@@ -153,7 +165,12 @@ fn leaf_values<'a>(doc: &'a Map<String, Value>, path: &str) -> Vec<&'a Value> {
 }
 
 fn number(token: &Token) -> Option<f64> {
-    token.value.trim().parse::<f64>().ok().filter(|f| f.is_finite())
+    token
+        .value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
 }
 
 fn equal(value: &Value, token: &Token) -> bool {
@@ -211,11 +228,15 @@ fn cond(doc: &Map<String, Value>, field: &str, op: &Op) -> bool {
         }),
         Op::Equal(t) => leaf_values(doc, field).iter().any(|v| equal(v, t)),
         Op::NotEqual(t) => !leaf_values(doc, field).iter().any(|v| equal(v, t)),
-        Op::Greater(t) => leaf_values(doc, field).iter().any(|v| compare(v, t) == Some(Greater)),
+        Op::Greater(t) => leaf_values(doc, field)
+            .iter()
+            .any(|v| compare(v, t) == Some(Greater)),
         Op::GreaterOrEqual(t) => leaf_values(doc, field)
             .iter()
             .any(|v| matches!(compare(v, t), Some(Greater | Equal))),
-        Op::Lower(t) => leaf_values(doc, field).iter().any(|v| compare(v, t) == Some(Less)),
+        Op::Lower(t) => leaf_values(doc, field)
+            .iter()
+            .any(|v| compare(v, t) == Some(Less)),
         Op::LowerOrEqual(t) => leaf_values(doc, field)
             .iter()
             .any(|v| matches!(compare(v, t), Some(Less | Equal))),
@@ -224,7 +245,8 @@ fn cond(doc: &Map<String, Value>, field: &str, op: &Op) -> bool {
             if v.is_number() && (number(from).is_none() || number(to).is_none()) {
                 return false;
             }
-            matches!(compare(v, from), Some(Greater | Equal)) && matches!(compare(v, to), Some(Less | Equal))
+            matches!(compare(v, from), Some(Greater | Equal))
+                && matches!(compare(v, to), Some(Less | Equal))
         }),
     }
 }

@@ -28,7 +28,12 @@ pub struct Token {
 impl Token {
     /// "`start+1`:`end+1` `source`", the suffix Meilisearch appends to located errors.
     pub fn location(&self) -> String {
-        format!("{}:{} {}", self.start + 1, self.start + 1 + self.len, self.source)
+        format!(
+            "{}:{} {}",
+            self.start + 1,
+            self.start + 1 + self.len,
+            self.source
+        )
     }
 }
 
@@ -186,14 +191,20 @@ mod tests {
 
     #[test]
     fn parses_and_matches() {
-        let expr = parse_str("_miroir.s1 EXISTS OR _miroir.s2 EXISTS").unwrap().unwrap();
+        let expr = parse_str("_miroir.s1 EXISTS OR _miroir.s2 EXISTS")
+            .unwrap()
+            .unwrap();
         assert!(matches(&expr, &doc(json!({"_miroir": {"s2": null}}))));
         assert!(!matches(&expr, &doc(json!({"_miroir": {"s3": null}}))));
-        let expr = parse_str("(a = 1 OR b IN [x, 'y z']) AND NOT c > 3").unwrap().unwrap();
+        let expr = parse_str("(a = 1 OR b IN [x, 'y z']) AND NOT c > 3")
+            .unwrap()
+            .unwrap();
         assert!(matches(&expr, &doc(json!({"a": 1, "c": 2}))));
         assert!(matches(&expr, &doc(json!({"b": ["Y Z"]}))));
         assert!(!matches(&expr, &doc(json!({"a": 1, "c": 4}))));
-        let expr = parse_str("n 1 TO 5 AND s IS NOT EMPTY AND t IS NULL").unwrap().unwrap();
+        let expr = parse_str("n 1 TO 5 AND s IS NOT EMPTY AND t IS NULL")
+            .unwrap()
+            .unwrap();
         assert!(matches(&expr, &doc(json!({"n": 5, "s": "x", "t": null}))));
         assert!(!matches(&expr, &doc(json!({"n": 5, "s": "", "t": null}))));
     }
@@ -207,6 +218,9 @@ mod tests {
         assert_eq!(e, "Found unexpected characters at the end of the filter: `XOR title = Glass`. You probably forgot an `OR` or an `AND` rule.\n15:32 title = Glass XOR title = Glass");
         assert!(parse_str("   ").unwrap().is_none());
         let e = parse_json(&json!(true), "invalid_search_filter").unwrap_err();
-        assert_eq!(e.message, "Invalid syntax for the filter parameter: `expected String, Array, found: true`.");
+        assert_eq!(
+            e.message,
+            "Invalid syntax for the filter parameter: `expected String, Array, found: true`."
+        );
     }
 }

@@ -58,7 +58,15 @@ pub fn parse_str(input: &str) -> Result<Option<Expr>, String> {
         pos: 0,
         source: Arc::from(input),
     };
-    let render = |f: Failure, source: &str| format!("{}\n{}:{} {}", f.message, f.start + 1, f.start + 1 + f.len, source);
+    let render = |f: Failure, source: &str| {
+        format!(
+            "{}\n{}:{} {}",
+            f.message,
+            f.start + 1,
+            f.start + 1 + f.len,
+            source
+        )
+    };
     let expr = match parser.parse_or(0) {
         Ok(expr) => expr,
         Err(f) => return Err(render(f, input)),
@@ -96,14 +104,9 @@ impl Parser {
     }
 
     fn starts_with(&self, text: &str) -> bool {
-        let mut i = self.pos;
-        for c in text.chars() {
-            if self.chars.get(i) != Some(&c) {
-                return false;
-            }
-            i += 1;
-        }
-        true
+        text.chars()
+            .enumerate()
+            .all(|(i, c)| self.chars.get(self.pos + i) == Some(&c))
     }
 
     /// The value-component word at the cursor (without moving).
@@ -360,7 +363,11 @@ impl Parser {
     }
 
     fn contains_error(&self, start: usize) -> Failure {
-        let keyword = if self.word() == "STARTS" { "STARTS WITH" } else { "CONTAINS" };
+        let keyword = if self.word() == "STARTS" {
+            "STARTS WITH"
+        } else {
+            "CONTAINS"
+        };
         self.failure(
             format!("Using `{keyword}` in a filter requires enabling the `contains filter` experimental feature. See https://github.com/orgs/meilisearch/discussions/763"),
             start,
@@ -488,7 +495,10 @@ impl Parser {
                     let message = if error_word.trim().is_empty() {
                         "Was expecting a value but instead got nothing.".to_string()
                     } else {
-                        format!("Was expecting a value but instead got `{}`.", error_word.escape_debug())
+                        format!(
+                            "Was expecting a value but instead got `{}`.",
+                            error_word.escape_debug()
+                        )
                     };
                     return Err(self.failure(message, start, len, false));
                 }
