@@ -457,11 +457,12 @@ fn count_distinct(answers: &mut [NodeAnswer], distinct: &str, client_facets: &[V
             .into_iter()
             .filter(|v| seen.insert(v.clone()))
             .count() as u64;
-        for total in [&mut answer.estimated_total_hits, &mut answer.total_hits] {
-            if let Some(total) = total {
-                let without_value = total.saturating_sub(node_values);
-                *total = new_values + without_value;
-            }
+        for total in [&mut answer.estimated_total_hits, &mut answer.total_hits]
+            .into_iter()
+            .flatten()
+        {
+            let without_value = total.saturating_sub(node_values);
+            *total = new_values + without_value;
         }
         if !client_facets.iter().any(|f| f.as_str() == Some(distinct)) {
             if let Some(distribution) = &mut answer.facet_distribution {
@@ -504,7 +505,7 @@ fn respond(
         response.insert("hitsPerPage".into(), Value::from(per_page));
         response.insert(
             "page".into(),
-            Value::from(count(&client, "page").unwrap_or(1).max(1)),
+            Value::from(count(client, "page").unwrap_or(1).max(1)),
         );
         let pages = if per_page == 0 {
             0

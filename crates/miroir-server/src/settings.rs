@@ -162,10 +162,7 @@ impl SettingsChange {
     fn pagination(value: &Value) -> SettingsChange {
         let max_total_hits = match value {
             Value::Null => Some(None),
-            Value::Object(map) => match map.get("maxTotalHits") {
-                None => None,
-                Some(v) => Some(v.as_u64()),
-            },
+            Value::Object(map) => map.get("maxTotalHits").map(Value::as_u64),
             _ => None,
         };
         SettingsChange {
