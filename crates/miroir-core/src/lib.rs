@@ -2,6 +2,7 @@
 //!
 //! - [`hash`]: the stable hash of a document id and its shard;
 //! - [`placement`]: which nodes hold each shard (weighted rendezvous hashing over zones);
+//! - [`planner`]: which shards a filter pinning primary keys can match;
 //! - [`document`]: payload parsing, primary keys and document ids, Meilisearch's rules;
 //! - [`marker`]: the hidden per-document shard marker, and removing it from responses;
 //! - [`facets`]: summing facet counts and stats over shards;
@@ -18,6 +19,7 @@ pub mod hash;
 pub mod marker;
 pub mod merge;
 pub mod placement;
+pub mod planner;
 pub mod task;
 
 pub use error::Error;

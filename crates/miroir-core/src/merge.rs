@@ -58,6 +58,27 @@ impl RankKey {
     }
 }
 
+/// The two ranking fields of a hit, read without touching the rest of it.
+#[derive(serde::Deserialize)]
+struct HitRanking {
+    #[serde(rename = "_rankingScore", default)]
+    score: Option<f64>,
+    #[serde(rename = "_rankingScoreDetails", default)]
+    details: Option<Map<String, Value>>,
+}
+
+/// Builds a hit's rank key from its raw JSON text, reading only `_rankingScore` and
+/// `_rankingScoreDetails` (every other field is skipped by the parser, not materialized).
+pub fn rank_key_of_hit(raw: &str) -> RankKey {
+    match serde_json::from_str::<HitRanking>(raw) {
+        Ok(ranking) => rank_key(ranking.details.as_ref(), ranking.score.unwrap_or(0.0)),
+        Err(_) => RankKey {
+            steps: Vec::new(),
+            score: 0.0,
+        },
+    }
+}
+
 /// Builds a hit's rank key from its `_rankingScoreDetails` and `_rankingScore`.
 pub fn rank_key(details: Option<&Map<String, Value>>, score: f64) -> RankKey {
     let mut rules: Vec<(u64, &String, &Value)> = details

@@ -6,12 +6,12 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 
 use crate::error::{Error, ErrorType, MeiliError};
 use crate::state::AppState;
-use crate::{documents, indexes, search, settings, stats, tasks};
+use crate::{documents, indexes, search, settings, stats, tasks, unsupported};
 
 /// Builds the HTTP application.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -77,6 +77,26 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .patch(settings::update_setting)
                 .delete(settings::reset_setting),
         )
+        .route("/keys", any(unsupported::not_supported))
+        .route("/keys/{key}", any(unsupported::not_supported))
+        .route("/batches", any(unsupported::not_supported))
+        .route("/batches/{uid}", any(unsupported::not_supported))
+        .route("/dumps", any(unsupported::not_supported))
+        .route("/snapshots", any(unsupported::not_supported))
+        .route("/experimental-features", any(unsupported::not_supported))
+        .route("/network", any(unsupported::not_supported))
+        .route("/webhooks", any(unsupported::not_supported))
+        .route("/webhooks/{uuid}", any(unsupported::not_supported))
+        .route("/export", any(unsupported::not_supported))
+        .route("/metrics", any(unsupported::not_supported))
+        .route("/logs/stream", any(unsupported::not_supported))
+        .route("/indexes/{uid}/similar", any(unsupported::not_supported))
+        .route(
+            "/indexes/{uid}/documents/edit",
+            any(unsupported::not_supported),
+        )
+        .route("/indexes/{uid}/compact", any(unsupported::not_supported))
+        .route("/indexes/{uid}/fields", any(unsupported::not_supported))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(DefaultBodyLimit::max(limit))

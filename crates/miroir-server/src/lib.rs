@@ -21,6 +21,7 @@ pub mod settings;
 pub mod state;
 pub mod stats;
 pub mod tasks;
+pub mod unsupported;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -19,7 +19,8 @@ use serde_json::{json, Map, Value};
 
 use miroir_core::facets::{facet_order, merge_counts, merge_distributions, merge_stats};
 use miroir_core::marker::{and_filter, strip_document};
-use miroir_core::merge::{merge_ranked, rank_key, RankKey};
+use miroir_core::merge::{merge_ranked, rank_key, rank_key_of_hit, RankKey};
+use miroir_core::planner::pinned_ids;
 
 use crate::error::{Error, MeiliError, Result};
 use crate::extract::{json_body, Body, Params};
@@ -41,15 +42,6 @@ struct NodeAnswer {
     facet_distribution: Option<Map<String, Value>>,
     #[serde(default)]
     facet_stats: Option<Map<String, Value>>,
-}
-
-/// The ranking fields of one hit.
-#[derive(Deserialize)]
-struct HitRanking {
-    #[serde(rename = "_rankingScore", default)]
-    score: Option<f64>,
-    #[serde(rename = "_rankingScoreDetails", default)]
-    details: Option<Map<String, Value>>,
 }
 
 /// Converts `GET /search` query parameters into the JSON body Meilisearch accepts on `POST`.
@@ -248,7 +240,7 @@ async fn scatter(
         base.insert("limit".into(), Value::from(depth));
     }
     let path = format!("/indexes/{}/search", index.uid);
-    let shards = all_shards(index.shard_count);
+    let shards = query_shards(state, index, client_filter.as_ref())?;
     fan_out(
         &state.cluster,
         index.shard_count,
@@ -280,6 +272,30 @@ async fn scatter(
     .await
 }
 
+/// The shards a query must ask: those of the primary keys its filter pins, or all of them.
+fn query_shards(
+    state: &AppState,
+    index: &miroir_store::IndexRecord,
+    filter: Option<&Value>,
+) -> Result<Vec<u32>> {
+    let pinned = match (filter, index.primary_key.as_deref()) {
+        (Some(filter), Some(primary_key)) => pinned_ids(filter, primary_key),
+        _ => None,
+    };
+    match pinned {
+        Some(ids) if !ids.is_empty() => {
+            let mut shards = ids
+                .iter()
+                .map(|id| state.cluster.shard_of(index.shard_count, id))
+                .collect::<Result<Vec<u32>>>()?;
+            shards.sort_unstable();
+            shards.dedup();
+            Ok(shards)
+        }
+        _ => Ok(all_shards(index.shard_count)),
+    }
+}
+
 /// Rank keys of every hit of every answer, in answer order.
 fn rank_keys(answers: &[NodeAnswer], weight: f64) -> Vec<Vec<RankKey>> {
     answers
@@ -289,12 +305,7 @@ fn rank_keys(answers: &[NodeAnswer], weight: f64) -> Vec<Vec<RankKey>> {
                 .hits
                 .iter()
                 .map(|hit| {
-                    let ranking: HitRanking =
-                        serde_json::from_str(hit.get()).unwrap_or(HitRanking {
-                            score: None,
-                            details: None,
-                        });
-                    let mut key = rank_key(ranking.details.as_ref(), ranking.score.unwrap_or(0.0));
+                    let mut key = rank_key_of_hit(hit.get());
                     if weight != 1.0 {
                         key.weigh(weight);
                     }
@@ -559,7 +570,7 @@ pub async fn facet_search(
     let client_filter = client.get("filter").cloned();
     let path = format!("/indexes/{uid}/facet-search");
     let state = &state;
-    let shards = all_shards(index.shard_count);
+    let shards = query_shards(state, &index, client_filter.as_ref())?;
     let answers = fan_out(
         &state.cluster,
         index.shard_count,

@@ -86,3 +86,59 @@ async fn no_replica_left_is_an_error(backend: Backend) {
     assert_eq!(error["code"], "miroir_shard_unavailable");
 }
 dual_test!(no_replica_left_is_an_error);
+
+/// A filter pinning primary keys asks only the shards of those keys: with every other node
+/// stopped, the pinned search still answers, while an unpinned one cannot.
+async fn pinned_ids_ask_only_their_shards(backend: Backend) {
+    use miroir_core::hash::{document_id_hash, shard_of, ShardCount};
+    use miroir_core::placement::{NodeSpec, PlacementTable};
+
+    let mut cluster = Cluster::start(&backend, 3, 1, 8).await;
+    let client = cluster.client();
+    load(&client).await;
+    client
+        .write_ok(
+            Method::PATCH,
+            "/indexes/films/settings",
+            json!({"filterableAttributes": ["id"]}),
+        )
+        .await;
+    let specs: Vec<NodeSpec> = cluster
+        .config
+        .nodes
+        .iter()
+        .map(|n| NodeSpec {
+            id: n.id.clone(),
+            weight: n.weight,
+            zone: n.zone.clone(),
+        })
+        .collect();
+    let count = ShardCount::new(8).expect("shard count");
+    let table = PlacementTable::new(&specs, count, 1).expect("placement");
+    let owner = table.replicas(shard_of(document_id_hash("42"), count))[0];
+    // Keep only the owner of id 42 running.
+    let mut index = cluster.nodes.len();
+    while index > 0 {
+        index -= 1;
+        if index != owner {
+            drop(cluster.nodes.remove(index));
+        }
+    }
+    let (status, answer) = client
+        .post(
+            "/indexes/films/search",
+            json!({"q": "film", "filter": "id = 42"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["hits"][0]["id"], 42);
+    assert_eq!(answer["estimatedTotalHits"], 1);
+    let (status, answer) = client
+        .post(
+            "/indexes/films/search",
+            json!({"q": "film", "filter": "id > 41"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+}
+dual_test!(pinned_ids_ask_only_their_shards);
