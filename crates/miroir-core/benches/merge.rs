@@ -1,7 +1,8 @@
 //! Merge benchmarks: ranking N shards × M hits as one index would.
 //!
-//! `merge_keys` times the k-way merge alone; `merge_raw_hits` times what a search pays per
-//! request: reading the ranking fields out of every raw JSON hit, then merging.
+//! `merge_keys` times the k-way merge alone; `merge_raw_hits` times what a search with `sort`
+//! pays per request (reading `_rankingScoreDetails` out of every raw JSON hit, then merging);
+//! `merge_raw_scores` what a search without `sort` pays (the global score only).
 //! Target (issue #3): 10 shards × 100 hits in ≤ 0.3 ms.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -34,6 +35,22 @@ fn shard_hits(shard: usize, hits: usize) -> Vec<String> {
         .collect()
 }
 
+/// Raw hits without details (what nodes send for searches without `sort`).
+fn score_only_hits(shard: usize, hits: usize) -> Vec<String> {
+    (0..hits)
+        .map(|i| {
+            json!({
+                "id": shard * 1000 + i,
+                "title": format!("document {i} of shard {shard} with a few words"),
+                "overview": "a longer text field that the merge must skip without materializing it",
+                "genres": ["drama", "comedy"],
+                "_rankingScore": 1.0 - (i as f64 / hits as f64) * 0.5,
+            })
+            .to_string()
+        })
+        .collect()
+}
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("merge");
     for (shards, hits) in [(3, 20), (10, 100), (16, 100), (10, 1000)] {
@@ -48,6 +65,23 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_with_input(
             BenchmarkId::new("merge_raw_hits", &label),
+            &raw,
+            |b, raw| {
+                b.iter(|| {
+                    let keys: Vec<Vec<RankKey>> = raw
+                        .iter()
+                        .map(|list| list.iter().map(|h| rank_key_of_hit(h)).collect())
+                        .collect();
+                    merge_ranked(&keys, hits)
+                })
+            },
+        );
+    }
+    for (shards, hits) in [(10, 100), (16, 100)] {
+        let raw: Vec<Vec<String>> = (0..shards).map(|s| score_only_hits(s, hits)).collect();
+        let label = format!("{shards}x{hits}");
+        group.bench_with_input(
+            BenchmarkId::new("merge_raw_scores", &label),
             &raw,
             |b, raw| {
                 b.iter(|| {

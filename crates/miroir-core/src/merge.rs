@@ -58,30 +58,153 @@ impl RankKey {
     }
 }
 
-/// The two ranking fields of a hit, read without touching the rest of it.
+/// What the merge reads of one ranking rule's details; everything else is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct RuleDetail {
+    #[serde(default)]
+    order: Option<u64>,
+    #[serde(default)]
+    score: Option<f64>,
+    #[serde(default)]
+    value: Option<Value>,
+    #[serde(default)]
+    distance: Option<f64>,
+}
+
+/// The two ranking fields of a hit, read without materializing the rest of it.
 #[derive(serde::Deserialize)]
 struct HitRanking {
     #[serde(rename = "_rankingScore", default)]
     score: Option<f64>,
     #[serde(rename = "_rankingScoreDetails", default)]
-    details: Option<Map<String, Value>>,
+    details: Option<RuleList>,
+}
+
+/// The rules of `_rankingScoreDetails`, as a list (a JSON object, read entry by entry).
+struct RuleList(Vec<(String, RuleDetail)>);
+
+impl<'de> serde::Deserialize<'de> for RuleList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<RuleList, D::Error> {
+        struct Rules;
+        impl<'de> serde::de::Visitor<'de> for Rules {
+            type Value = RuleList;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("ranking score details")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RuleList, A::Error> {
+                let mut rules = Vec::with_capacity(map.size_hint().unwrap_or(6));
+                while let Some(entry) = map.next_entry::<String, RuleDetail>()? {
+                    rules.push(entry);
+                }
+                Ok(RuleList(rules))
+            }
+        }
+        deserializer.deserialize_map(Rules)
+    }
 }
 
 /// Builds a hit's rank key from its raw JSON text, reading only `_rankingScore` and
 /// `_rankingScoreDetails` (every other field is skipped by the parser, not materialized).
 pub fn rank_key_of_hit(raw: &str) -> RankKey {
-    match serde_json::from_str::<HitRanking>(raw) {
-        Ok(ranking) => rank_key(ranking.details.as_ref(), ranking.score.unwrap_or(0.0)),
-        Err(_) => RankKey {
+    let ranking = ranking_tail(raw)
+        .and_then(|tail| serde_json::from_str::<HitRanking>(&tail).ok())
+        .filter(|ranking| ranking.score.is_some())
+        .map(Ok)
+        .unwrap_or_else(|| serde_json::from_str::<HitRanking>(raw));
+    let Ok(ranking) = ranking else {
+        return RankKey {
             steps: Vec::new(),
             score: 0.0,
-        },
+        };
+    };
+    let score = ranking.score.unwrap_or(0.0);
+    let Some(details) = ranking.details else {
+        return score_only(score);
+    };
+    let mut rules = details.0;
+    rules.sort_by_key(|(_, detail)| detail.order.unwrap_or(u64::MAX));
+    let mut steps: Vec<RankStep> = Vec::with_capacity(rules.len());
+    for (name, detail) in rules {
+        push_step(
+            &mut steps,
+            &name,
+            detail.score,
+            detail.value,
+            detail.distance,
+        );
+    }
+    RankKey { steps, score }
+}
+
+/// Meilisearch appends `_rankingScore` and `_rankingScoreDetails` after the document's own
+/// fields, so reading the hit from the last top-level `"_rankingScore":` key on skips the
+/// document entirely (large documents cost nothing to rank). Returns that tail as a JSON
+/// object, or `None` when the key is not found where expected (the caller then parses the
+/// whole hit, which is always correct).
+fn ranking_tail(raw: &str) -> Option<String> {
+    const KEY: &str = "\"_rankingScore\":";
+    let bytes = raw.as_bytes();
+    let (position, _) = raw.rmatch_indices(KEY).find(|(position, _)| {
+        // A real key follows `{` or `,` (after optional whitespace); inside a string value the
+        // quote would be escaped (`\"`).
+        bytes[..*position]
+            .iter()
+            .rev()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b',' || *b == b'{')
+    })?;
+    let mut tail = String::with_capacity(raw.len() - position + 1);
+    tail.push('{');
+    tail.push_str(&raw[position..]);
+    Some(tail)
+}
+
+/// Appends one rule's outcome to a rank key (consecutive scored rules form one group).
+fn push_step(
+    steps: &mut Vec<RankStep>,
+    name: &str,
+    score: Option<f64>,
+    value: Option<Value>,
+    distance: Option<f64>,
+) {
+    let ascending = !name.ends_with(":desc");
+    if name.starts_with("_geoPoint(") {
+        steps.push(RankStep::Geo {
+            ascending,
+            distance,
+        });
+    } else if let Some(local) = score {
+        match steps.last_mut() {
+            Some(RankStep::Scores(group)) => group.push(local),
+            _ => steps.push(RankStep::Scores(vec![local])),
+        }
+    } else if let Some(value) = value {
+        steps.push(RankStep::Sort { ascending, value });
+    }
+}
+
+/// The rank key of a hit known by its global score alone.
+///
+/// Without `sort`, this orders hits exactly as the rules do: Meilisearch's global score is the
+/// merged rank of all scored rules read as one mixed-radix number, so comparing it is comparing
+/// the rules lexicographically (the same equivalence its federated search relies on when it
+/// coalesces consecutive rules). Searches without `sort` therefore need no details at all.
+pub fn score_only(score: f64) -> RankKey {
+    RankKey {
+        steps: vec![RankStep::Scores(vec![score])],
+        score,
     }
 }
 
 /// Builds a hit's rank key from its `_rankingScoreDetails` and `_rankingScore`.
 pub fn rank_key(details: Option<&Map<String, Value>>, score: f64) -> RankKey {
-    let mut rules: Vec<(u64, &String, &Value)> = details
+    let Some(details) = details else {
+        return score_only(score);
+    };
+    let mut rules: Vec<(u64, &String, &Value)> = Some(details)
         .map(|d| {
             d.iter()
                 .map(|(name, detail)| {
@@ -97,24 +220,13 @@ pub fn rank_key(details: Option<&Map<String, Value>>, score: f64) -> RankKey {
     rules.sort_by_key(|(order, _, _)| *order);
     let mut steps: Vec<RankStep> = Vec::with_capacity(rules.len());
     for (_, name, detail) in rules {
-        let ascending = !name.ends_with(":desc");
-        if name.starts_with("_geoPoint(") {
-            let distance = detail.get("distance").and_then(Value::as_f64);
-            steps.push(RankStep::Geo {
-                ascending,
-                distance,
-            });
-        } else if let Some(local) = detail.get("score").and_then(Value::as_f64) {
-            match steps.last_mut() {
-                Some(RankStep::Scores(group)) => group.push(local),
-                _ => steps.push(RankStep::Scores(vec![local])),
-            }
-        } else if let Some(value) = detail.get("value") {
-            steps.push(RankStep::Sort {
-                ascending,
-                value: value.clone(),
-            });
-        }
+        push_step(
+            &mut steps,
+            name,
+            detail.get("score").and_then(Value::as_f64),
+            detail.get("value").cloned(),
+            detail.get("distance").and_then(Value::as_f64),
+        );
     }
     RankKey { steps, score }
 }
@@ -289,6 +401,20 @@ mod tests {
                 RankStep::Scores(vec![0.3]),
             ]
         );
+    }
+
+    #[test]
+    fn raw_hits_read_from_the_tail_or_in_full() {
+        let details =
+            json!({"words": {"order": 0, "score": 0.5}, "year:asc": {"order": 1, "value": 1999}});
+        let expected = rank_key(details.as_object(), 0.4);
+        let tail_last = json!({"id": 1, "note": "\"_rankingScore\": 9", "_rankingScore": 0.4, "_rankingScoreDetails": details});
+        assert_eq!(rank_key_of_hit(&tail_last.to_string()), expected);
+        let ranking_first =
+            json!({"_rankingScore": 0.4, "_rankingScoreDetails": details, "title": "x"});
+        assert_eq!(rank_key_of_hit(&ranking_first.to_string()), expected);
+        let no_ranking = json!({"id": 1, "text": "\"_rankingScore\":"});
+        assert_eq!(rank_key_of_hit(&no_ranking.to_string()).score, 0.0);
     }
 
     #[test]

@@ -231,7 +231,11 @@ async fn scatter(
     base.remove("indexUid");
     base.remove("federationOptions");
     base.insert("showRankingScore".into(), Value::Bool(true));
-    base.insert("showRankingScoreDetails".into(), Value::Bool(true));
+    // Without `sort`, the global score orders hits exactly (see `merge::score_only`); details
+    // are only needed to compare sort values.
+    if client.contains_key("sort") {
+        base.insert("showRankingScoreDetails".into(), Value::Bool(true));
+    }
     if page_mode {
         base.insert("page".into(), Value::from(1));
         base.insert("hitsPerPage".into(), Value::from(depth));
