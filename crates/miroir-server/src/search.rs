@@ -714,6 +714,8 @@ struct FederatedAnswer {
     facet_distribution: Option<Map<String, Value>>,
     #[serde(default)]
     facet_stats: Option<Map<String, Value>>,
+    #[serde(default)]
+    facets_by_index: Option<Map<String, Value>>,
 }
 
 /// The query a federated hit came from.
@@ -907,6 +909,45 @@ async fn federated(
             Value::Object(merge_distributions(&distributions, None, cap as usize)),
         );
         response.insert("facetStats".into(), Value::Object(merge_stats(&stats)));
+    }
+    if federation.contains_key("facetsByIndex") && !federation.contains_key("mergeFacets") {
+        let mut by_index = Map::new();
+        let mut uids: Vec<&String> = Vec::new();
+        for answer in &answers {
+            for uid in answer.facets_by_index.iter().flat_map(|m| m.keys()) {
+                if !uids.contains(&uid) {
+                    uids.push(uid);
+                }
+            }
+        }
+        for uid in uids {
+            let per_node: Vec<&Value> = answers
+                .iter()
+                .filter_map(|a| a.facets_by_index.as_ref()?.get(uid))
+                .collect();
+            let distributions: Vec<&Map<String, Value>> = per_node
+                .iter()
+                .filter_map(|f| f.get("distribution")?.as_object())
+                .collect();
+            let stats: Vec<&Map<String, Value>> = per_node
+                .iter()
+                .filter_map(|f| f.get("stats")?.as_object())
+                .collect();
+            let index = state.index(uid)?;
+            let cap = index
+                .max_values_per_facet
+                .unwrap_or(crate::settings::DEFAULT_MAX_VALUES_PER_FACET);
+            let distribution = merge_distributions(
+                &distributions,
+                index.sort_facet_values_by.as_ref(),
+                cap as usize,
+            );
+            by_index.insert(
+                uid.clone(),
+                json!({"distribution": distribution, "stats": merge_stats(&stats)}),
+            );
+        }
+        response.insert("facetsByIndex".into(), Value::Object(by_index));
     }
     Ok(Value::Object(response))
 }

@@ -371,7 +371,79 @@ async fn search_equivalence(backend: Backend) {
         mismatches.push(format!("federated: {d}"));
     }
 
-    let total = queries.len() + 4 + 3;
+    // Federated facets, per index and merged.
+    for federation in [
+        json!({"limit": 5, "facetsByIndex": {"corpus": ["genres", "color", "tag"]}}),
+        json!({"limit": 5, "facetsByIndex": {"corpus": ["genres", "year"]}, "mergeFacets": {}}),
+    ] {
+        let body = json!({"federation": federation, "queries": [
+            {"indexUid": "corpus", "q": "amber"},
+            {"indexUid": "corpus", "q": "nova", "filter": "year < 1990"},
+        ]});
+        let (_, a) = miroir.post("/multi-search", body.clone()).await;
+        let (_, b) = single.post("/multi-search", body.clone()).await;
+        for field in [
+            "facetsByIndex",
+            "facetDistribution",
+            "facetStats",
+            "estimatedTotalHits",
+        ] {
+            if a.get(field) != b.get(field) {
+                mismatches.push(format!(
+                    "federated facets {federation}: {field}: {:?} vs {:?}",
+                    a.get(field),
+                    b.get(field)
+                ));
+            }
+        }
+    }
+
+    // Whole hits (formatting, match positions, hidden marker) for queries pinned to one id.
+    for id in [3, 444, 4999] {
+        let body = json!({
+            "q": "amber river", "filter": format!("id = {id}"),
+            "attributesToHighlight": ["title", "overview"], "attributesToCrop": ["overview"],
+            "cropLength": 4, "showMatchesPosition": true, "showRankingScore": true,
+        });
+        let (_, a) = miroir.post("/indexes/corpus/search", body.clone()).await;
+        let (_, b) = single.post("/indexes/corpus/search", body.clone()).await;
+        if a["hits"] != b["hits"] || a["estimatedTotalHits"] != b["estimatedTotalHits"] {
+            mismatches.push(format!("whole hits {body}\n    {a} vs {b}"));
+        }
+    }
+
+    // GET search answers like POST.
+    for query in [
+        "q=glacier&limit=7&offset=3",
+        "q=d&filter=year%20%3E%202000&sort=rating:desc&facets=color,genres&showRankingScore=true",
+    ] {
+        let (_, a) = miroir.get(&format!("/indexes/corpus/search?{query}")).await;
+        let (_, b) = single.get(&format!("/indexes/corpus/search?{query}")).await;
+        let as_query = json!({"showRankingScore": true});
+        if let Some(d) = differs(&as_query, &a, &b) {
+            mismatches.push(format!("GET {query}: {d}"));
+        }
+    }
+
+    // `pagination.maxTotalHits` caps the reachable window over all shards, not per shard.
+    for client in [&miroir, &single] {
+        client
+            .write_ok(
+                Method::PATCH,
+                "/indexes/corpus/settings",
+                json!({"pagination": {"maxTotalHits": 30}}),
+            )
+            .await;
+    }
+    let capped = json!({"q": "", "offset": 20, "limit": 20, "showRankingScore": true});
+    let (_, a) = miroir.post("/indexes/corpus/search", capped.clone()).await;
+    let (_, b) = single.post("/indexes/corpus/search", capped.clone()).await;
+    assert_eq!(a["hits"].as_array().map(Vec::len), Some(10), "{a}");
+    if let Some(d) = differs(&capped, &a, &b) {
+        mismatches.push(format!("maxTotalHits: {d}"));
+    }
+
+    let total = queries.len() + 4 + 3 + 2 + 3 + 2 + 1;
     eprintln!(
         "equivalence: {} of {total} requests matched exactly",
         total - mismatches.len()

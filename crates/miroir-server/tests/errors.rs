@@ -246,3 +246,27 @@ async fn node_keys_never_leak() {
     assert!(!text.contains(common::NODE_KEY), "{text}");
     assert!(!text.contains("127.0.0.1:9"), "{text}");
 }
+
+/// Bodies above `http_payload_size_limit` are refused with Meilisearch's `payload_too_large`.
+#[tokio::test]
+async fn payload_limit() {
+    let cluster = Cluster::start(&Backend::TestNode, 1, 1, 4).await;
+    let mut config = cluster.config.clone();
+    config.http_payload_size_limit = 1_000;
+    config.db_path = config.db_path.with_extension("limited");
+    let limited = miroir_server::spawn(config).await.expect("starts");
+    let client = Client::new(limited.url(), common::MASTER_KEY);
+    let documents: Vec<Value> = (0..100)
+        .map(|i| json!({"id": i, "text": "x".repeat(20)}))
+        .collect();
+    let (status, error) = client
+        .post("/indexes/big/documents", Value::Array(documents))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{error}");
+    assert_eq!(error["code"], "payload_too_large");
+    assert_eq!(error["type"], "invalid_request");
+    let (status, _) = client
+        .post("/indexes/big/documents", json!([{"id": 1}]))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}

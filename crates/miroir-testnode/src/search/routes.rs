@@ -412,8 +412,64 @@ pub async fn multi_search(
                 json!({"distribution": result.facet_distribution, "stats": result.facet_stats}),
             );
         }
-        out.insert("facetsByIndex".into(), json!(facets_by_index));
+        match federation.get("mergeFacets") {
+            Some(Value::Object(options)) => {
+                let cap = options
+                    .get("maxValuesPerFacet")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(100) as usize;
+                let (distribution, stats) = merge_facets(&facets_by_index, cap);
+                out.insert("facetDistribution".into(), distribution);
+                out.insert("facetStats".into(), stats);
+            }
+            _ => {
+                out.insert("facetsByIndex".into(), json!(facets_by_index));
+            }
+        }
     }
     out.insert("requestUid".into(), json!(crate::util::uuid_v7_like()));
     Ok(Json(Value::Object(out)))
+}
+
+/// `mergeFacets`: the per-index distributions summed per facet and value (values in text
+/// order, cut at `cap`), stats as the overall min and max.
+fn merge_facets(by_index: &BTreeMap<String, Value>, cap: usize) -> (Value, Value) {
+    let mut distribution: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut stats: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for facets in by_index.values() {
+        if let Some(Value::Object(per_facet)) = facets.get("distribution") {
+            for (facet, values) in per_facet {
+                let merged = distribution.entry(facet.clone()).or_default();
+                for (value, count) in values.as_object().into_iter().flatten() {
+                    *merged.entry(value.clone()).or_default() += count.as_u64().unwrap_or(0);
+                }
+            }
+        }
+        if let Some(Value::Object(per_facet)) = facets.get("stats") {
+            for (facet, s) in per_facet {
+                let (Some(min), Some(max)) = (s["min"].as_f64(), s["max"].as_f64()) else {
+                    continue;
+                };
+                let entry = stats.entry(facet.clone()).or_insert((min, max));
+                entry.0 = entry.0.min(min);
+                entry.1 = entry.1.max(max);
+            }
+        }
+    }
+    let distribution: serde_json::Map<String, Value> = distribution
+        .into_iter()
+        .map(|(facet, values)| {
+            let values: serde_json::Map<String, Value> = values
+                .into_iter()
+                .take(cap)
+                .map(|(v, c)| (v, json!(c)))
+                .collect();
+            (facet, Value::Object(values))
+        })
+        .collect();
+    let stats: serde_json::Map<String, Value> = stats
+        .into_iter()
+        .map(|(facet, (min, max))| (facet, json!({"min": min, "max": max})))
+        .collect();
+    (Value::Object(distribution), Value::Object(stats))
 }
