@@ -11,7 +11,7 @@ use axum::Router;
 
 use crate::error::{Error, ErrorType, MeiliError};
 use crate::state::AppState;
-use crate::{documents, indexes, search, settings, stats, tasks, unsupported};
+use crate::{documents, indexes, instance, search, settings, stats, tasks, unsupported};
 
 /// Builds the HTTP application.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -83,7 +83,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/batches/{uid}", any(unsupported::not_supported))
         .route("/dumps", any(unsupported::not_supported))
         .route("/snapshots", any(unsupported::not_supported))
-        .route("/experimental-features", any(unsupported::not_supported))
+        .route(
+            "/experimental-features",
+            get(instance::get_features).patch(instance::update_features),
+        )
         .route("/network", any(unsupported::not_supported))
         .route("/webhooks", any(unsupported::not_supported))
         .route("/webhooks/{uuid}", any(unsupported::not_supported))
@@ -93,10 +96,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/indexes/{uid}/similar", any(unsupported::not_supported))
         .route(
             "/indexes/{uid}/documents/edit",
-            any(unsupported::not_supported),
+            post(documents::edit_documents),
         )
         .route("/indexes/{uid}/compact", any(unsupported::not_supported))
-        .route("/indexes/{uid}/fields", any(unsupported::not_supported))
+        .route("/indexes/{uid}/fields", post(instance::list_fields))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(DefaultBodyLimit::max(limit))

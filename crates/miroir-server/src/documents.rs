@@ -26,6 +26,7 @@ use miroir_core::document::{
     document_id, infer_primary_key, parse_payload, Document, PayloadFormat,
 };
 use miroir_core::marker::{and_filter, inject, strip_documents};
+use miroir_core::merge::compare_sort_values;
 use miroir_store::IndexRecord;
 
 use crate::error::{core_error, Error, MeiliError, Result};
@@ -120,6 +121,7 @@ async fn write_documents(
         kind: "documentAdditionOrUpdate",
         index_uid: Some(uid.clone()),
         details: Some(json!({"receivedDocuments": documents.len(), "indexedDocuments": null})),
+        custom_metadata: params.get("customMetadata").map(str::to_string),
     };
     let _guard = state.write_lock.lock().await;
     let existing = state.store.get_index(&uid)?;
@@ -160,7 +162,12 @@ async fn write_documents(
                 return Ok(summarized(&record));
             }
         };
-        let path = format!("/indexes/{uid}/documents?primaryKey={}", url_encode(key));
+        let mut path = format!("/indexes/{uid}/documents?primaryKey={}", url_encode(key));
+        // Each node skips the documents it does not hold already, which are exactly the ones
+        // the single index would skip (a document lives on its shard's nodes only).
+        if let Some(skip) = params.get("skipCreation") {
+            path.push_str(&format!("&skipCreation={}", url_encode(skip)));
+        }
         for (node, bytes) in batches.into_iter().enumerate() {
             if let Some(bytes) = bytes {
                 calls.push(NodeCall {
@@ -248,31 +255,46 @@ fn ids_by_node(state: &AppState, index: &IndexRecord, ids: &[Value]) -> Result<V
 pub async fn delete_document(
     State(state): State<Arc<AppState>>,
     Path((uid, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse> {
     check_path_uid(&uid)?;
-    delete_ids(&state, &uid, vec![Value::String(id)]).await
+    delete_ids(&state, &uid, vec![Value::String(id)], metadata(&raw)).await
+}
+
+/// The `customMetadata` query parameter, echoed in the task.
+fn metadata(raw: &Option<String>) -> Option<String> {
+    Params::parse(raw.as_deref())
+        .get("customMetadata")
+        .map(str::to_string)
 }
 
 /// `POST /indexes/{uid}/documents/delete-batch`
 pub async fn delete_batch(
     State(state): State<Arc<AppState>>,
     Path(uid): Path<String>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<impl IntoResponse> {
     check_path_uid(&uid)?;
     require_json(&headers)?;
     let ids: Vec<Value> = json_body(&body)?;
-    delete_ids(&state, &uid, ids).await
+    delete_ids(&state, &uid, ids, metadata(&raw)).await
 }
 
-async fn delete_ids(state: &AppState, uid: &str, ids: Vec<Value>) -> Result<impl IntoResponse> {
+async fn delete_ids(
+    state: &AppState,
+    uid: &str,
+    ids: Vec<Value>,
+    custom_metadata: Option<String>,
+) -> Result<impl IntoResponse> {
     let task = NewTask {
         kind: "documentDeletion",
         index_uid: Some(uid.to_string()),
         details: Some(
             json!({"providedIds": ids.len(), "deletedDocuments": null, "originalFilter": null}),
         ),
+        custom_metadata,
     };
     let _guard = state.write_lock.lock().await;
     let Some(index) = state.store.get_index(uid)? else {
@@ -299,6 +321,7 @@ async fn delete_ids(state: &AppState, uid: &str, ids: Vec<Value>) -> Result<impl
 pub async fn delete_by_filter(
     State(state): State<Arc<AppState>>,
     Path(uid): Path<String>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<impl IntoResponse> {
@@ -327,6 +350,7 @@ pub async fn delete_by_filter(
             "deletedDocuments": null,
             "originalFilter": filter.to_string(),
         })),
+        custom_metadata: metadata(&raw),
     };
     let _guard = state.write_lock.lock().await;
     if state.store.get_index(&uid)?.is_none() {
@@ -347,12 +371,14 @@ pub async fn delete_by_filter(
 pub async fn delete_all(
     State(state): State<Arc<AppState>>,
     Path(uid): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse> {
     check_path_uid(&uid)?;
     let task = NewTask {
         kind: "documentDeletion",
         index_uid: Some(uid.clone()),
         details: Some(json!({"deletedDocuments": null})),
+        custom_metadata: metadata(&raw),
     };
     let _guard = state.write_lock.lock().await;
     if state.store.get_index(&uid)?.is_none() {
@@ -433,7 +459,7 @@ pub async fn list_documents(
     for (name, value) in &params.0 {
         match name.as_str() {
             "offset" | "limit" => {}
-            "fields" | "ids" => {
+            "fields" | "ids" | "sort" => {
                 let list: Vec<Value> = value
                     .split(',')
                     .map(|s| Value::String(s.trim().to_string()))
@@ -518,7 +544,31 @@ async fn fetch_listing(
     index: &IndexRecord,
     listing: Listing,
 ) -> Result<Json<Value>> {
+    // A node that fails is marked down; the listing is then planned again without it (the
+    // read plan only changes when a node fails, so pages stay consistent otherwise).
+    for _ in 1..state.cluster.nodes().len() {
+        match fetch_listing_once(state, index, &listing).await {
+            Err(Error::NodeUnavailable { node, .. }) => {
+                if let Some(position) = state.cluster.nodes().iter().position(|n| n.id == node) {
+                    state.cluster.mark_down(position);
+                }
+            }
+            other => return other,
+        }
+    }
+    fetch_listing_once(state, index, &listing).await
+}
+
+async fn fetch_listing_once(
+    state: &AppState,
+    index: &IndexRecord,
+    listing: &Listing,
+) -> Result<Json<Value>> {
     let plan = state.cluster.read_plan(index.shard_count)?;
+    if let Some(Value::Array(sort)) = listing.rest.get("sort") {
+        let sort = sort.clone();
+        return fetch_sorted(state, index, listing, &plan, &sort).await;
+    }
     let path = format!("/indexes/{}/documents/fetch", index.uid);
     let client_filter = listing.rest.get("filter").cloned();
     let request = |shards: &[u32], offset: usize, limit: usize| {
@@ -593,4 +643,165 @@ async fn fetch_listing(
         "limit": listing.limit,
         "total": total,
     })))
+}
+
+/// A listing with `sort`: every node returns its first `offset + limit` documents in that
+/// order, and the lists are merged by the sort values (ties keep node order), then cut.
+async fn fetch_sorted(
+    state: &AppState,
+    index: &IndexRecord,
+    listing: &Listing,
+    plan: &[(usize, Vec<u32>)],
+    sort: &[Value],
+) -> Result<Json<Value>> {
+    let rules: Vec<(String, bool)> = sort
+        .iter()
+        .filter_map(Value::as_str)
+        .map(|rule| match rule.rsplit_once(':') {
+            Some((field, "desc")) => (field.to_string(), false),
+            Some((field, _)) => (field.to_string(), true),
+            None => (rule.to_string(), true),
+        })
+        .collect();
+    let mut body = listing.rest.clone();
+    // The merge needs the sort fields even when the client restricts `fields`.
+    let mut added: Vec<String> = Vec::new();
+    if let Some(Value::Array(fields)) = body.get_mut("fields") {
+        for (field, _) in &rules {
+            let covered = fields
+                .iter()
+                .any(|f| f.as_str() == Some("*") || f.as_str() == Some(field.as_str()));
+            if !covered {
+                fields.push(Value::String(field.clone()));
+                added.push(field.clone());
+            }
+        }
+    }
+    let client_filter = body.get("filter").cloned();
+    let depth = listing.offset.saturating_add(listing.limit);
+    let path = format!("/indexes/{}/documents/fetch", index.uid);
+    let answers = try_join_all(plan.iter().map(|(node, shards)| {
+        let mut body = body.clone();
+        if let Some(filter) = and_filter(shards, client_filter.as_ref()) {
+            body.insert("filter".into(), filter);
+        }
+        body.insert("offset".into(), Value::from(0));
+        body.insert("limit".into(), Value::from(depth));
+        let path = path.clone();
+        async move {
+            state
+                .cluster
+                .node(*node)
+                .json(Method::POST, &path, NodeBody::Json(Value::Object(body)))
+                .await
+        }
+    }))
+    .await?;
+    let total: u64 = answers
+        .iter()
+        .filter_map(|a| a.get("total").and_then(Value::as_u64))
+        .sum();
+    let lists: Vec<Vec<Value>> = answers
+        .into_iter()
+        .map(|mut a| match a.get_mut("results").map(Value::take) {
+            Some(Value::Array(documents)) => documents,
+            _ => Vec::new(),
+        })
+        .collect();
+    let mut cursors = vec![0usize; lists.len()];
+    let mut merged = Vec::new();
+    while merged.len() < depth {
+        let mut best: Option<usize> = None;
+        for (list, documents) in lists.iter().enumerate() {
+            let Some(candidate) = documents.get(cursors[list]) else {
+                continue;
+            };
+            let better = match best {
+                None => true,
+                Some(current) => {
+                    let incumbent = &lists[current][cursors[current]];
+                    compare_documents(candidate, incumbent, &rules) == std::cmp::Ordering::Greater
+                }
+            };
+            if better {
+                best = Some(list);
+            }
+        }
+        let Some(list) = best else { break };
+        merged.push(lists[list][cursors[list]].clone());
+        cursors[list] += 1;
+    }
+    let mut results: Vec<Value> = merged.into_iter().skip(listing.offset).collect();
+    for document in &mut results {
+        if let Value::Object(map) = document {
+            for field in &added {
+                map.shift_remove(field);
+            }
+        }
+    }
+    strip_documents(&mut results);
+    Ok(Json(json!({
+        "results": results,
+        "offset": listing.offset,
+        "limit": listing.limit,
+        "total": total,
+    })))
+}
+
+/// Compares two documents by sort rules; `Greater` means `left` comes first.
+fn compare_documents(left: &Value, right: &Value, rules: &[(String, bool)]) -> std::cmp::Ordering {
+    for (field, ascending) in rules {
+        let l = left
+            .pointer(&format!("/{}", field.replace('.', "/")))
+            .unwrap_or(&Value::Null);
+        let r = right
+            .pointer(&format!("/{}", field.replace('.', "/")))
+            .unwrap_or(&Value::Null);
+        let order = compare_sort_values(*ascending, l, r);
+        if order.is_ne() {
+            return order;
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+/// `POST /indexes/{uid}/documents/edit` (edit by function, an experimental feature): every
+/// node runs the function over the documents it holds, so each replica of a document is edited
+/// identically. The function sees the hidden shard marker like any field; a function that
+/// rewrites every field wholesale would drop it, which is not guarded against.
+pub async fn edit_documents(
+    State(state): State<Arc<AppState>>,
+    Path(uid): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<impl IntoResponse> {
+    check_path_uid(&uid)?;
+    require_json(&headers)?;
+    let request: Map<String, Value> = json_body(&body)?;
+    let task = NewTask {
+        kind: "documentEdition",
+        index_uid: Some(uid.clone()),
+        details: Some(json!({
+            "editedDocuments": null,
+            "deletedDocuments": null,
+            "originalFilter": request.get("filter").map(|f| Value::String(f.to_string())).unwrap_or(Value::Null),
+            "context": request.get("context").cloned().unwrap_or(Value::Null),
+            "function": request.get("function").cloned().unwrap_or(Value::Null),
+        })),
+        custom_metadata: metadata(&raw),
+    };
+    let _guard = state.write_lock.lock().await;
+    if state.store.get_index(&uid)?.is_none() {
+        let record = state.failed_task(task, &crate::error::index_not_found(&uid))?;
+        return Ok(summarized(&record));
+    }
+    let calls = broadcast(
+        &state,
+        Method::POST,
+        &format!("/indexes/{uid}/documents/edit"),
+        Some(Value::Object(request)),
+    );
+    let record = state.dispatch(task, calls).await?;
+    Ok(summarized(&record))
 }

@@ -175,6 +175,7 @@ pub async fn create_index(
         kind: "indexCreation",
         index_uid: Some(uid.clone()),
         details: Some(json!({"primaryKey": request.primary_key})),
+        custom_metadata: None,
     };
     let _guard = state.write_lock.lock().await;
     if state.store.get_index(&uid)?.is_some() {
@@ -254,6 +255,7 @@ pub async fn update_index(
         kind: "indexUpdate",
         index_uid: Some(uid.clone()),
         details: Some(details),
+        custom_metadata: None,
     };
     let _guard = state.write_lock.lock().await;
     let Some(mut index) = state.store.get_index(&uid)? else {
@@ -314,6 +316,7 @@ pub async fn delete_index(
         kind: "indexDeletion",
         index_uid: Some(uid.clone()),
         details: Some(json!({"deletedDocuments": null})),
+        custom_metadata: None,
     };
     let _guard = state.write_lock.lock().await;
     if state.store.get_index(&uid)?.is_none() {
@@ -360,6 +363,17 @@ pub async fn swap_indexes(
             }
         }
     }
+    let mut named: Vec<&String> = Vec::new();
+    for uid in swaps.iter().flat_map(|s| s.indexes.iter()) {
+        if named.contains(&uid) {
+            return Err(MeiliError::invalid(
+                "invalid_swap_duplicate_index_found",
+                format!("Indexes must be declared only once during a swap. `{uid}` was specified several times."),
+            )
+            .into());
+        }
+        named.push(uid);
+    }
     let details_swaps: Vec<Value> = swaps
         .iter()
         .map(|s| json!({"indexes": s.indexes, "rename": s.rename}))
@@ -368,6 +382,7 @@ pub async fn swap_indexes(
         kind: "indexSwap",
         index_uid: None,
         details: Some(json!({"swaps": details_swaps})),
+        custom_metadata: None,
     };
     let _guard = state.write_lock.lock().await;
     let mut missing = Vec::new();

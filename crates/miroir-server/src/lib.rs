@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod fanout;
 pub mod indexes;
+pub mod instance;
 pub mod node;
 pub mod search;
 pub mod settings;

@@ -42,6 +42,12 @@ struct NodeAnswer {
     facet_distribution: Option<Map<String, Value>>,
     #[serde(default)]
     facet_stats: Option<Map<String, Value>>,
+    #[serde(default)]
+    processing_time_ms: u64,
+    #[serde(default)]
+    semantic_hit_count: Option<u64>,
+    #[serde(default)]
+    performance_details: Option<Value>,
 }
 
 /// Converts `GET /search` query parameters into the JSON body Meilisearch accepts on `POST`.
@@ -69,7 +75,8 @@ pub fn params_to_body(params: &Params) -> Result<Map<String, Value>> {
                 json!(number)
             }
             "showMatchesPosition" | "showRankingScore" | "showRankingScoreDetails"
-            | "retrieveVectors" => match raw.as_str() {
+            | "retrieveVectors" | "showPerformanceDetails" | "exhaustiveFacetCount" => {
+                match raw.as_str() {
                 "true" => Value::Bool(true),
                 "false" => Value::Bool(false),
                 _ => {
@@ -79,7 +86,8 @@ pub fn params_to_body(params: &Params) -> Result<Map<String, Value>> {
                     )
                     .into())
                 }
-            },
+                }
+            }
             "attributesToRetrieve" | "attributesToCrop" | "attributesToHighlight" | "sort"
             | "facets" | "attributesToSearchOn" | "locales" => Value::Array(
                 raw.split(',')
@@ -180,14 +188,18 @@ impl Window {
     pub fn of(body: &Map<String, Value>) -> Window {
         let page_mode = body.contains_key("page") || body.contains_key("hitsPerPage");
         if page_mode {
-            let page = count(body, "page").unwrap_or(1).max(1);
+            let page = count(body, "page").unwrap_or(1);
             let per_page = count(body, "hitsPerPage").unwrap_or(20);
-            let skip = (page - 1) * per_page;
+            // Page 0 exists and is always empty (its totals are still computed).
+            let (skip, want) = match page.checked_sub(1) {
+                Some(before) => (before.saturating_mul(per_page), per_page),
+                None => (0, 0),
+            };
             Window {
                 page_mode,
                 skip,
-                want: per_page,
-                fetch: skip.saturating_add(per_page),
+                want,
+                fetch: skip.saturating_add(want),
             }
         } else {
             let (skip, want) = (
@@ -335,7 +347,6 @@ fn finish_hit(raw: &RawValue, client: &Map<String, Value>) -> Map<String, Value>
 
 /// Runs one search over the shards of `uid` and answers as one Meilisearch would.
 pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> Result<Value> {
-    let started = Instant::now();
     let index = state.index(uid)?;
     let window = Window::of(&client).within(index.max_total_hits);
     let (page_mode, skip, depth) = (window.page_mode, window.skip, window.depth());
@@ -346,6 +357,7 @@ pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> 
         .or_else(|| index.distinct_attribute.clone());
     let Some(distinct) = distinct else {
         let answers = scatter(state, &index, &client, page_mode, depth).await?;
+        let started = Instant::now();
         // Merge hits by rank, then cut to the requested window.
         let keys = rank_keys(&answers, 1.0);
         let merged = merge_ranked(&keys, depth as usize);
@@ -359,7 +371,14 @@ pub async fn search(state: &AppState, uid: &str, client: Map<String, Value>) -> 
         return Ok(respond(&index, &client, window, &answers, hits, started));
     };
     let (answers, hits) = distinct_search(state, &index, &client, window, &distinct).await?;
-    Ok(respond(&index, &client, window, &answers, hits, started))
+    Ok(respond(
+        &index,
+        &client,
+        window,
+        &answers,
+        hits,
+        Instant::now(),
+    ))
 }
 
 /// Reads a (possibly dotted) attribute of a hit.
@@ -490,6 +509,13 @@ fn count_distinct(answers: &mut [NodeAnswer], distinct: &str, client_facets: &[V
     }
 }
 
+/// `processingTimeMs` as one Meilisearch would report it: the slowest shard's own processing
+/// time plus Miroir's merge (`merge_started` marks the end of the scatter). Network time
+/// between Miroir and the nodes is not processing, as it is not on a single node either.
+fn processing_time(nodes: impl Iterator<Item = u64>, merge_started: Instant) -> u64 {
+    nodes.max().unwrap_or(0) + merge_started.elapsed().as_millis() as u64
+}
+
 /// Builds the client's answer from the nodes' answers and the final hits.
 fn respond(
     index: &miroir_store::IndexRecord,
@@ -512,15 +538,18 @@ fn respond(
     );
     response.insert(
         "processingTimeMs".into(),
-        Value::from(started.elapsed().as_millis() as u64),
+        Value::from(processing_time(
+            answers.iter().map(|a| a.processing_time_ms),
+            started,
+        )),
     );
     if page_mode {
         let total: u64 = answers.iter().filter_map(|a| a.total_hits).sum();
-        let per_page = want;
+        let per_page = count(client, "hitsPerPage").unwrap_or(20);
         response.insert("hitsPerPage".into(), Value::from(per_page));
         response.insert(
             "page".into(),
-            Value::from(count(client, "page").unwrap_or(1).max(1)),
+            Value::from(count(client, "page").unwrap_or(1)),
         );
         let pages = if per_page == 0 {
             0
@@ -555,6 +584,21 @@ fn respond(
         response.insert("facetDistribution".into(), Value::Object(distribution));
         response.insert("facetStats".into(), Value::Object(merge_stats(&stats)));
     }
+    let semantic: Vec<u64> = answers
+        .iter()
+        .filter_map(|a| a.semantic_hit_count)
+        .collect();
+    if !semantic.is_empty() {
+        response.insert(
+            "semanticHitCount".into(),
+            Value::from(semantic.iter().sum::<u64>()),
+        );
+    }
+    if flag(client, "showPerformanceDetails") {
+        if let Some(details) = answers.iter().find_map(|a| a.performance_details.clone()) {
+            response.insert("performanceDetails".into(), details);
+        }
+    }
     Value::Object(response)
 }
 
@@ -568,7 +612,6 @@ pub async fn facet_search(
 ) -> Result<Json<Value>> {
     check_path_uid(&uid)?;
     require_json(&headers)?;
-    let started = Instant::now();
     let client: Map<String, Value> = json_body(&body)?;
     let index = state.index(&uid)?;
     let client_filter = client.get("filter").cloned();
@@ -595,6 +638,7 @@ pub async fn facet_search(
         },
     )
     .await?;
+    let started = Instant::now();
     let facet = client
         .get("facetName")
         .and_then(Value::as_str)
@@ -621,7 +665,10 @@ pub async fn facet_search(
     Ok(Json(json!({
         "facetHits": hits,
         "facetQuery": client.get("facetQuery").cloned().unwrap_or(Value::Null),
-        "processingTimeMs": started.elapsed().as_millis() as u64,
+        "processingTimeMs": processing_time(
+            answers.iter().filter_map(|a| a.get("processingTimeMs").and_then(Value::as_u64)),
+            started,
+        ),
     })))
 }
 
@@ -716,6 +763,8 @@ struct FederatedAnswer {
     facet_stats: Option<Map<String, Value>>,
     #[serde(default)]
     facets_by_index: Option<Map<String, Value>>,
+    #[serde(default)]
+    processing_time_ms: u64,
 }
 
 /// The query a federated hit came from.
@@ -745,7 +794,6 @@ async fn federated(
     queries: Vec<Map<String, Value>>,
     federation: &Map<String, Value>,
 ) -> Result<Value> {
-    let started = Instant::now();
     let window = Window::of(federation);
     let depth = window.depth();
     let mut shard_count = None;
@@ -820,6 +868,7 @@ async fn federated(
     })
     .await?;
 
+    let started = Instant::now();
     let mut origins: Vec<Vec<usize>> = Vec::with_capacity(answers.len());
     let keys: Vec<Vec<RankKey>> = answers
         .iter()
@@ -869,7 +918,10 @@ async fn federated(
     response.insert("hits".into(), Value::Array(hits));
     response.insert(
         "processingTimeMs".into(),
-        Value::from(started.elapsed().as_millis() as u64),
+        Value::from(processing_time(
+            answers.iter().map(|a| a.processing_time_ms),
+            started,
+        )),
     );
     if window.page_mode {
         let per_page = window.want;

@@ -293,6 +293,7 @@ pub async fn update_settings(
         kind: "settingsUpdate",
         index_uid: Some(uid.clone()),
         details: Some(Value::Object(client)),
+        custom_metadata: None,
     };
     write(
         &state,
@@ -334,6 +335,7 @@ pub async fn reset_settings(
         kind: "settingsUpdate",
         index_uid: Some(uid.clone()),
         details: Some(Value::Object(details)),
+        custom_metadata: None,
     };
     write(
         &state,
@@ -404,6 +406,7 @@ pub async fn update_setting(
         kind: "settingsUpdate",
         index_uid: Some(uid.clone()),
         details: Some(json!({ key: client })),
+        custom_metadata: None,
     };
     let path = format!("/{segment}");
     Ok(write(&state, &uid, task, method, &path, toward_nodes, cap)
@@ -422,6 +425,7 @@ pub async fn reset_setting(
         kind: "settingsUpdate",
         index_uid: Some(uid.clone()),
         details: Some(json!({ key: null })),
+        custom_metadata: None,
     };
     let path = format!("/{segment}");
     let response = match key {
@@ -472,7 +476,8 @@ async fn write(
 ) -> Result<impl IntoResponse> {
     let _guard = state.write_lock.lock().await;
     let path = format!("/indexes/{uid}/settings{sub_path}");
-    let body = (!body.is_null()).then_some(body);
+    // A JSON `null` is a real value on PUT/PATCH (it resets); only DELETE has no body.
+    let body = (method != Method::DELETE).then_some(body);
     // The keys this write sets, so that Miroir's own node defaults do not overwrite them.
     let touched: Vec<String> = match (sub_path.strip_prefix('/'), &body) {
         (Some(segment), _) => setting(segment)

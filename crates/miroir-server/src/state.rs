@@ -67,6 +67,8 @@ pub struct NewTask {
     pub index_uid: Option<String>,
     /// `details` while enqueued.
     pub details: Option<Value>,
+    /// The client's `customMetadata`, echoed in the task.
+    pub custom_metadata: Option<String>,
 }
 
 impl AppState {
@@ -136,6 +138,7 @@ impl AppState {
             started_at: finished_at,
             finished_at,
             node_tasks,
+            custom_metadata: task.custom_metadata,
         };
         record.uid = self.store.create_task(&record)?;
         self.task_created.notify_one();

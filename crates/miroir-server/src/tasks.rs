@@ -48,16 +48,17 @@ pub fn summarized(task: &TaskRecord) -> impl IntoResponse {
 /// The summarized task with another status: task cancelation and deletion answer `200` on
 /// Meilisearch (a known quirk of its API, kept for compatibility).
 pub fn summarized_with(status: StatusCode, task: &TaskRecord) -> impl IntoResponse {
-    (
-        status,
-        Json(json!({
-            "taskUid": task.uid,
-            "indexUid": task.index_uid,
-            "status": "enqueued",
-            "type": task.kind,
-            "enqueuedAt": format_time(task.enqueued_at),
-        })),
-    )
+    let mut summary = json!({
+        "taskUid": task.uid,
+        "indexUid": task.index_uid,
+        "status": "enqueued",
+        "type": task.kind,
+        "enqueuedAt": format_time(task.enqueued_at),
+    });
+    if let Some(metadata) = &task.custom_metadata {
+        summary["customMetadata"] = Value::String(metadata.clone());
+    }
+    (status, Json(summary))
 }
 
 /// Meilisearch's full task object.
@@ -93,6 +94,9 @@ pub fn task_object(task: &TaskRecord) -> Value {
     );
     object.insert("startedAt".into(), format_opt(task.started_at));
     object.insert("finishedAt".into(), format_opt(task.finished_at));
+    if let Some(metadata) = &task.custom_metadata {
+        object.insert("customMetadata".into(), Value::String(metadata.clone()));
+    }
     Value::Object(object)
 }
 
@@ -402,6 +406,7 @@ pub async fn cancel_tasks(
         kind: "taskCancelation",
         index_uid: None,
         details: Some(details),
+        custom_metadata: None,
     };
     let record = state.dispatch(task, calls).await?;
     for mut target in targets {
@@ -435,6 +440,7 @@ pub async fn delete_tasks(
             kind: "taskDeletion",
             index_uid: None,
             details: None,
+            custom_metadata: None,
         },
         Some(json!({
             "matchedTasks": matched.len(),
@@ -586,6 +592,7 @@ fn finish(state: &AppState, task: &mut TaskRecord, node_details: &[Value]) -> Re
             .sum()
     };
     let deleted = node_sum("deletedDocuments") / rf;
+    let edited = node_sum("editedDocuments") / rf;
     let canceled = if task.kind == "taskCancelation" {
         let filter = TaskFilter {
             canceled_by: Some(vec![task.uid]),
@@ -608,6 +615,10 @@ fn finish(state: &AppState, task: &mut TaskRecord, node_details: &[Value]) -> Re
         if details.contains_key("deletedDocuments") {
             let value = if succeeded { deleted } else { 0 };
             details.insert("deletedDocuments".into(), Value::from(value));
+        }
+        if details.contains_key("editedDocuments") {
+            let value = if succeeded { edited } else { 0 };
+            details.insert("editedDocuments".into(), Value::from(value));
         }
         if details.contains_key("canceledTasks") {
             details.insert("canceledTasks".into(), Value::from(canceled));

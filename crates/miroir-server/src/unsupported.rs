@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use crate::error::{Error, ErrorType, MeiliError};
 
 /// Why each unsupported route family is not served through Miroir.
-const REASONS: [(&str, &str); 12] = [
+const REASONS: [(&str, &str); 11] = [
     (
         "/keys",
         "API keys are not managed by Miroir yet; use the master key",
@@ -20,10 +20,6 @@ const REASONS: [(&str, &str); 12] = [
     (
         "/snapshots",
         "snapshots of a sharded cluster are not orchestrated by Miroir yet",
-    ),
-    (
-        "/experimental-features",
-        "experimental features are not relayed to the nodes yet",
     ),
     (
         "/network",

@@ -71,6 +71,8 @@ pub struct TaskRecord {
     pub finished_at: Option<OffsetDateTime>,
     /// The node tasks it is made of.
     pub node_tasks: Vec<NodeTaskRef>,
+    /// The client's `customMetadata`, if any.
+    pub custom_metadata: Option<String>,
 }
 
 /// Index metadata Miroir keeps itself.

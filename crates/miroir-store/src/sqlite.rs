@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     enqueued_at INTEGER NOT NULL,
     started_at INTEGER,
     finished_at INTEGER,
-    node_tasks TEXT NOT NULL
+    node_tasks TEXT NOT NULL,
+    custom_metadata TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status);
 CREATE TABLE IF NOT EXISTS indexes (
@@ -99,6 +100,7 @@ fn read_task(row: &Row<'_>) -> rusqlite::Result<RawTask> {
         started_at: row.get(8)?,
         finished_at: row.get(9)?,
         node_tasks: row.get(10)?,
+        custom_metadata: row.get(11)?,
     })
 }
 
@@ -115,6 +117,7 @@ struct RawTask {
     started_at: Option<i64>,
     finished_at: Option<i64>,
     node_tasks: String,
+    custom_metadata: Option<String>,
 }
 
 impl RawTask {
@@ -137,12 +140,13 @@ impl RawTask {
             started_at: from_nanos(self.started_at),
             finished_at: from_nanos(self.finished_at),
             node_tasks: serde_json::from_str(&self.node_tasks)?,
+            custom_metadata: self.custom_metadata,
         })
     }
 }
 
 const TASK_COLUMNS: &str = "uid, index_uid, status, kind, canceled_by, details, error, \
-                            enqueued_at, started_at, finished_at, node_tasks";
+                            enqueued_at, started_at, finished_at, node_tasks, custom_metadata";
 
 /// Appends `column IN (?, ?, …)` for a list filter.
 fn push_in(
@@ -270,7 +274,7 @@ impl Store for SqliteStore {
             params![next + 1],
         )?;
         tx.execute(
-            &format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            &format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
             params![
                 next,
                 task.index_uid,
@@ -283,6 +287,7 @@ impl Store for SqliteStore {
                 task.started_at.map(nanos),
                 task.finished_at.map(nanos),
                 serde_json::to_string(&task.node_tasks)?,
+                task.custom_metadata,
             ],
         )?;
         tx.commit()?;
@@ -456,6 +461,7 @@ mod tests {
                 node: "n1".into(),
                 uid: 7,
             }],
+            custom_metadata: None,
         }
     }
 
