@@ -32,7 +32,7 @@ use miroir_store::IndexRecord;
 use crate::error::{core_error, Error, MeiliError, Result};
 use crate::extract::{content_type, json_body, Body, Params};
 use crate::fanout::fan_out;
-use crate::indexes::{broadcast, check_path_uid, creation_calls, new_record, require_json};
+use crate::indexes::{check_path_uid, creation_calls, new_record, require_json};
 use crate::node::NodeBody;
 use crate::state::{AppState, NewTask, NodeCall};
 use crate::tasks::summarized;
@@ -352,18 +352,14 @@ pub async fn delete_by_filter(
         })),
         custom_metadata: metadata(&raw),
     };
-    let _guard = state.write_lock.lock().await;
-    if state.store.get_index(&uid)?.is_none() {
-        let record = state.failed_task(task, &crate::error::index_not_found(&uid))?;
-        return Ok(summarized(&record));
-    }
-    let calls = broadcast(
-        &state,
-        Method::POST,
-        &format!("/indexes/{uid}/documents/delete"),
-        Some(json!({"filter": filter})),
-    );
-    let record = state.dispatch(task, calls).await?;
+    let record = state
+        .write_to_all(
+            task,
+            Method::POST,
+            &format!("/indexes/{uid}/documents/delete"),
+            Some(json!({"filter": filter})),
+        )
+        .await?;
     Ok(summarized(&record))
 }
 
@@ -380,18 +376,14 @@ pub async fn delete_all(
         details: Some(json!({"deletedDocuments": null})),
         custom_metadata: metadata(&raw),
     };
-    let _guard = state.write_lock.lock().await;
-    if state.store.get_index(&uid)?.is_none() {
-        let record = state.failed_task(task, &crate::error::index_not_found(&uid))?;
-        return Ok(summarized(&record));
-    }
-    let calls = broadcast(
-        &state,
-        Method::DELETE,
-        &format!("/indexes/{uid}/documents"),
-        None,
-    );
-    let record = state.dispatch(task, calls).await?;
+    let record = state
+        .write_to_all(
+            task,
+            Method::DELETE,
+            &format!("/indexes/{uid}/documents"),
+            None,
+        )
+        .await?;
     Ok(summarized(&record))
 }
 
@@ -791,17 +783,13 @@ pub async fn edit_documents(
         })),
         custom_metadata: metadata(&raw),
     };
-    let _guard = state.write_lock.lock().await;
-    if state.store.get_index(&uid)?.is_none() {
-        let record = state.failed_task(task, &crate::error::index_not_found(&uid))?;
-        return Ok(summarized(&record));
-    }
-    let calls = broadcast(
-        &state,
-        Method::POST,
-        &format!("/indexes/{uid}/documents/edit"),
-        Some(Value::Object(request)),
-    );
-    let record = state.dispatch(task, calls).await?;
+    let record = state
+        .write_to_all(
+            task,
+            Method::POST,
+            &format!("/indexes/{uid}/documents/edit"),
+            Some(Value::Object(request)),
+        )
+        .await?;
     Ok(summarized(&record))
 }

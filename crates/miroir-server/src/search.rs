@@ -509,6 +509,11 @@ fn count_distinct(answers: &mut [NodeAnswer], distinct: &str, client_facets: &[V
     }
 }
 
+/// A fresh `requestUid` (a UUID v7, as Meilisearch generates for every search).
+fn request_uid() -> Value {
+    Value::String(uuid::Uuid::now_v7().to_string())
+}
+
 /// `processingTimeMs` as one Meilisearch would report it: the slowest shard's own processing
 /// time plus Miroir's merge (`merge_started` marks the end of the scatter). Network time
 /// between Miroir and the nodes is not processing, as it is not on a single node either.
@@ -599,6 +604,7 @@ fn respond(
             response.insert("performanceDetails".into(), details);
         }
     }
+    response.insert("requestUid".into(), request_uid());
     Value::Object(response)
 }
 
@@ -1001,5 +1007,6 @@ async fn federated(
         }
         response.insert("facetsByIndex".into(), Value::Object(by_index));
     }
+    response.insert("requestUid".into(), request_uid());
     Ok(Value::Object(response))
 }

@@ -220,6 +220,24 @@ impl AppState {
         }
     }
 
+    /// A write that every node applies to an existing index: refused as Meilisearch refuses it
+    /// (a failed `index_not_found` task) when the index does not exist.
+    pub async fn write_to_all(
+        &self,
+        task: NewTask,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<TaskRecord> {
+        let uid = task.index_uid.clone().unwrap_or_default();
+        let _guard = self.write_lock.lock().await;
+        if self.store.get_index(&uid)?.is_none() {
+            return self.failed_task(task, &crate::error::index_not_found(&uid));
+        }
+        let calls = crate::indexes::broadcast(self, method, path, body);
+        self.dispatch(task, calls).await
+    }
+
     async fn call(&self, call: NodeCall) -> Result<NodeTaskRef> {
         let node = self.cluster.node(call.node);
         let answer = node.json(call.method, &call.path, call.body).await?;

@@ -2,7 +2,7 @@
 //!
 //! Uses a real `meilisearch` binary when `MEILI_BIN` names one or one is on `PATH`; otherwise
 //! the in-process Meilisearch-compatible test node (test support, not for real data). Node
-//! processes are killed when Miroir stops (Ctrl-C).
+//! processes are killed when Miroir stops (Ctrl-C or SIGTERM).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -156,9 +156,12 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         println!("  node {id}: {url}");
     }
     println!("Press Ctrl-C to stop.");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
     tokio::select! {
         result = miroir_server::serve(listener, config) => result?,
         _ = tokio::signal::ctrl_c() => println!("Stopping."),
+        _ = terminate.recv() => println!("Stopping."),
     }
     drop(test_nodes);
     drop(children);
