@@ -11,7 +11,7 @@ use axum::Router;
 
 use crate::error::{Error, ErrorType, MeiliError};
 use crate::state::AppState;
-use crate::{documents, indexes, instance, search, settings, stats, tasks, unsupported};
+use crate::{batches, documents, indexes, instance, search, settings, stats, tasks, unsupported};
 
 /// Builds the HTTP application.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -79,8 +79,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/keys", any(unsupported::not_supported))
         .route("/keys/{key}", any(unsupported::not_supported))
-        .route("/batches", any(unsupported::not_supported))
-        .route("/batches/{uid}", any(unsupported::not_supported))
+        .route("/batches", get(batches::list_batches))
+        .route("/batches/{uid}", get(batches::get_batch))
         .route("/dumps", any(unsupported::not_supported))
         .route("/snapshots", any(unsupported::not_supported))
         .route(

@@ -8,6 +8,7 @@
 //! - [`error`]: the one error type and its mapping to Meilisearch error objects.
 
 pub mod app;
+pub mod batches;
 pub mod cluster;
 pub mod config;
 pub mod documents;

@@ -7,12 +7,11 @@ use axum::http::StatusCode;
 use crate::error::{Error, ErrorType, MeiliError};
 
 /// Why each unsupported route family is not served through Miroir.
-const REASONS: [(&str, &str); 11] = [
+const REASONS: [(&str, &str); 10] = [
     (
         "/keys",
         "API keys are not managed by Miroir yet; use the master key",
     ),
-    ("/batches", "batches are not tracked by Miroir yet"),
     (
         "/dumps",
         "dumps of a sharded cluster are not orchestrated by Miroir yet",

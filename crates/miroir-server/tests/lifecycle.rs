@@ -200,3 +200,36 @@ async fn task_cancelation(backend: Backend) {
     }
 }
 dual_test!(task_cancelation);
+
+/// Each Miroir task is its own batch, with Meilisearch's batch object shape.
+#[tokio::test]
+async fn batches_mirror_tasks() {
+    let cluster = Cluster::start(&Backend::TestNode, 2, 1, 4).await;
+    let client = cluster.client();
+    let task = client
+        .write_ok(
+            Method::POST,
+            "/indexes/b/documents",
+            json!([{"id": 1}, {"id": 2}]),
+        )
+        .await;
+    let uid = task["uid"].as_u64().unwrap_or(u64::MAX);
+    let (status, batch) = client.get(&format!("/batches/{uid}")).await;
+    assert_eq!(status, StatusCode::OK, "{batch}");
+    assert_eq!(batch["uid"], uid);
+    assert_eq!(batch["details"], task["details"]);
+    assert_eq!(batch["stats"]["totalNbTasks"], 1);
+    assert_eq!(
+        batch["stats"]["types"],
+        json!({"documentAdditionOrUpdate": 1})
+    );
+    assert_eq!(batch["stats"]["status"], json!({"succeeded": 1}));
+    assert_eq!(batch["stats"]["indexUids"], json!({"b": 1}));
+    assert_eq!(batch["duration"], task["duration"]);
+    let (_, list) = client.get("/batches?limit=1").await;
+    assert_eq!(list["results"][0]["uid"], uid);
+    assert_eq!(list["total"], 1);
+    let (status, missing) = client.get("/batches/999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(missing["code"], "batch_not_found");
+}
