@@ -11,7 +11,9 @@ use axum::Router;
 
 use crate::error::{Error, ErrorType, MeiliError};
 use crate::state::AppState;
-use crate::{batches, documents, indexes, instance, search, settings, stats, tasks, unsupported};
+use crate::{
+    batches, documents, indexes, instance, search, settings, similar, stats, tasks, unsupported,
+};
 
 /// Builds the HTTP application.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -93,7 +95,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/export", any(unsupported::not_supported))
         .route("/metrics", any(unsupported::not_supported))
         .route("/logs/stream", any(unsupported::not_supported))
-        .route("/indexes/{uid}/similar", any(unsupported::not_supported))
+        .route(
+            "/indexes/{uid}/similar",
+            get(similar::similar_get).post(similar::similar_post),
+        )
         .route(
             "/indexes/{uid}/documents/edit",
             post(documents::edit_documents),

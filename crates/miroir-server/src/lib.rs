@@ -20,6 +20,7 @@ pub mod instance;
 pub mod node;
 pub mod search;
 pub mod settings;
+pub mod similar;
 pub mod state;
 pub mod stats;
 pub mod tasks;

@@ -1,0 +1,200 @@
+//! `/indexes/{uid}/similar`: documents similar to a reference document, over every shard.
+//!
+//! Meilisearch answers `similar` from the reference document's embedding. Behind Miroir the
+//! reference lives on one shard, so: (1) find its shard and read it there with its vectors —
+//! a missing document is Meilisearch's `not_found_similar_id`; (2) run a purely semantic
+//! search with that embedding (`hybrid.semanticRatio = 1`, the same similarity score) over
+//! every shard and merge like any search; (3) drop the reference document itself, as
+//! `similar` never returns it.
+//!
+//! Not supported (answered with `miroir_not_supported`, never a wrong result): a reference
+//! document without a stored embedding for the embedder (its vector cannot be read back, so
+//! it cannot be sent to the other shards).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::error::{ErrorType, MeiliError, Result};
+use crate::extract::{json_body, Body, Params};
+use crate::fanout::fan_out;
+use crate::indexes::{check_path_uid, require_json};
+use crate::node::NodeBody;
+use crate::state::AppState;
+
+/// `POST /indexes/{uid}/similar`
+pub async fn similar_post(
+    State(state): State<Arc<AppState>>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Json<Value>> {
+    check_path_uid(&uid)?;
+    require_json(&headers)?;
+    let query: Map<String, Value> = json_body(&body)?;
+    similar(&state, &uid, query).await.map(Json)
+}
+
+/// `GET /indexes/{uid}/similar`
+pub async fn similar_get(
+    State(state): State<Arc<AppState>>,
+    Path(uid): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    check_path_uid(&uid)?;
+    let query = crate::search::params_to_body(&Params::parse(raw.as_deref()))?;
+    similar(&state, &uid, query).await.map(Json)
+}
+
+fn not_found(id: &str) -> MeiliError {
+    MeiliError::invalid(
+        "not_found_similar_id",
+        format!("Document `{id}` not found."),
+    )
+}
+
+/// The embedding stored for `embedder` in a document's `_vectors`, if any.
+fn embedding(document: &Value, embedder: &str) -> Option<Value> {
+    let vectors = document.get("_vectors")?.get(embedder)?;
+    let embeddings = match vectors {
+        Value::Object(map) => map.get("embeddings")?.clone(),
+        other => other.clone(),
+    };
+    match embeddings {
+        // One embedding, or several (the first is the document's main one).
+        Value::Array(items) if items.first().is_some_and(Value::is_array) => items.first().cloned(),
+        Value::Array(items) if !items.is_empty() => Some(Value::Array(items)),
+        _ => None,
+    }
+}
+
+async fn similar(state: &AppState, uid: &str, mut query: Map<String, Value>) -> Result<Value> {
+    let index = state.index(uid)?;
+    let id = match query.remove("id") {
+        Some(Value::String(id)) => id,
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+        Some(other) => {
+            return Err(MeiliError::invalid(
+                "invalid_similar_id",
+                format!("Invalid value at `.id`: the value of `id` is invalid. A document identifier can be of type integer or string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens (-) and underscores (_), and can not be more than 511 bytes. Found `{other}`."),
+            )
+            .into())
+        }
+        None => return Err(MeiliError::invalid("missing_similar_id", "Missing field `id`").into()),
+    };
+    let embedder = query
+        .get("embedder")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            MeiliError::invalid("invalid_similar_embedder", "Missing field `embedder`")
+        })?;
+
+    // (1) The reference document, on its shard.
+    let shard = state.cluster.shard_of(index.shard_count, &id)?;
+    let path = format!(
+        "/indexes/{uid}/documents/{}?retrieveVectors=true",
+        url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+    );
+    let path = &path;
+    let reference = fan_out(
+        &state.cluster,
+        index.shard_count,
+        &[shard],
+        |node, _| async move {
+            match state
+                .cluster
+                .node(node)
+                .json(Method::GET, path, NodeBody::Empty)
+                .await
+            {
+                Err(crate::error::Error::Node { status, .. })
+                    if status == StatusCode::NOT_FOUND =>
+                {
+                    Ok(None)
+                }
+                other => other.map(Some),
+            }
+        },
+    )
+    .await?
+    .pop()
+    .flatten()
+    .ok_or_else(|| not_found(&id))?;
+    let vector = embedding(&reference, &embedder).ok_or_else(|| {
+        MeiliError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "miroir_not_supported",
+            ErrorType::InvalidRequest,
+            format!("`similar` through Miroir needs the reference document's stored embedding for `{embedder}`, and document `{id}` has none."),
+        )
+    })?;
+
+    // (2) A purely semantic search with that embedding over every shard, one hit deeper so
+    // that dropping the reference still fills the window.
+    let offset = query.get("offset").and_then(Value::as_u64).unwrap_or(0);
+    let limit = query.get("limit").and_then(Value::as_u64).unwrap_or(20);
+    let primary_key = index
+        .primary_key
+        .clone()
+        .unwrap_or_else(|| "id".to_string());
+    let mut search = query.clone();
+    search.remove("embedder");
+    search.insert("vector".into(), vector);
+    search.insert(
+        "hybrid".into(),
+        json!({"embedder": embedder, "semanticRatio": 1.0}),
+    );
+    search.insert("offset".into(), Value::from(0));
+    search.insert("limit".into(), Value::from(offset + limit + 1));
+    let added_key = match search.get_mut("attributesToRetrieve") {
+        Some(Value::Array(fields))
+            if !fields
+                .iter()
+                .any(|f| f.as_str() == Some("*") || f.as_str() == Some(&primary_key)) =>
+        {
+            fields.push(Value::String(primary_key.clone()));
+            true
+        }
+        _ => false,
+    };
+    let result = crate::search::search(state, uid, search).await?;
+
+    // (3) Without the reference document, cut to the window.
+    let mut hits: Vec<Value> = result["hits"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|hit| {
+            hit.get(&primary_key)
+                .and_then(|v| miroir_core::hash::canonical_id(v).map(|c| c.into_owned()))
+                .as_deref()
+                != Some(id.as_str())
+        })
+        .skip(offset as usize)
+        .take(limit as usize)
+        .collect();
+    if added_key {
+        for hit in &mut hits {
+            if let Value::Object(map) = hit {
+                map.shift_remove(&primary_key);
+            }
+        }
+    }
+    let total = result["estimatedTotalHits"]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(1);
+    Ok(json!({
+        "hits": hits,
+        "id": id,
+        "processingTimeMs": result["processingTimeMs"],
+        "limit": limit,
+        "offset": offset,
+        "estimatedTotalHits": total,
+    }))
+}

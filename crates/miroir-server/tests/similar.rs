@@ -1,0 +1,95 @@
+//! `/similar` through Miroir answers like one Meilisearch: the reference document is found on
+//! its shard and the most similar documents of every shard come back, in the same order with
+//! the same scores. Needs vector search, which only real Meilisearch has.
+
+#[macro_use]
+mod common;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use common::{Backend, Client, Cluster, Node};
+
+async fn load(client: &Client) {
+    client
+        .write_ok(
+            Method::PATCH,
+            "/indexes/items/settings",
+            json!({"embedders": {"default": {"source": "userProvided", "dimensions": 3}}, "filterableAttributes": ["kind"]}),
+        )
+        .await;
+    let documents: Vec<Value> = (0..200)
+        .map(|i| {
+            let a = i as f64;
+            json!({
+                "id": i,
+                "kind": if i % 2 == 0 { "even" } else { "odd" },
+                "_vectors": {"default": [a.sin(), a.cos(), (a / 50.0).sin()]},
+            })
+        })
+        .collect();
+    client
+        .write_ok(
+            Method::POST,
+            "/indexes/items/documents?primaryKey=id",
+            Value::Array(documents),
+        )
+        .await;
+}
+
+async fn similar_documents(backend: Backend) {
+    if matches!(backend, Backend::TestNode) {
+        eprintln!("skipped: the test node has no vector search");
+        return;
+    }
+    let cluster = Cluster::start(&backend, 3, 2, 16).await;
+    let reference = Node::start(&backend).await;
+    let miroir = cluster.client();
+    let single = reference.client();
+    load(&miroir).await;
+    load(&single).await;
+    for body in [
+        json!({"id": 7, "embedder": "default", "limit": 10, "showRankingScore": true}),
+        json!({"id": "42", "embedder": "default", "limit": 5, "offset": 3, "filter": "kind = odd", "showRankingScore": true}),
+    ] {
+        let (status_a, a) = miroir.post("/indexes/items/similar", body.clone()).await;
+        let (status_b, b) = single.post("/indexes/items/similar", body.clone()).await;
+        assert_eq!(status_a, StatusCode::OK, "{a}");
+        assert_eq!(status_b, StatusCode::OK, "{b}");
+        let summary = |v: &Value| -> Vec<(String, String)> {
+            v["hits"]
+                .as_array()
+                .map(|hits| {
+                    hits.iter()
+                        .map(|h| {
+                            (
+                                h["id"].to_string(),
+                                format!("{:.6}", h["_rankingScore"].as_f64().unwrap_or(-1.0)),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(summary(&a), summary(&b), "{body}");
+        assert_eq!(a["id"], b["id"]);
+    }
+    let (status, error) = miroir
+        .post(
+            "/indexes/items/similar",
+            json!({"id": 100000, "embedder": "default"}),
+        )
+        .await;
+    let (node_status, node_error) = single
+        .post(
+            "/indexes/items/similar",
+            json!({"id": 100000, "embedder": "default"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &error["code"]),
+        (node_status, &node_error["code"]),
+        "{error} vs {node_error}"
+    );
+}
+dual_test!(similar_documents);
