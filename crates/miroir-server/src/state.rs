@@ -97,6 +97,23 @@ impl AppState {
         )
     }
 
+    /// Records a task Miroir runs itself (no node work), enqueued; the poller runs it.
+    pub fn local_task(&self, task: NewTask) -> Result<TaskRecord> {
+        let details = task.details.clone();
+        let now = OffsetDateTime::now_utc();
+        self.record(
+            task,
+            details,
+            Vec::new(),
+            Outcome {
+                status: TaskStatus::Enqueued,
+                error: None,
+                enqueued_at: now,
+                finished_at: None,
+            },
+        )
+    }
+
     /// Records a task with nothing to wait for, already succeeded.
     pub fn succeeded_task(&self, task: NewTask, details: Option<Value>) -> Result<TaskRecord> {
         let now = OffsetDateTime::now_utc();

@@ -426,28 +426,18 @@ pub async fn delete_tasks(
     let filter = parse_filter(&params)?;
     let _guard = state.write_lock.lock().await;
     let matched = state.store.matching_task_uids(&filter)?;
-    let mut finished = Vec::new();
-    for uid in &matched {
-        if let Some(task) = state.store.get_task(*uid)? {
-            if task.status.is_finished() {
-                finished.push(*uid);
-            }
-        }
-    }
-    let deleted = state.store.delete_tasks(&finished)?;
-    let record = state.succeeded_task(
-        NewTask {
-            kind: "taskDeletion",
-            index_uid: None,
-            details: None,
-            custom_metadata: None,
-        },
-        Some(json!({
+    // Like Meilisearch, the deletion runs after every task enqueued before it has finished
+    // (see `run_task_deletion`), so a task that was still running when asked is deleted too.
+    let record = state.local_task(NewTask {
+        kind: "taskDeletion",
+        index_uid: None,
+        details: Some(json!({
             "matchedTasks": matched.len(),
-            "deletedTasks": deleted,
+            "deletedTasks": null,
             "originalFilter": original_filter(&raw),
         })),
-    )?;
+        custom_metadata: None,
+    })?;
     Ok(summarized_with(StatusCode::OK, &record))
 }
 
@@ -544,7 +534,15 @@ async fn poll_once(state: &AppState) -> Result<bool> {
             Err(e) => tracing::debug!(%node, error = %e, "node unreachable while polling tasks"),
         }
     }
+    let pending_uids: Vec<u64> = unfinished.iter().map(|t| t.uid).collect();
     for mut task in unfinished {
+        if task.kind == "taskDeletion" && task.node_tasks.is_empty() {
+            if pending_uids.iter().all(|uid| *uid >= task.uid) {
+                run_task_deletion(state, &mut task)?;
+                state.store.update_task(&task)?;
+            }
+            continue;
+        }
         let mut states = Vec::with_capacity(task.node_tasks.len());
         let mut node_details = Vec::new();
         let mut complete = true;
@@ -579,6 +577,40 @@ async fn poll_once(state: &AppState) -> Result<bool> {
         state.store.update_task(&task)?;
     }
     Ok(true)
+}
+
+/// Runs a task deletion once every earlier task finished: deletes the finished tasks its
+/// filter matches among those enqueued before it.
+fn run_task_deletion(state: &AppState, task: &mut TaskRecord) -> Result<()> {
+    let raw = task
+        .details
+        .as_ref()
+        .and_then(|d| d.get("originalFilter"))
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .trim_start_matches('?')
+        .to_string();
+    let filter = parse_filter(&Params::parse(Some(&raw)))?;
+    let mut targets = Vec::new();
+    for uid in state.store.matching_task_uids(&filter)? {
+        if uid >= task.uid {
+            continue;
+        }
+        if let Some(target) = state.store.get_task(uid)? {
+            if target.status.is_finished() {
+                targets.push(uid);
+            }
+        }
+    }
+    let deleted = state.store.delete_tasks(&targets)?;
+    let now = OffsetDateTime::now_utc();
+    task.status = TaskStatus::Succeeded;
+    task.started_at = Some(now);
+    task.finished_at = Some(now);
+    if let Some(Value::Object(details)) = &mut task.details {
+        details.insert("deletedTasks".into(), Value::from(deleted));
+    }
+    Ok(())
 }
 
 /// Final `details` and side effects of a task that just finished.
