@@ -9,10 +9,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
 
-use crate::error::{Error, ErrorType, MeiliError};
+use crate::error::Error;
 use crate::state::AppState;
 use crate::{
-    batches, documents, indexes, instance, search, settings, similar, stats, tasks, unsupported,
+    auth, batches, documents, indexes, instance, keys, search, settings, similar, stats, tasks,
+    unsupported,
 };
 
 /// Builds the HTTP application.
@@ -79,8 +80,13 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .patch(settings::update_setting)
                 .delete(settings::reset_setting),
         )
-        .route("/keys", any(unsupported::not_supported))
-        .route("/keys/{key}", any(unsupported::not_supported))
+        .route("/keys", get(keys::list_keys).post(keys::create_key))
+        .route(
+            "/keys/{key}",
+            get(keys::get_key)
+                .patch(keys::update_key)
+                .delete(keys::delete_key),
+        )
         .route("/batches", get(batches::list_batches))
         .route("/batches/{uid}", get(batches::get_batch))
         .route("/dumps", any(unsupported::not_supported))
@@ -116,38 +122,37 @@ async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
 }
 
-/// The master-key check: every route but `/health` needs `Authorization: Bearer <master key>`.
+/// Authorization (see [`crate::auth`]): the master key, or an API key allowed to do this.
 async fn authenticate(
     State(state): State<Arc<AppState>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let Some(master_key) = state.config.master_key.as_deref() else {
+        request.extensions_mut().insert(auth::Access(None));
         return next.run(request).await;
     };
-    if request.uri().path() == "/health" {
+    let Some(requirement) = auth::requirement(request.method(), request.uri().path()) else {
         return next.run(request).await;
-    }
+    };
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string());
-    match presented {
-        None => Error::from(MeiliError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing_authorization_header",
-            ErrorType::Auth,
-            "The Authorization header is missing. It must use the bearer authorization method.",
-        ))
-        .into_response(),
-        Some(key) if key == master_key => next.run(request).await,
-        Some(_) => Error::from(MeiliError::new(
-            StatusCode::FORBIDDEN,
-            "invalid_api_key",
-            ErrorType::Auth,
-            "The provided API key is invalid.",
-        ))
-        .into_response(),
+    let Some(presented) = presented else {
+        return Error::from(auth::missing_authorization_header()).into_response();
+    };
+    if presented == master_key {
+        request.extensions_mut().insert(auth::Access(None));
+        return next.run(request).await;
+    }
+    match keys::key_by_value(&state, &presented) {
+        Ok(Some(key)) if auth::allows(&key, &requirement) => {
+            request.extensions_mut().insert(auth::Access(Some(key)));
+            next.run(request).await
+        }
+        Ok(_) => Error::from(auth::invalid_api_key()).into_response(),
+        Err(e) => e.into_response(),
     }
 }

@@ -157,6 +157,7 @@ struct CreateIndex {
 /// `POST /indexes`
 pub async fn create_index(
     State(state): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<crate::auth::Access>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<impl IntoResponse> {
@@ -171,6 +172,7 @@ pub async fn create_index(
     if !valid_index_uid(&uid) {
         return Err(invalid_uid(&uid, ".uid").into());
     }
+    access.check(&uid)?;
     let task = NewTask {
         kind: "indexCreation",
         index_uid: Some(uid.clone()),
@@ -193,12 +195,19 @@ pub async fn create_index(
 /// `GET /indexes`
 pub async fn list_indexes(
     State(state): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<crate::auth::Access>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
     let params = Params::parse(raw.as_deref());
     let offset = params.usize("offset", "invalid_index_offset")?.unwrap_or(0);
     let limit = params.usize("limit", "invalid_index_limit")?.unwrap_or(20);
-    let all = state.store.list_indexes()?;
+    // A key limited to some indexes lists only those, as on Meilisearch.
+    let all: Vec<IndexRecord> = state
+        .store
+        .list_indexes()?
+        .into_iter()
+        .filter(|index| access.may_use(&index.uid))
+        .collect();
     let results: Vec<Value> = all
         .iter()
         .skip(offset)
@@ -340,11 +349,15 @@ struct Swap {
 /// `POST /swap-indexes`
 pub async fn swap_indexes(
     State(state): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<crate::auth::Access>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<impl IntoResponse> {
     require_json(&headers)?;
     let swaps: Vec<Swap> = json_body(&body)?;
+    for uid in swaps.iter().flat_map(|s| s.indexes.iter()) {
+        access.check(uid)?;
+    }
     for swap in &swaps {
         if swap.indexes.len() != 2 {
             return Err(MeiliError::invalid(

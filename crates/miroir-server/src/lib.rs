@@ -8,6 +8,7 @@
 //! - [`error`]: the one error type and its mapping to Meilisearch error objects.
 
 pub mod app;
+pub mod auth;
 pub mod batches;
 pub mod cluster;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod extract;
 pub mod fanout;
 pub mod indexes;
 pub mod instance;
+pub mod keys;
 pub mod node;
 pub mod search;
 pub mod settings;
@@ -56,13 +58,18 @@ pub fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
     config.validate()?;
     let store = SqliteStore::open(&config.db_path)?;
     let cluster = cluster::Cluster::new(&config);
-    Ok(Arc::new(AppState {
+    let state = Arc::new(AppState {
         config,
         store: Arc::new(store),
         cluster,
         write_lock: Mutex::new(()),
         task_created: Notify::new(),
-    }))
+    });
+    keys::ensure_default_keys(&state).map_err(|e| match e {
+        error::Error::Store(e) => StartError::Store(e),
+        other => StartError::Io(std::io::Error::other(other.to_string())),
+    })?;
+    Ok(state)
 }
 
 pub use state::AppState;

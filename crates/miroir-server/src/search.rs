@@ -681,11 +681,21 @@ pub async fn facet_search(
 /// `POST /multi-search`: plain (one result per query) or federated (one merged list).
 pub async fn multi_search(
     State(state): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<crate::auth::Access>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Json<Value>> {
     require_json(&headers)?;
     let request: Map<String, Value> = json_body(&body)?;
+    if let Some(Value::Array(queries)) = request.get("queries") {
+        for (position, query) in queries.iter().enumerate() {
+            if let Some(uid) = query.get("indexUid").and_then(Value::as_str) {
+                access
+                    .check(uid)
+                    .map_err(|e| in_query(Error::Meili(e), position))?;
+            }
+        }
+    }
     let queries: Vec<Map<String, Value>> = match request.get("queries") {
         Some(Value::Array(queries)) => queries
             .iter()

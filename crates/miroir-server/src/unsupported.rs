@@ -7,11 +7,7 @@ use axum::http::StatusCode;
 use crate::error::{Error, ErrorType, MeiliError};
 
 /// Why each unsupported route family is not served through Miroir.
-const REASONS: [(&str, &str); 10] = [
-    (
-        "/keys",
-        "API keys are not managed by Miroir yet; use the master key",
-    ),
+const REASONS: [(&str, &str); 9] = [
     (
         "/dumps",
         "dumps of a sharded cluster are not orchestrated by Miroir yet",

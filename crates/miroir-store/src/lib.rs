@@ -170,4 +170,12 @@ pub trait Store: Send + Sync {
     fn list_indexes(&self) -> Result<Vec<IndexRecord>>;
     /// Forgets an index; returns whether it existed.
     fn delete_index(&self, uid: &str) -> Result<bool>;
+    /// Creates or replaces an API key (stored as its JSON object, keyed by its uid).
+    fn put_key(&self, uid: &str, key: &Value) -> Result<()>;
+    /// One API key by uid.
+    fn get_key(&self, uid: &str) -> Result<Option<Value>>;
+    /// Every API key, oldest first.
+    fn list_keys(&self) -> Result<Vec<Value>>;
+    /// Deletes an API key; returns whether it existed.
+    fn delete_key(&self, uid: &str) -> Result<bool>;
 }

@@ -36,6 +36,11 @@ CREATE TABLE IF NOT EXISTS indexes (
     uid TEXT PRIMARY KEY,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS api_keys (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid TEXT NOT NULL UNIQUE,
+    record TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -429,6 +434,49 @@ impl Store for SqliteStore {
             .iter()
             .map(|t| serde_json::from_str(t).map_err(Error::from))
             .collect()
+    }
+
+    fn put_key(&self, uid: &str, key: &serde_json::Value) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO api_keys(uid, record) VALUES (?1, ?2)
+             ON CONFLICT(uid) DO UPDATE SET record = excluded.record",
+            params![uid, serde_json::to_string(key)?],
+        )?;
+        Ok(())
+    }
+
+    fn get_key(&self, uid: &str) -> Result<Option<serde_json::Value>> {
+        let text: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT record FROM api_keys WHERE uid = ?1",
+                params![uid],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(match text {
+            Some(t) => Some(serde_json::from_str(&t)?),
+            None => None,
+        })
+    }
+
+    fn list_keys(&self) -> Result<Vec<serde_json::Value>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare("SELECT record FROM api_keys ORDER BY seq")?;
+        let texts = statement
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        texts
+            .iter()
+            .map(|t| serde_json::from_str(t).map_err(Error::from))
+            .collect()
+    }
+
+    fn delete_key(&self, uid: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .execute("DELETE FROM api_keys WHERE uid = ?1", params![uid])?
+            > 0)
     }
 
     fn delete_index(&self, uid: &str) -> Result<bool> {

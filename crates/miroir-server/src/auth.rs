@@ -1,0 +1,224 @@
+//! Authorization: Miroir checks every request itself, before anything reaches a node.
+//!
+//! With a master key set, every route but `/health` needs `Authorization: Bearer <key>`. The
+//! master key may do anything. An API key (see `keys`) may do what its `actions` grant
+//! (`*` everything, `documents.*` every documents action, `*.get` every read) on the indexes
+//! its `indexes` patterns name (`*`, an exact uid, or a prefix ending with `*`), until its
+//! `expiresAt`. Anything else is Meilisearch's `invalid_api_key`.
+
+use axum::http::{Method, StatusCode};
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::error::{ErrorType, MeiliError};
+
+/// What a request needs: an action, and the index it touches when it touches exactly one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Requirement {
+    /// The action, e.g. `documents.add`.
+    pub action: &'static str,
+    /// The index named in the path, if any.
+    pub index: Option<String>,
+}
+
+/// The action a route requires (`None`: public, or unknown and answered 404 by the router).
+pub fn requirement(method: &Method, path: &str) -> Option<Requirement> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let get = method == Method::GET;
+    let of = |action: &'static str, index: Option<&str>| {
+        Some(Requirement {
+            action,
+            index: index.map(str::to_string),
+        })
+    };
+    match segments.as_slice() {
+        ["health"] => None,
+        ["version"] => of("version", None),
+        ["stats"] => of("stats.get", None),
+        ["keys"] | ["keys", _] => match *method {
+            Method::GET => of("keys.get", None),
+            Method::POST => of("keys.create", None),
+            Method::PATCH => of("keys.update", None),
+            _ => of("keys.delete", None),
+        },
+        ["tasks"] if get => of("tasks.get", None),
+        ["tasks"] => of("tasks.delete", None),
+        ["tasks", "cancel"] => of("tasks.cancel", None),
+        ["tasks", ..] | ["batches", ..] => of("tasks.get", None),
+        ["experimental-features"] if get => of("experimental.get", None),
+        ["experimental-features"] => of("experimental.update", None),
+        ["dumps"] => of("dumps.create", None),
+        ["snapshots"] => of("snapshots.create", None),
+        ["multi-search"] => of("search", None),
+        ["swap-indexes"] => of("indexes.swap", None),
+        ["indexes"] if get => of("indexes.get", None),
+        ["indexes"] => of("indexes.create", None),
+        ["indexes", uid] => match *method {
+            Method::GET => of("indexes.get", Some(uid)),
+            Method::PATCH => of("indexes.update", Some(uid)),
+            _ => of("indexes.delete", Some(uid)),
+        },
+        ["indexes", uid, "search" | "facet-search" | "similar"] => of("search", Some(uid)),
+        ["indexes", uid, "stats"] => of("stats.get", Some(uid)),
+        ["indexes", uid, "fields"] => of("settings.get", Some(uid)),
+        ["indexes", uid, "settings", ..] if get => of("settings.get", Some(uid)),
+        ["indexes", uid, "settings", ..] => of("settings.update", Some(uid)),
+        ["indexes", uid, "documents", "fetch"] => of("documents.get", Some(uid)),
+        ["indexes", uid, "documents", "delete-batch" | "delete"] => {
+            of("documents.delete", Some(uid))
+        }
+        ["indexes", uid, "documents", "edit"] => of("documents.*", Some(uid)),
+        ["indexes", uid, "documents", ..] => match *method {
+            Method::GET => of("documents.get", Some(uid)),
+            Method::DELETE => of("documents.delete", Some(uid)),
+            _ => of("documents.add", Some(uid)),
+        },
+        // Unknown routes are answered 404 by the router, without an auth check (as Meilisearch).
+        _ => None,
+    }
+}
+
+/// The API key a request was authorized with (`None`: the master key, or no master key set),
+/// for handlers that must check indexes named in the body.
+#[derive(Debug, Clone, Default)]
+pub struct Access(pub Option<Value>);
+
+impl Access {
+    /// Whether the request may touch `index` (any action already checked by the middleware).
+    pub fn may_use(&self, index: &str) -> bool {
+        match &self.0 {
+            None => true,
+            Some(key) => {
+                let empty = Vec::new();
+                covers(key["indexes"].as_array().unwrap_or(&empty), index)
+            }
+        }
+    }
+
+    /// `invalid_api_key` unless the request may touch `index`.
+    pub fn check(&self, index: &str) -> Result<(), MeiliError> {
+        if self.may_use(index) {
+            Ok(())
+        } else {
+            Err(invalid_api_key())
+        }
+    }
+}
+
+/// Whether a key's `actions` grant `action`.
+pub fn grants(actions: &[Value], action: &str) -> bool {
+    actions.iter().filter_map(Value::as_str).any(|granted| {
+        granted == "*"
+            || granted == action
+            || (granted == "*.get" && action.ends_with(".get"))
+            || granted
+                .strip_suffix(".*")
+                .is_some_and(|family| action.split('.').next() == Some(family))
+    })
+}
+
+/// Whether a key's `indexes` patterns cover `index`.
+pub fn covers(patterns: &[Value], index: &str) -> bool {
+    patterns
+        .iter()
+        .filter_map(Value::as_str)
+        .any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => index.starts_with(prefix),
+            None => pattern == index,
+        })
+}
+
+/// Meilisearch's answer to a key that is unknown, expired or not allowed.
+pub fn invalid_api_key() -> MeiliError {
+    MeiliError::new(
+        StatusCode::FORBIDDEN,
+        "invalid_api_key",
+        ErrorType::Auth,
+        "The provided API key is invalid.",
+    )
+}
+
+/// Meilisearch's answer to a request without `Authorization`.
+pub fn missing_authorization_header() -> MeiliError {
+    MeiliError::new(
+        StatusCode::UNAUTHORIZED,
+        "missing_authorization_header",
+        ErrorType::Auth,
+        "The Authorization header is missing. It must use the bearer authorization method.",
+    )
+}
+
+/// Whether a stored key has expired.
+pub fn expired(key: &Value) -> bool {
+    key.get("expiresAt")
+        .and_then(Value::as_str)
+        .and_then(|at| OffsetDateTime::parse(at, &Rfc3339).ok())
+        .is_some_and(|at| at <= OffsetDateTime::now_utc())
+}
+
+/// Checks a stored key against a requirement.
+pub fn allows(key: &Value, requirement: &Requirement) -> bool {
+    let empty = Vec::new();
+    let actions = key["actions"].as_array().unwrap_or(&empty);
+    let indexes = key["indexes"].as_array().unwrap_or(&empty);
+    !expired(key)
+        && grants(actions, requirement.action)
+        && requirement
+            .index
+            .as_deref()
+            .is_none_or(|index| covers(indexes, index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn actions_and_wildcards() {
+        assert!(grants(&[json!("*")], "keys.create"));
+        assert!(grants(&[json!("documents.*")], "documents.add"));
+        assert!(!grants(&[json!("documents.*")], "search"));
+        assert!(grants(&[json!("*.get")], "settings.get"));
+        assert!(!grants(&[json!("*.get")], "settings.update"));
+        assert!(grants(&[json!("search")], "search"));
+        assert!(!grants(&[json!("search")], "documents.get"));
+    }
+
+    #[test]
+    fn index_patterns() {
+        let patterns = [json!("movies*"), json!("books")];
+        assert!(covers(&patterns, "movies"));
+        assert!(covers(&patterns, "movies_2024"));
+        assert!(covers(&patterns, "books"));
+        assert!(!covers(&patterns, "books_2"));
+        assert!(covers(&[json!("*")], "anything"));
+    }
+
+    #[test]
+    fn routes() {
+        let r = |m: Method, p: &str| requirement(&m, p).map(|r| (r.action, r.index));
+        assert_eq!(r(Method::GET, "/health"), None);
+        assert_eq!(
+            r(Method::POST, "/indexes/movies/search"),
+            Some(("search", Some("movies".into())))
+        );
+        assert_eq!(
+            r(Method::PUT, "/indexes/m/documents"),
+            Some(("documents.add", Some("m".into())))
+        );
+        assert_eq!(
+            r(Method::DELETE, "/indexes/m/documents/1"),
+            Some(("documents.delete", Some("m".into())))
+        );
+        assert_eq!(
+            r(Method::GET, "/indexes/m/settings/ranking-rules"),
+            Some(("settings.get", Some("m".into())))
+        );
+        assert_eq!(
+            r(Method::POST, "/tasks/cancel"),
+            Some(("tasks.cancel", None))
+        );
+    }
+}
