@@ -135,11 +135,13 @@ async fn authenticate(
     let Some(requirement) = auth::requirement(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
+    // Only the bearer scheme counts; `Bearer` with nothing after it is an invalid key.
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string());
+        .and_then(|v| v.strip_prefix("Bearer"))
+        .map(|v| v.trim().to_string());
     let Some(presented) = presented else {
         return Error::from(auth::missing_authorization_header()).into_response();
     };
@@ -148,11 +150,14 @@ async fn authenticate(
         return next.run(request).await;
     }
     match keys::key_by_value(&state, &presented) {
-        Ok(Some(key)) if auth::allows(&key, &requirement) => {
-            request.extensions_mut().insert(auth::Access(Some(key)));
-            next.run(request).await
-        }
-        Ok(_) => Error::from(auth::invalid_api_key()).into_response(),
+        Ok(Some(key)) => match auth::authorize(&key, &requirement) {
+            Ok(()) => {
+                request.extensions_mut().insert(auth::Access(Some(key)));
+                next.run(request).await
+            }
+            Err(refusal) => Error::from(refusal).into_response(),
+        },
+        Ok(None) => Error::from(auth::invalid_api_key()).into_response(),
         Err(e) => e.into_response(),
     }
 }

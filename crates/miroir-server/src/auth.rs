@@ -61,7 +61,7 @@ pub fn requirement(method: &Method, path: &str) -> Option<Requirement> {
         },
         ["indexes", uid, "search" | "facet-search" | "similar"] => of("search", Some(uid)),
         ["indexes", uid, "stats"] => of("stats.get", Some(uid)),
-        ["indexes", uid, "fields"] => of("settings.get", Some(uid)),
+        ["indexes", uid, "fields"] => of("fields.post", Some(uid)),
         ["indexes", uid, "settings", ..] if get => of("settings.get", Some(uid)),
         ["indexes", uid, "settings", ..] => of("settings.update", Some(uid)),
         ["indexes", uid, "documents", "fetch"] => of("documents.get", Some(uid)),
@@ -96,6 +96,18 @@ impl Access {
         }
     }
 
+    /// The index patterns of a key limited to some indexes (`None`: every index).
+    pub fn restricted_patterns(&self) -> Option<Vec<String>> {
+        let key = self.0.as_ref()?;
+        let patterns: Vec<String> = key["indexes"]
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        (!patterns.iter().any(|p| p == "*")).then_some(patterns)
+    }
+
     /// `invalid_api_key` unless the request may touch `index`.
     pub fn check(&self, index: &str) -> Result<(), MeiliError> {
         if self.may_use(index) {
@@ -106,12 +118,55 @@ impl Access {
     }
 }
 
+/// The actions `*.get` grants: every read, but not `keys.get` (no privilege escalation).
+const READ_ACTIONS: [&str; 16] = [
+    "search",
+    "documents.get",
+    "export",
+    "indexes.get",
+    "tasks.get",
+    "settings.get",
+    "stats.get",
+    "metrics.get",
+    "version",
+    "experimental.get",
+    "network.get",
+    "chats.get",
+    "chatsSettings.get",
+    "webhooks.get",
+    "fields.post",
+    "dynamicSearchRules.get",
+];
+
+/// Actions that concern the whole instance, which a key limited to some indexes cannot grant.
+const GLOBAL_ACTIONS: [&str; 9] = [
+    "metrics.",
+    "dumps.",
+    "snapshots.",
+    "keys.",
+    "experimental.",
+    "network.",
+    "chats",
+    "webhooks.",
+    "dynamicSearchRules.",
+];
+
+/// Whether `action` concerns the whole instance (see [`GLOBAL_ACTIONS`]).
+pub fn is_global(action: &str) -> bool {
+    matches!(
+        action,
+        "version" | "export" | "tasks.compact" | "chatCompletions"
+    ) || GLOBAL_ACTIONS
+        .iter()
+        .any(|prefix| action.starts_with(prefix))
+}
+
 /// Whether a key's `actions` grant `action`.
 pub fn grants(actions: &[Value], action: &str) -> bool {
     actions.iter().filter_map(Value::as_str).any(|granted| {
         granted == "*"
             || granted == action
-            || (granted == "*.get" && action.ends_with(".get"))
+            || (granted == "*.get" && READ_ACTIONS.contains(&action))
             || granted
                 .strip_suffix(".*")
                 .is_some_and(|family| action.split('.').next() == Some(family))
@@ -157,17 +212,27 @@ pub fn expired(key: &Value) -> bool {
         .is_some_and(|at| at <= OffsetDateTime::now_utc())
 }
 
-/// Checks a stored key against a requirement.
-pub fn allows(key: &Value, requirement: &Requirement) -> bool {
+/// Checks a stored key against a requirement, with Meilisearch's error: the index is checked
+/// first (with a message naming the key's indexes), then the action and the expiry.
+pub fn authorize(key: &Value, requirement: &Requirement) -> Result<(), MeiliError> {
     let empty = Vec::new();
     let actions = key["actions"].as_array().unwrap_or(&empty);
     let indexes = key["indexes"].as_array().unwrap_or(&empty);
-    !expired(key)
-        && grants(actions, requirement.action)
-        && requirement
-            .index
-            .as_deref()
-            .is_none_or(|index| covers(indexes, index))
+    if let Some(index) = requirement.index.as_deref() {
+        if !covers(indexes, index) {
+            let allowed: Vec<&str> = indexes.iter().filter_map(Value::as_str).collect();
+            return Err(MeiliError {
+                message: format!(
+                    "The API key cannot acces the index `{index}`, authorized indexes are {allowed:?}."
+                ),
+                ..invalid_api_key()
+            });
+        }
+    }
+    if expired(key) || !grants(actions, requirement.action) {
+        return Err(invalid_api_key());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -181,6 +246,9 @@ mod tests {
         assert!(grants(&[json!("documents.*")], "documents.add"));
         assert!(!grants(&[json!("documents.*")], "search"));
         assert!(grants(&[json!("*.get")], "settings.get"));
+        assert!(grants(&[json!("*.get")], "search"));
+        assert!(!grants(&[json!("*.get")], "keys.get"));
+        assert!(is_global("keys.create") && is_global("version") && !is_global("search"));
         assert!(!grants(&[json!("*.get")], "settings.update"));
         assert!(grants(&[json!("search")], "search"));
         assert!(!grants(&[json!("search")], "documents.get"));

@@ -23,8 +23,8 @@ use crate::indexes::{require_json, valid_index_uid};
 use crate::state::AppState;
 use crate::tasks::format_time;
 
-/// Every action a key may grant (Meilisearch 1.50's vocabulary).
-pub const ACTIONS: [&str; 46] = [
+/// Every action a key may grant, in Meilisearch 1.50's order (its error messages list them so).
+pub const ACTIONS: [&str; 58] = [
     "*",
     "search",
     "documents.*",
@@ -37,12 +37,10 @@ pub const ACTIONS: [&str; 46] = [
     "indexes.update",
     "indexes.delete",
     "indexes.swap",
-    "indexes.compact",
     "tasks.*",
     "tasks.cancel",
     "tasks.delete",
     "tasks.get",
-    "tasks.compact",
     "settings.*",
     "settings.get",
     "settings.update",
@@ -61,6 +59,7 @@ pub const ACTIONS: [&str; 46] = [
     "keys.delete",
     "experimental.get",
     "experimental.update",
+    "export",
     "network.get",
     "network.update",
     "chatCompletions",
@@ -70,7 +69,20 @@ pub const ACTIONS: [&str; 46] = [
     "chatsSettings.*",
     "chatsSettings.get",
     "chatsSettings.update",
-    "export",
+    "*.get",
+    "webhooks.get",
+    "webhooks.update",
+    "webhooks.delete",
+    "webhooks.create",
+    "webhooks.*",
+    "indexes.compact",
+    "fields.post",
+    "tasks.compact",
+    "dynamicSearchRules.get",
+    "dynamicSearchRules.create",
+    "dynamicSearchRules.update",
+    "dynamicSearchRules.delete",
+    "dynamicSearchRules.*",
 ];
 
 /// The value of the key with `uid`, as Meilisearch computes it.
@@ -259,7 +271,7 @@ pub async fn create_key(
                 if pattern != "*" && !valid_index_uid(base) {
                     return Err(invalid(
                         "invalid_api_key_indexes",
-                        format!("Invalid value at `.indexes[{position}]`: `{pattern}` is not a valid index uid pattern. Index uid patterns can be an integer or a string containing only alphanumeric characters, hyphens (-) and underscores (_), and can not be more than 512 bytes. It can end with an optional `*`."),
+                        format!("Invalid value at `.indexes[{position}]`: `{pattern}` is not a valid index uid pattern. Index uid patterns can be an integer or a string containing only alphanumeric characters, hyphens (-), underscores (_), and optionally end with a star (*)."),
                     ));
                 }
             }
@@ -275,6 +287,20 @@ pub async fn create_key(
             ))
         }
     };
+    // A key limited to some indexes cannot grant instance-wide actions.
+    let scoped = !indexes.is_empty() && !indexes.iter().any(|i| i.as_str() == Some("*"));
+    if scoped {
+        if let Some(global) = actions
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|a| crate::auth::is_global(a))
+        {
+            return Err(invalid(
+                "index_scoped_api_key_with_global_action",
+                format!("cannot create index-scoped API key with global action `\"{global}\"`\n  - Hint: remove action `\"{global}\"` from the action list, or remove `indexes` to make the key global"),
+            ));
+        }
+    }
     let expires_at = match request.remove("expiresAt") {
         None => {
             return Err(invalid(
@@ -285,23 +311,29 @@ pub async fn create_key(
         Some(Value::Null) => Value::Null,
         Some(Value::String(raw)) => {
             let parsed = OffsetDateTime::parse(&raw, &Rfc3339).ok().or_else(|| {
-                let format = time::macros::format_description!("[year]-[month]-[day]");
-                time::Date::parse(&raw, &format)
+                let date = time::macros::format_description!("[year]-[month]-[day]");
+                let t = time::macros::format_description!(
+                    "[year]-[month]-[day]T[hour]:[minute]:[second]"
+                );
+                let space = time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second]"
+                );
+                time::PrimitiveDateTime::parse(&raw, &t)
+                    .or_else(|_| time::PrimitiveDateTime::parse(&raw, &space))
+                    .map(|d| d.assume_utc())
                     .ok()
-                    .map(|d| d.midnight().assume_utc())
+                    .or_else(|| {
+                        time::Date::parse(&raw, &date)
+                            .ok()
+                            .map(|d| d.midnight().assume_utc())
+                    })
             });
             match parsed {
                 Some(at) if at > OffsetDateTime::now_utc() => Value::String(format_time(at)),
-                Some(_) => {
+                _ => {
                     return Err(invalid(
                         "invalid_api_key_expires_at",
-                        format!("Invalid value at `.expiresAt`: `{raw}` is not a valid date. It should be in the future."),
-                    ))
-                }
-                None => {
-                    return Err(invalid(
-                        "invalid_api_key_expires_at",
-                        format!("Invalid value at `.expiresAt`: `{raw}` is not a valid date. It should follow the RFC 3339 format to represents a date or datetime in the future or specified as a null value. e.g. 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'."),
+                        format!("Invalid value at `.expiresAt`: `{raw}` is not a valid date. It should follow the RFC 3339 format to represents a date or datetime in the future or specified as a null value. e.g. 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'.\n"),
                     ))
                 }
             }

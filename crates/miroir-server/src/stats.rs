@@ -91,7 +91,10 @@ pub async fn index_stats(
 }
 
 /// `GET /stats`
-pub async fn global_stats(State(state): State<Arc<AppState>>) -> Result<Json<Value>> {
+pub async fn global_stats(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<crate::auth::Access>,
+) -> Result<Json<Value>> {
     let per_node = try_join_all(
         state
             .cluster
@@ -115,6 +118,10 @@ pub async fn global_stats(State(state): State<Arc<AppState>>) -> Result<Json<Val
         .unwrap_or(Value::Null);
     let mut indexes = Map::new();
     for index in state.store.list_indexes()? {
+        // A key limited to some indexes sees only those, as on Meilisearch.
+        if !access.may_use(&index.uid) {
+            continue;
+        }
         let stats: Vec<Value> = per_node
             .iter()
             .filter_map(|s| s.get("indexes").and_then(|i| i.get(&index.uid)).cloned())

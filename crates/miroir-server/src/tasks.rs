@@ -211,6 +211,7 @@ pub fn parse_filter(params: &Params) -> Result<TaskFilter> {
         (a, b) => a.or(b),
     };
     Ok(TaskFilter {
+        index_patterns: None,
         uids,
         statuses,
         types,
@@ -298,13 +299,15 @@ pub async fn get_task(
 /// `GET /tasks`
 pub async fn list_tasks(
     State(state): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<crate::auth::Access>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
     let params = Params::parse(raw.as_deref());
     let mut allowed = vec!["limit", "from", "reverse"];
     allowed.extend(FILTER_PARAMS);
     reject_unknown_params(&params, &allowed)?;
-    let filter = parse_filter(&params)?;
+    let mut filter = parse_filter(&params)?;
+    filter.index_patterns = access.restricted_patterns();
     let limit = params.usize("limit", "invalid_task_limit")?.unwrap_or(20);
     let from = params.usize("from", "invalid_task_from")?.map(|f| f as u64);
     let reverse = match params.get("reverse") {

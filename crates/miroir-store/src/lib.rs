@@ -117,6 +117,9 @@ pub struct TaskFilter {
     pub types: Option<Vec<String>>,
     /// `indexUids`
     pub index_uids: Option<Vec<String>>,
+    /// Index patterns an API key is limited to (`movies*`, `books`): only tasks of matching
+    /// indexes, and none without an index.
+    pub index_patterns: Option<Vec<String>>,
     /// `canceledBy`
     pub canceled_by: Option<Vec<u64>>,
     /// `beforeEnqueuedAt` (exclusive)

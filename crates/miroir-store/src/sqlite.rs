@@ -204,6 +204,30 @@ fn where_clause(filter: &TaskFilter) -> (String, Vec<SqlValue>) {
             .collect();
         push_in(&mut clauses, &mut args, "index_uid", values);
     }
+    if let Some(patterns) = &filter.index_patterns {
+        let mut alternatives = Vec::new();
+        for pattern in patterns {
+            match pattern.strip_suffix('*') {
+                Some(prefix) => {
+                    let escaped = prefix
+                        .replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_");
+                    alternatives.push("index_uid LIKE ? ESCAPE '\\'".to_string());
+                    args.push(SqlValue::Text(format!("{escaped}%")));
+                }
+                None => {
+                    alternatives.push("index_uid = ?".to_string());
+                    args.push(SqlValue::Text(pattern.clone()));
+                }
+            }
+        }
+        if alternatives.is_empty() {
+            clauses.push("0 = 1".to_string());
+        } else {
+            clauses.push(format!("({})", alternatives.join(" OR ")));
+        }
+    }
     if let Some(canceled_by) = &filter.canceled_by {
         let values = canceled_by
             .iter()
@@ -557,6 +581,17 @@ mod tests {
         let (tasks, total) = store.list_tasks(&filtered)?;
         assert_eq!((tasks.len(), total), (1, 1));
         assert_eq!(tasks[0].uid, 0);
+
+        let patterned = TaskPage {
+            filter: TaskFilter {
+                index_patterns: Some(vec!["a*".into()]),
+                ..TaskFilter::default()
+            },
+            from: None,
+            limit: 20,
+            reverse: false,
+        };
+        assert_eq!(store.list_tasks(&patterned)?.1, 2);
 
         assert_eq!(store.unfinished_tasks()?.len(), 2);
         assert_eq!(store.delete_tasks(&[0, 5])?, 1);
