@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::state::AppState;
 use crate::{
     auth, batches, documents, indexes, instance, keys, search, settings, similar, stats, tasks,
-    unsupported,
+    tenant, unsupported,
 };
 
 /// Builds the HTTP application.
@@ -129,7 +129,7 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     let Some(master_key) = state.config.master_key.as_deref() else {
-        request.extensions_mut().insert(auth::Access(None));
+        request.extensions_mut().insert(auth::Access::master());
         return next.run(request).await;
     };
     let Some(requirement) = auth::requirement(request.method(), request.uri().path()) else {
@@ -146,17 +146,30 @@ async fn authenticate(
         return Error::from(auth::missing_authorization_header()).into_response();
     };
     if presented == master_key {
-        request.extensions_mut().insert(auth::Access(None));
+        request.extensions_mut().insert(auth::Access::master());
         return next.run(request).await;
     }
     match keys::key_by_value(&state, &presented) {
         Ok(Some(key)) => match auth::authorize(&key, &requirement) {
             Ok(()) => {
-                request.extensions_mut().insert(auth::Access(Some(key)));
+                request.extensions_mut().insert(auth::Access {
+                    key: Some(key),
+                    rules: None,
+                });
                 next.run(request).await
             }
             Err(refusal) => Error::from(refusal).into_response(),
         },
+        // Not a key: on search routes it may be a tenant token.
+        Ok(None) if requirement.action == "search" && tenant::looks_like_jwt(&presented) => {
+            match tenant::authenticate(&state, &presented, &requirement) {
+                Ok(access) => {
+                    request.extensions_mut().insert(access);
+                    next.run(request).await
+                }
+                Err(refusal) => Error::from(refusal).into_response(),
+            }
+        }
         Ok(None) => Error::from(auth::invalid_api_key()).into_response(),
         Err(e) => e.into_response(),
     }

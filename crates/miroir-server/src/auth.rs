@@ -79,26 +79,51 @@ pub fn requirement(method: &Method, path: &str) -> Option<Requirement> {
     }
 }
 
-/// The API key a request was authorized with (`None`: the master key, or no master key set),
-/// for handlers that must check indexes named in the body.
+/// What a request was authorized with: the API key (`None`: the master key, or no master key
+/// set) and, for a tenant token, its search rules. Handlers use it where the body names
+/// indexes (multi-search, swaps, creation) and to apply tenant-token filters.
 #[derive(Debug, Clone, Default)]
-pub struct Access(pub Option<Value>);
+pub struct Access {
+    /// The API key (or the tenant token's parent key).
+    pub key: Option<Value>,
+    /// A tenant token's `searchRules`.
+    pub rules: Option<Value>,
+}
 
 impl Access {
+    /// Full access (master key).
+    pub fn master() -> Access {
+        Access::default()
+    }
+
     /// Whether the request may touch `index` (any action already checked by the middleware).
     pub fn may_use(&self, index: &str) -> bool {
-        match &self.0 {
+        let key_allows = match &self.key {
             None => true,
             Some(key) => {
                 let empty = Vec::new();
                 covers(key["indexes"].as_array().unwrap_or(&empty), index)
             }
+        };
+        let rules_allow = self
+            .rules
+            .as_ref()
+            .is_none_or(|rules| crate::tenant::rule_for(rules, index).is_some());
+        key_allows && rules_allow
+    }
+
+    /// ANDs the tenant token's filter for `index` (if any) into a search body's filter.
+    pub fn apply_rules(&self, index: &str, body: &mut serde_json::Map<String, Value>) {
+        let Some(rules) = &self.rules else { return };
+        let rule = crate::tenant::rule_for(rules, index).flatten();
+        if let Some(filter) = crate::tenant::fuse(body.get("filter"), rule.as_ref()) {
+            body.insert("filter".into(), filter);
         }
     }
 
     /// The index patterns of a key limited to some indexes (`None`: every index).
     pub fn restricted_patterns(&self) -> Option<Vec<String>> {
-        let key = self.0.as_ref()?;
+        let key = self.key.as_ref()?;
         let patterns: Vec<String> = key["indexes"]
             .as_array()?
             .iter()

@@ -26,6 +26,7 @@ pub mod similar;
 pub mod state;
 pub mod stats;
 pub mod tasks;
+pub mod tenant;
 pub mod unsupported;
 
 use std::net::SocketAddr;

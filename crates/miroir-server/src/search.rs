@@ -138,24 +138,28 @@ fn snake(name: &str) -> String {
 /// `GET /indexes/{uid}/search`
 pub async fn search_get(
     State(state): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<crate::auth::Access>,
     Path(uid): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
     check_path_uid(&uid)?;
-    let body = params_to_body(&Params::parse(raw.as_deref()))?;
+    let mut body = params_to_body(&Params::parse(raw.as_deref()))?;
+    access.apply_rules(&uid, &mut body);
     Ok(Json(search(&state, &uid, body).await?))
 }
 
 /// `POST /indexes/{uid}/search`
 pub async fn search_post(
     State(state): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<crate::auth::Access>,
     Path(uid): Path<String>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Json<Value>> {
     check_path_uid(&uid)?;
     require_json(&headers)?;
-    let body: Map<String, Value> = json_body(&body)?;
+    let mut body: Map<String, Value> = json_body(&body)?;
+    access.apply_rules(&uid, &mut body);
     Ok(Json(search(&state, &uid, body).await?))
 }
 
@@ -612,13 +616,15 @@ fn respond(
 /// index's faceting settings say.
 pub async fn facet_search(
     State(state): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<crate::auth::Access>,
     Path(uid): Path<String>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Json<Value>> {
     check_path_uid(&uid)?;
     require_json(&headers)?;
-    let client: Map<String, Value> = json_body(&body)?;
+    let mut client: Map<String, Value> = json_body(&body)?;
+    access.apply_rules(&uid, &mut client);
     let index = state.index(&uid)?;
     let client_filter = client.get("filter").cloned();
     let path = format!("/indexes/{uid}/facet-search");
@@ -699,7 +705,14 @@ pub async fn multi_search(
     let queries: Vec<Map<String, Value>> = match request.get("queries") {
         Some(Value::Array(queries)) => queries
             .iter()
-            .map(|q| q.as_object().cloned().unwrap_or_default())
+            .map(|q| {
+                let mut query = q.as_object().cloned().unwrap_or_default();
+                if let Some(uid) = query.get("indexUid").and_then(Value::as_str) {
+                    let uid = uid.to_string();
+                    access.apply_rules(&uid, &mut query);
+                }
+                query
+            })
             .collect(),
         _ => {
             return Err(MeiliError::invalid(

@@ -28,24 +28,28 @@ use crate::state::AppState;
 /// `POST /indexes/{uid}/similar`
 pub async fn similar_post(
     State(state): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<crate::auth::Access>,
     Path(uid): Path<String>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Json<Value>> {
     check_path_uid(&uid)?;
     require_json(&headers)?;
-    let query: Map<String, Value> = json_body(&body)?;
+    let mut query: Map<String, Value> = json_body(&body)?;
+    access.apply_rules(&uid, &mut query);
     similar(&state, &uid, query).await.map(Json)
 }
 
 /// `GET /indexes/{uid}/similar`
 pub async fn similar_get(
     State(state): State<Arc<AppState>>,
+    axum::Extension(access): axum::Extension<crate::auth::Access>,
     Path(uid): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
     check_path_uid(&uid)?;
-    let query = crate::search::params_to_body(&Params::parse(raw.as_deref()))?;
+    let mut query = crate::search::params_to_body(&Params::parse(raw.as_deref()))?;
+    access.apply_rules(&uid, &mut query);
     similar(&state, &uid, query).await.map(Json)
 }
 
