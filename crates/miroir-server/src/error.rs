@@ -120,7 +120,7 @@ impl Error {
     pub fn to_meili(&self) -> (StatusCode, Value) {
         match self {
             Error::Meili(e) => (e.status, e.to_json()),
-            Error::Node { status, body } => (*status, body.clone()),
+            Error::Node { status, body } => (*status, hide_marker(body.clone())),
             Error::NodeUnavailable { .. } => {
                 let e = MeiliError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -145,6 +145,25 @@ impl Error {
             }
         }
     }
+}
+
+/// Removes the shard marker from a node's error message: nodes list `_miroir` among the
+/// filterable attributes, a client must not see it (nor learn that it exists).
+fn hide_marker(mut body: Value) -> Value {
+    let marker = format!("`{}`", miroir_core::marker::MARKER_FIELD);
+    if let Some(message) = body.get("message").and_then(Value::as_str) {
+        if message.contains(&marker) {
+            let cleaned = message
+                .replace(
+                    &format!("Available filterable attribute patterns are: {marker}."),
+                    "This index does not have configured filterable attributes.",
+                )
+                .replace(&format!("{marker}, "), "")
+                .replace(&format!(", {marker}"), "");
+            body["message"] = Value::String(cleaned);
+        }
+    }
+    body
 }
 
 /// Maps the core crate's errors to Meilisearch's codes and statuses.

@@ -9,8 +9,14 @@ use std::future::Future;
 
 use futures::future::join_all;
 
+use axum::http::Method;
+use serde_json::Value;
+
+use miroir_core::marker::MARKER_FIELD;
+
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
+use crate::node::{NodeBody, NodeClient};
 
 /// Runs `request(node, shards)` over a plan covering `shards`, re-planning the shards of nodes
 /// that fail to answer. Returns one result per node finally asked.
@@ -60,4 +66,23 @@ where
 /// Every shard of an index with `shard_count` shards.
 pub fn all_shards(shard_count: u32) -> Vec<u32> {
     (0..shard_count).collect()
+}
+
+/// A node's rejection as one Meilisearch would word it. When the client's filter is at fault,
+/// the node's message quotes the filter Miroir sent (the client's ANDed with the shard
+/// selection, with character positions in it); asking the node again with the client's filter
+/// alone yields the message a single Meilisearch gives. Only used on the error path.
+pub async fn client_view(node: &NodeClient, path: &str, client_body: Value, error: Error) -> Error {
+    let mentions_marker = matches!(&error, Error::Node { body, .. }
+        if body["message"].as_str().is_some_and(|m| m.contains(MARKER_FIELD)));
+    if !mentions_marker {
+        return error;
+    }
+    match node
+        .json(Method::POST, path, NodeBody::Json(client_body))
+        .await
+    {
+        Err(rejection @ Error::Node { .. }) => rejection,
+        _ => error,
+    }
 }

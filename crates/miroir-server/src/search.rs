@@ -24,7 +24,7 @@ use miroir_core::planner::pinned_ids;
 
 use crate::error::{Error, MeiliError, Result};
 use crate::extract::{json_body, Body, Params};
-use crate::fanout::{all_shards, fan_out};
+use crate::fanout::{all_shards, client_view, fan_out};
 use crate::indexes::{check_path_uid, require_json};
 use crate::node::NodeBody;
 use crate::state::AppState;
@@ -271,14 +271,17 @@ async fn scatter(
                 body.insert("filter".into(), filter);
             }
             let path = path.clone();
+            let alone = base.clone();
             async move {
                 let node = state.cluster.node(node);
                 let response = node
                     .send(Method::POST, &path, NodeBody::Json(Value::Object(body)))
                     .await?;
                 if !response.status.is_success() {
-                    // Let the node's own error object through.
-                    response.json(&node.id)?;
+                    // The node's own error object, worded as for the client's request.
+                    if let Err(error) = response.json(&node.id) {
+                        return Err(client_view(node, &path, Value::Object(alone), error).await);
+                    }
                 }
                 serde_json::from_slice::<NodeAnswer>(&response.body).map_err(|e| {
                     Error::NodeUnavailable {
@@ -640,12 +643,16 @@ pub async fn facet_search(
                 body.insert("filter".into(), filter);
             }
             let path = path.clone();
+            let alone = client.clone();
             async move {
-                state
-                    .cluster
-                    .node(node)
+                let node = state.cluster.node(node);
+                match node
                     .json(Method::POST, &path, NodeBody::Json(Value::Object(body)))
                     .await
+                {
+                    Err(error) => Err(client_view(node, &path, Value::Object(alone), error).await),
+                    answer => answer,
+                }
             }
         },
     )

@@ -154,6 +154,24 @@ async fn bad_input(backend: Backend) {
         assert!(status.is_client_error(), "{path}: {status}");
     }
 
+    // A filter on an attribute that is not filterable: the node's message must not reveal
+    // the hidden shard marker, whether or not the index has filterable attributes.
+    for settings in [json!({}), json!({"filterableAttributes": ["title"]})] {
+        for client in [&miroir, &node] {
+            client
+                .write_ok(Method::PATCH, "/indexes/movies/settings", settings.clone())
+                .await;
+        }
+        let path = "/indexes/movies/documents?filter=genre%20%3D%20x";
+        let (_, a) = miroir.get(path).await;
+        let (_, b) = node.get(path).await;
+        assert_eq!(a["message"], b["message"], "{a} vs {b}");
+        let body = json!({"q": "", "filter": "genre = x"});
+        let (_, a) = miroir.post("/indexes/movies/search", body.clone()).await;
+        let (_, b) = node.post("/indexes/movies/search", body).await;
+        assert_eq!(a["message"], b["message"], "{a} vs {b}");
+    }
+
     // Asynchronous failures: a document without id, an invalid id, no primary-key candidate.
     let async_cases = [
         (
