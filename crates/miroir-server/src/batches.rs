@@ -12,7 +12,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use miroir_core::task::{format_duration, TaskStatus};
-use miroir_store::{TaskPage, TaskRecord};
+use miroir_store::TaskRecord;
 
 use crate::error::{ErrorType, MeiliError, Result};
 use crate::extract::Params;
@@ -73,26 +73,7 @@ pub async fn list_batches(
         .usize("from", "invalid_batch_from")?
         .map(|f| f as u64);
     let reverse = params.get("reverse") == Some("true");
-    let page = TaskPage {
-        filter,
-        from,
-        limit: limit.saturating_add(1),
-        reverse,
-    };
-    let (mut tasks, total) = state.store.list_tasks(&page)?;
-    let next = if tasks.len() > limit {
-        tasks.pop().map(|t| Value::from(t.uid))
-    } else {
-        None
-    };
-    let results: Vec<Value> = tasks.iter().map(batch_object).collect();
-    Ok(Json(json!({
-        "results": results,
-        "total": total,
-        "limit": limit,
-        "from": tasks.first().map(|t| t.uid),
-        "next": next,
-    })))
+    crate::tasks::paginate(&state, filter, from, limit, reverse, batch_object).map(Json)
 }
 
 /// `GET /batches/{uid}`

@@ -29,7 +29,8 @@ use crate::indexes::{check_path_uid, require_json};
 use crate::node::NodeBody;
 use crate::state::AppState;
 
-/// The parts of a node's search answer the merge reads; hits stay raw.
+/// The parts of a node's search (or federated multi-search) answer the merge reads; hits
+/// stay raw.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct NodeAnswer {
@@ -42,6 +43,8 @@ struct NodeAnswer {
     facet_distribution: Option<Map<String, Value>>,
     #[serde(default)]
     facet_stats: Option<Map<String, Value>>,
+    #[serde(default)]
+    facets_by_index: Option<Map<String, Value>>,
     #[serde(default)]
     processing_time_ms: u64,
     #[serde(default)]
@@ -784,25 +787,6 @@ fn in_query(error: Error, position: usize) -> Error {
     }
 }
 
-/// A node's answer to a federated multi-search; hits stay raw.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FederatedAnswer {
-    hits: Vec<Box<RawValue>>,
-    #[serde(default)]
-    estimated_total_hits: Option<u64>,
-    #[serde(default)]
-    total_hits: Option<u64>,
-    #[serde(default)]
-    facet_distribution: Option<Map<String, Value>>,
-    #[serde(default)]
-    facet_stats: Option<Map<String, Value>>,
-    #[serde(default)]
-    facets_by_index: Option<Map<String, Value>>,
-    #[serde(default)]
-    processing_time_ms: u64,
-}
-
 /// The query a federated hit came from.
 #[derive(Deserialize)]
 struct FederationInfo {
@@ -894,7 +878,7 @@ async fn federated(
             if !response.status.is_success() {
                 response.json(&node.id)?;
             }
-            serde_json::from_slice::<FederatedAnswer>(&response.body).map_err(|e| {
+            serde_json::from_slice::<NodeAnswer>(&response.body).map_err(|e| {
                 Error::NodeUnavailable {
                     node: node.id.clone(),
                     reason: format!("answered an unexpected multi-search response: {e}"),

@@ -320,7 +320,19 @@ pub async fn list_tasks(
             ))
         }
     };
-    // One extra task tells whether there is a next page and where it starts.
+    paginate(&state, filter, from, limit, reverse, task_object).map(Json)
+}
+
+/// One page of tasks rendered by `render`, with Meilisearch's `from`/`next` pagination:
+/// one extra task is read to know whether there is a next page and where it starts.
+pub fn paginate(
+    state: &AppState,
+    filter: TaskFilter,
+    from: Option<u64>,
+    limit: usize,
+    reverse: bool,
+    render: fn(&TaskRecord) -> Value,
+) -> Result<Value> {
     let page = TaskPage {
         filter,
         from,
@@ -333,14 +345,14 @@ pub async fn list_tasks(
     } else {
         None
     };
-    let results: Vec<Value> = tasks.iter().map(task_object).collect();
-    Ok(Json(json!({
+    let results: Vec<Value> = tasks.iter().map(render).collect();
+    Ok(json!({
         "results": results,
         "total": total,
         "limit": limit,
         "from": tasks.first().map(|t| t.uid),
         "next": next,
-    })))
+    }))
 }
 
 fn original_filter(raw: &Option<String>) -> String {
