@@ -89,8 +89,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/batches", get(batches::list_batches))
         .route("/batches/{uid}", get(batches::get_batch))
-        .route("/dumps", any(unsupported::not_supported))
-        .route("/snapshots", any(unsupported::not_supported))
+        .route("/dumps", post(instance::create_dump))
+        .route("/snapshots", post(instance::create_snapshot))
         .route(
             "/experimental-features",
             get(instance::get_features).patch(instance::update_features),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, Method};
+use axum::response::IntoResponse;
 use axum::Json;
 use futures::future::try_join_all;
 use serde_json::Value;
@@ -113,4 +114,41 @@ pub async fn list_fields(
         "limit": limit,
         "total": total,
     })))
+}
+
+/// `POST /dumps`: one Miroir task that has every node write a dump of its own data. A cluster
+/// is restored by starting each node from its own dump (same node ids and URLs) and Miroir on
+/// its state directory (`db_path`), which holds the index metadata and tasks the dumps lack.
+pub async fn create_dump(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse> {
+    instance_task(
+        &state,
+        "dumpCreation",
+        Some(serde_json::json!({"dumpUid": null})),
+        "/dumps",
+    )
+    .await
+}
+
+/// `POST /snapshots`: one Miroir task that has every node take a snapshot (restore as for
+/// dumps: each node from its snapshot, Miroir on its own `db_path`).
+pub async fn create_snapshot(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse> {
+    instance_task(&state, "snapshotCreation", None, "/snapshots").await
+}
+
+async fn instance_task(
+    state: &AppState,
+    kind: &'static str,
+    details: Option<Value>,
+    path: &str,
+) -> Result<impl IntoResponse> {
+    let task = crate::state::NewTask {
+        kind,
+        index_uid: None,
+        details,
+        custom_metadata: None,
+    };
+    let _guard = state.write_lock.lock().await;
+    let calls = crate::indexes::broadcast(state, Method::POST, path, None);
+    let record = state.dispatch(task, calls).await?;
+    Ok(crate::tasks::summarized(&record))
 }

@@ -667,6 +667,13 @@ fn finish(state: &AppState, task: &mut TaskRecord, node_details: &[Value]) -> Re
             let value = if succeeded { edited } else { 0 };
             details.insert("editedDocuments".into(), Value::from(value));
         }
+        if details.contains_key("dumpUid") {
+            let uid = node_details
+                .iter()
+                .find_map(|d| d.get("dumpUid").filter(|u| !u.is_null()).cloned())
+                .unwrap_or(Value::Null);
+            details.insert("dumpUid".into(), if succeeded { uid } else { Value::Null });
+        }
         if details.contains_key("canceledTasks") {
             details.insert("canceledTasks".into(), Value::from(canceled));
         }

@@ -7,15 +7,7 @@ use axum::http::StatusCode;
 use crate::error::{Error, ErrorType, MeiliError};
 
 /// Why each unsupported route family is not served through Miroir.
-const REASONS: [(&str, &str); 9] = [
-    (
-        "/dumps",
-        "dumps of a sharded cluster are not orchestrated by Miroir yet",
-    ),
-    (
-        "/snapshots",
-        "snapshots of a sharded cluster are not orchestrated by Miroir yet",
-    ),
+const REASONS: [(&str, &str); 7] = [
     (
         "/network",
         "Miroir is itself the network layer; Meilisearch's network mode does not apply behind it",

@@ -233,3 +233,27 @@ async fn batches_mirror_tasks() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(missing["code"], "batch_not_found");
 }
+
+/// Dumps and snapshots: one Miroir task over every node. (The test node has neither.)
+async fn dumps_and_snapshots(backend: Backend) {
+    if matches!(backend, Backend::TestNode) {
+        eprintln!("skipped: the test node has no dumps or snapshots");
+        return;
+    }
+    let cluster = Cluster::start(&backend, 2, 1, 4).await;
+    let client = cluster.client();
+    let (status, answer) = client.raw(Method::POST, "/dumps", None, Vec::new()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["type"], "dumpCreation");
+    let task = client.wait_task(task_uid(&answer)).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert!(task["details"]["dumpUid"].is_string(), "{task}");
+    let (status, answer) = client
+        .raw(Method::POST, "/snapshots", None, Vec::new())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let task = client.wait_task(task_uid(&answer)).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert!(task.get("details").is_none(), "{task}");
+}
+dual_test!(dumps_and_snapshots);
