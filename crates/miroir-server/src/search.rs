@@ -920,14 +920,28 @@ async fn federated(
             keys
         })
         .collect();
-    let merged = merge_ranked(&keys, depth as usize);
-    let hits: Vec<Value> = merged
+    // Each node applied `federation.distinct` over its shards; across nodes the first hit of
+    // each value is kept (the lists may then come out shorter than the window).
+    let distinct = federation.get("distinct").and_then(Value::as_str);
+    let mut seen: Vec<Value> = Vec::new();
+    let hits: Vec<Value> = merge_ranked(&keys, usize::MAX)
         .into_iter()
-        .skip(window.skip as usize)
-        .map(|(list, position)| {
+        .filter_map(|(list, position)| {
             let query = &queries[origins[list][position].min(queries.len().saturating_sub(1))];
-            Value::Object(finish_hit(&answers[list].hits[position], query))
+            let hit = finish_hit(&answers[list].hits[position], query);
+            if let Some(value) = distinct
+                .and_then(|d| attribute(&hit, d))
+                .filter(|v| !v.is_null())
+            {
+                if seen.contains(value) {
+                    return None;
+                }
+                seen.push(value.clone());
+            }
+            Some(Value::Object(hit))
         })
+        .take(depth as usize)
+        .skip(window.skip as usize)
         .collect();
 
     let estimated: u64 = answers
@@ -936,6 +950,11 @@ async fn federated(
         .sum();
     let mut response = Map::new();
     response.insert("hits".into(), Value::Array(hits));
+    if flag(federation, "showPerformanceDetails") {
+        if let Some(details) = answers.iter().find_map(|a| a.performance_details.clone()) {
+            response.insert("performanceDetails".into(), details);
+        }
+    }
     response.insert(
         "processingTimeMs".into(),
         Value::from(processing_time(
