@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::state::AppState;
 use crate::{
     auth, batches, documents, indexes, instance, keys, search, settings, similar, stats, tasks,
-    tenant, unsupported,
+    tenant, unsupported, webhooks,
 };
 
 /// Builds the HTTP application.
@@ -96,8 +96,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(instance::get_features).patch(instance::update_features),
         )
         .route("/network", any(unsupported::not_supported))
-        .route("/webhooks", any(unsupported::not_supported))
-        .route("/webhooks/{uuid}", any(unsupported::not_supported))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/webhooks/{uuid}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
         .route("/export", any(unsupported::not_supported))
         .route("/metrics", any(unsupported::not_supported))
         .route("/logs/stream", any(unsupported::not_supported))

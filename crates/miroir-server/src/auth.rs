@@ -49,6 +49,12 @@ pub fn requirement(method: &Method, path: &str) -> Option<Requirement> {
         ["experimental-features"] if get => of("experimental.get", None),
         ["experimental-features"] => of("experimental.update", None),
         ["dumps"] => of("dumps.create", None),
+        ["webhooks", ..] => match *method {
+            Method::GET => of("webhooks.get", None),
+            Method::POST => of("webhooks.create", None),
+            Method::PATCH => of("webhooks.update", None),
+            _ => of("webhooks.delete", None),
+        },
         ["snapshots"] => of("snapshots.create", None),
         ["multi-search"] => of("search", None),
         ["swap-indexes"] => of("indexes.swap", None),

@@ -28,6 +28,7 @@ pub mod stats;
 pub mod tasks;
 pub mod tenant;
 pub mod unsupported;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

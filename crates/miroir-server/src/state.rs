@@ -158,6 +158,9 @@ impl AppState {
             custom_metadata: task.custom_metadata,
         };
         record.uid = self.store.create_task(&record)?;
+        if record.status.is_finished() {
+            crate::webhooks::notify(self, &[crate::tasks::task_object(&record)]);
+        }
         self.task_created.notify_one();
         Ok(record)
     }

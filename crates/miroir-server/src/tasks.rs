@@ -550,11 +550,13 @@ async fn poll_once(state: &AppState) -> Result<bool> {
         }
     }
     let pending_uids: Vec<u64> = unfinished.iter().map(|t| t.uid).collect();
+    let mut finished = Vec::new();
     for mut task in unfinished {
         if task.kind == "taskDeletion" && task.node_tasks.is_empty() {
             if pending_uids.iter().all(|uid| *uid >= task.uid) {
                 run_task_deletion(state, &mut task)?;
                 state.store.update_task(&task)?;
+                finished.push(task_object(&task));
             }
             continue;
         }
@@ -590,7 +592,11 @@ async fn poll_once(state: &AppState) -> Result<bool> {
             finish(state, &mut task, &node_details)?;
         }
         state.store.update_task(&task)?;
+        if task.status.is_finished() {
+            finished.push(task_object(&task));
+        }
     }
+    crate::webhooks::notify(state, &finished);
     Ok(true)
 }
 

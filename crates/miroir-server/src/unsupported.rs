@@ -7,12 +7,11 @@ use axum::http::StatusCode;
 use crate::error::{Error, ErrorType, MeiliError};
 
 /// Why each unsupported route family is not served through Miroir.
-const REASONS: [(&str, &str); 7] = [
+const REASONS: [(&str, &str); 6] = [
     (
         "/network",
         "Miroir is itself the network layer; Meilisearch's network mode does not apply behind it",
     ),
-    ("/webhooks", "webhooks are not managed by Miroir yet"),
     (
         "/export",
         "exporting a sharded cluster is not orchestrated by Miroir yet",

@@ -181,4 +181,10 @@ pub trait Store: Send + Sync {
     fn list_keys(&self) -> Result<Vec<Value>>;
     /// Deletes an API key; returns whether it existed.
     fn delete_key(&self, uid: &str) -> Result<bool>;
+    /// Creates or replaces a webhook (its JSON object, keyed by its uuid).
+    fn put_webhook(&self, uuid: &str, webhook: &Value) -> Result<()>;
+    /// Every webhook, oldest first.
+    fn list_webhooks(&self) -> Result<Vec<Value>>;
+    /// Deletes a webhook; returns whether it existed.
+    fn delete_webhook(&self, uuid: &str) -> Result<bool>;
 }

@@ -41,6 +41,11 @@ CREATE TABLE IF NOT EXISTS api_keys (
     uid TEXT NOT NULL UNIQUE,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS webhooks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid TEXT NOT NULL UNIQUE,
+    record TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -500,6 +505,34 @@ impl Store for SqliteStore {
         Ok(self
             .lock()
             .execute("DELETE FROM api_keys WHERE uid = ?1", params![uid])?
+            > 0)
+    }
+
+    fn put_webhook(&self, uuid: &str, webhook: &serde_json::Value) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO webhooks(uuid, record) VALUES (?1, ?2)
+             ON CONFLICT(uuid) DO UPDATE SET record = excluded.record",
+            params![uuid, serde_json::to_string(webhook)?],
+        )?;
+        Ok(())
+    }
+
+    fn list_webhooks(&self) -> Result<Vec<serde_json::Value>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare("SELECT record FROM webhooks ORDER BY seq")?;
+        let texts = statement
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        texts
+            .iter()
+            .map(|t| serde_json::from_str(t).map_err(Error::from))
+            .collect()
+    }
+
+    fn delete_webhook(&self, uuid: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .execute("DELETE FROM webhooks WHERE uuid = ?1", params![uuid])?
             > 0)
     }
 
