@@ -10,9 +10,10 @@ use std::future::Future;
 use futures::future::join_all;
 
 use axum::http::Method;
-use serde_json::Value;
+use bytes::Bytes;
+use serde_json::{Map, Value};
 
-use miroir_core::marker::MARKER_FIELD;
+use miroir_core::marker::{and_filter, MARKER_FIELD};
 
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
@@ -85,4 +86,32 @@ pub async fn client_view(node: &NodeClient, path: &str, client_body: Value, erro
         Err(rejection @ Error::Node { .. }) => rejection,
         _ => error,
     }
+}
+
+/// POSTs a client's read `body` to `node`, restricted to `shards` (the shard selection ANDed
+/// to the client's filter), and returns the raw answer. A rejection comes back worded as for
+/// the client's own request (see [`client_view`]).
+pub async fn post_to_shards(
+    node: &NodeClient,
+    path: &str,
+    body: &Map<String, Value>,
+    shards: &[u32],
+) -> Result<Bytes> {
+    let mut restricted = body.clone();
+    if let Some(filter) = and_filter(shards, body.get("filter")) {
+        restricted.insert("filter".into(), filter);
+    }
+    let response = node
+        .send(
+            Method::POST,
+            path,
+            NodeBody::Json(Value::Object(restricted)),
+        )
+        .await?;
+    if !response.status.is_success() {
+        if let Err(error) = response.json(&node.id) {
+            return Err(client_view(node, path, Value::Object(body.clone()), error).await);
+        }
+    }
+    Ok(response.body)
 }

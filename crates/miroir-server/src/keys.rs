@@ -183,11 +183,7 @@ pub fn find_key(state: &AppState, key_or_uid: &str) -> Result<Option<Value>> {
     if let Some(key) = state.store.get_key(&key_or_uid.to_ascii_lowercase())? {
         return Ok(Some(key));
     }
-    Ok(state
-        .store
-        .list_keys()?
-        .into_iter()
-        .find(|k| k["key"].as_str() == Some(key_or_uid)))
+    key_by_value(state, key_or_uid)
 }
 
 fn invalid(code: &str, message: String) -> crate::error::Error {

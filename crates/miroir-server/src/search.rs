@@ -24,7 +24,7 @@ use miroir_core::planner::pinned_ids;
 
 use crate::error::{Error, MeiliError, Result};
 use crate::extract::{json_body, Body, Params};
-use crate::fanout::{all_shards, client_view, fan_out};
+use crate::fanout::{all_shards, fan_out, post_to_shards};
 use crate::indexes::{check_path_uid, require_json};
 use crate::node::NodeBody;
 use crate::state::AppState;
@@ -269,28 +269,13 @@ async fn scatter(
         index.shard_count,
         &shards,
         |node, shards| {
-            let mut body = base.clone();
-            if let Some(filter) = and_filter(&shards, client_filter.as_ref()) {
-                body.insert("filter".into(), filter);
-            }
-            let path = path.clone();
-            let alone = base.clone();
+            let (path, base) = (&path, &base);
             async move {
                 let node = state.cluster.node(node);
-                let response = node
-                    .send(Method::POST, &path, NodeBody::Json(Value::Object(body)))
-                    .await?;
-                if !response.status.is_success() {
-                    // The node's own error object, worded as for the client's request.
-                    if let Err(error) = response.json(&node.id) {
-                        return Err(client_view(node, &path, Value::Object(alone), error).await);
-                    }
-                }
-                serde_json::from_slice::<NodeAnswer>(&response.body).map_err(|e| {
-                    Error::NodeUnavailable {
-                        node: node.id.clone(),
-                        reason: format!("answered an unexpected search response: {e}"),
-                    }
+                let body = post_to_shards(node, path, base, &shards).await?;
+                serde_json::from_slice::<NodeAnswer>(&body).map_err(|e| Error::NodeUnavailable {
+                    node: node.id.clone(),
+                    reason: format!("answered an unexpected search response: {e}"),
                 })
             }
         },
@@ -641,21 +626,14 @@ pub async fn facet_search(
         index.shard_count,
         &shards,
         |node, shards| {
-            let mut body = client.clone();
-            if let Some(filter) = and_filter(&shards, client_filter.as_ref()) {
-                body.insert("filter".into(), filter);
-            }
-            let path = path.clone();
-            let alone = client.clone();
+            let (path, client) = (&path, &client);
             async move {
                 let node = state.cluster.node(node);
-                match node
-                    .json(Method::POST, &path, NodeBody::Json(Value::Object(body)))
-                    .await
-                {
-                    Err(error) => Err(client_view(node, &path, Value::Object(alone), error).await),
-                    answer => answer,
-                }
+                let body = post_to_shards(node, path, client, &shards).await?;
+                serde_json::from_slice::<Value>(&body).map_err(|e| Error::NodeUnavailable {
+                    node: node.id.clone(),
+                    reason: format!("answered an unexpected facet search response: {e}"),
+                })
             }
         },
     )

@@ -38,12 +38,12 @@ CREATE TABLE IF NOT EXISTS indexes (
 );
 CREATE TABLE IF NOT EXISTS api_keys (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    uid TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL UNIQUE,
     record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS webhooks (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    uuid TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL UNIQUE,
     record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (
@@ -79,6 +79,71 @@ impl SqliteStore {
         self.connection
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Tables of JSON records kept in insertion order under a string id.
+#[derive(Clone, Copy)]
+enum RecordTable {
+    ApiKeys,
+    Webhooks,
+}
+
+impl RecordTable {
+    fn name(self) -> &'static str {
+        match self {
+            RecordTable::ApiKeys => "api_keys",
+            RecordTable::Webhooks => "webhooks",
+        }
+    }
+}
+
+impl SqliteStore {
+    fn put_record(&self, table: RecordTable, id: &str, record: &serde_json::Value) -> Result<()> {
+        self.lock().execute(
+            &format!(
+                "INSERT INTO {}(id, record) VALUES (?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+                table.name()
+            ),
+            params![id, serde_json::to_string(record)?],
+        )?;
+        Ok(())
+    }
+
+    fn get_record(&self, table: RecordTable, id: &str) -> Result<Option<serde_json::Value>> {
+        let text: Option<String> = self
+            .lock()
+            .query_row(
+                &format!("SELECT record FROM {} WHERE id = ?1", table.name()),
+                params![id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(match text {
+            Some(t) => Some(serde_json::from_str(&t)?),
+            None => None,
+        })
+    }
+
+    fn list_records(&self, table: RecordTable) -> Result<Vec<serde_json::Value>> {
+        let connection = self.lock();
+        let mut statement =
+            connection.prepare(&format!("SELECT record FROM {} ORDER BY seq", table.name()))?;
+        let texts = statement
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        texts
+            .iter()
+            .map(|t| serde_json::from_str(t).map_err(Error::from))
+            .collect()
+    }
+
+    fn delete_record(&self, table: RecordTable, id: &str) -> Result<bool> {
+        Ok(self.lock().execute(
+            &format!("DELETE FROM {} WHERE id = ?1", table.name()),
+            params![id],
+        )? > 0)
     }
 }
 
@@ -466,74 +531,31 @@ impl Store for SqliteStore {
     }
 
     fn put_key(&self, uid: &str, key: &serde_json::Value) -> Result<()> {
-        self.lock().execute(
-            "INSERT INTO api_keys(uid, record) VALUES (?1, ?2)
-             ON CONFLICT(uid) DO UPDATE SET record = excluded.record",
-            params![uid, serde_json::to_string(key)?],
-        )?;
-        Ok(())
+        self.put_record(RecordTable::ApiKeys, uid, key)
     }
 
     fn get_key(&self, uid: &str) -> Result<Option<serde_json::Value>> {
-        let text: Option<String> = self
-            .lock()
-            .query_row(
-                "SELECT record FROM api_keys WHERE uid = ?1",
-                params![uid],
-                |row| row.get(0),
-            )
-            .optional()?;
-        Ok(match text {
-            Some(t) => Some(serde_json::from_str(&t)?),
-            None => None,
-        })
+        self.get_record(RecordTable::ApiKeys, uid)
     }
 
     fn list_keys(&self) -> Result<Vec<serde_json::Value>> {
-        let connection = self.lock();
-        let mut statement = connection.prepare("SELECT record FROM api_keys ORDER BY seq")?;
-        let texts = statement
-            .query_map([], |row| row.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        texts
-            .iter()
-            .map(|t| serde_json::from_str(t).map_err(Error::from))
-            .collect()
+        self.list_records(RecordTable::ApiKeys)
     }
 
     fn delete_key(&self, uid: &str) -> Result<bool> {
-        Ok(self
-            .lock()
-            .execute("DELETE FROM api_keys WHERE uid = ?1", params![uid])?
-            > 0)
+        self.delete_record(RecordTable::ApiKeys, uid)
     }
 
     fn put_webhook(&self, uuid: &str, webhook: &serde_json::Value) -> Result<()> {
-        self.lock().execute(
-            "INSERT INTO webhooks(uuid, record) VALUES (?1, ?2)
-             ON CONFLICT(uuid) DO UPDATE SET record = excluded.record",
-            params![uuid, serde_json::to_string(webhook)?],
-        )?;
-        Ok(())
+        self.put_record(RecordTable::Webhooks, uuid, webhook)
     }
 
     fn list_webhooks(&self) -> Result<Vec<serde_json::Value>> {
-        let connection = self.lock();
-        let mut statement = connection.prepare("SELECT record FROM webhooks ORDER BY seq")?;
-        let texts = statement
-            .query_map([], |row| row.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        texts
-            .iter()
-            .map(|t| serde_json::from_str(t).map_err(Error::from))
-            .collect()
+        self.list_records(RecordTable::Webhooks)
     }
 
     fn delete_webhook(&self, uuid: &str) -> Result<bool> {
-        Ok(self
-            .lock()
-            .execute("DELETE FROM webhooks WHERE uuid = ?1", params![uuid])?
-            > 0)
+        self.delete_record(RecordTable::Webhooks, uuid)
     }
 
     fn delete_index(&self, uid: &str) -> Result<bool> {
