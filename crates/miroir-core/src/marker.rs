@@ -75,11 +75,42 @@ pub fn and_filter(shards: &[u32], client_filter: Option<&Value>) -> Option<Value
     }
 }
 
-/// Removes the marker from one document or hit (also from `_formatted`, which mirrors it).
-pub fn strip_document(document: &mut Map<String, Value>) {
-    document.shift_remove(MARKER_FIELD);
+/// Removes the marker from one document or hit (also from `_formatted`, which mirrors it);
+/// returns how many were removed (0 to 2).
+pub fn strip_document(document: &mut Map<String, Value>) -> usize {
+    let mut removed = usize::from(document.shift_remove(MARKER_FIELD).is_some());
     if let Some(Value::Object(formatted)) = document.get_mut("_formatted") {
-        formatted.shift_remove(MARKER_FIELD);
+        removed += usize::from(formatted.shift_remove(MARKER_FIELD).is_some());
+    }
+    removed
+}
+
+/// Whether `value` has the marker's shape: an object of `s<shard>` keys with null values.
+pub fn is_marker_value(value: &Value) -> bool {
+    value.as_object().is_some_and(|map| {
+        !map.is_empty()
+            && map.iter().all(|(key, value)| {
+                value.is_null()
+                    && key
+                        .strip_prefix('s')
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+    })
+}
+
+/// Removes markers from documents nested anywhere in `value`: a node joining a foreign key
+/// puts the foreign index's stored documents, marker included, inside a hit. Only `_miroir`
+/// keys holding a marker-shaped value are removed, so a client's own nested data stays.
+pub fn strip_nested(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.get(MARKER_FIELD).is_some_and(is_marker_value) {
+                map.shift_remove(MARKER_FIELD);
+            }
+            map.values_mut().for_each(strip_nested);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nested),
+        _ => {}
     }
 }
 
@@ -197,5 +228,27 @@ mod tests {
             strip_document(map);
         }
         assert_eq!(hit, json!({"id": 1, "_formatted": {"id": "1"}}));
+    }
+
+    #[test]
+    fn nested_markers_go_and_client_data_stays() {
+        let mut hit = json!({
+            "id": 1,
+            "author": {"id": 7, "name": "Le Guin", "_miroir": {"s3": null}},
+            "related": [{"id": 8, "_miroir": {"s12": null}}],
+            "own": {"_miroir": "kept"},
+            "own2": {"_miroir": {"x": null}},
+        });
+        strip_nested(&mut hit);
+        assert_eq!(
+            hit,
+            json!({
+                "id": 1,
+                "author": {"id": 7, "name": "Le Guin"},
+                "related": [{"id": 8}],
+                "own": {"_miroir": "kept"},
+                "own2": {"_miroir": {"x": null}},
+            })
+        );
     }
 }

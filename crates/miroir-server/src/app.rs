@@ -12,8 +12,8 @@ use axum::Router;
 use crate::error::Error;
 use crate::state::AppState;
 use crate::{
-    auth, batches, documents, indexes, instance, keys, search, settings, similar, stats, tasks,
-    tenant, unsupported, webhooks,
+    auth, batches, documents, indexes, instance, keys, relay, search, settings, similar, stats,
+    tasks, tenant, unsupported, webhooks,
 };
 
 /// Builds the HTTP application.
@@ -96,6 +96,31 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(instance::get_features).patch(instance::update_features),
         )
         .route("/network", any(unsupported::not_supported))
+        .route("/network/control", any(unsupported::not_supported))
+        .route("/chats", get(relay::chats_read))
+        .route(
+            "/chats/{workspace}",
+            get(relay::chats_read).delete(relay::chats_delete),
+        )
+        .route(
+            "/chats/{workspace}/settings",
+            get(relay::chats_read)
+                .patch(relay::chat_settings_update)
+                .delete(relay::chats_delete),
+        )
+        .route(
+            "/chats/{workspace}/chat/completions",
+            any(unsupported::not_supported),
+        )
+        .route("/render-template", post(relay::render_template))
+        .route("/dynamic-search-rules", any(unsupported::not_supported))
+        .route(
+            "/dynamic-search-rules/{uid}",
+            any(unsupported::not_supported),
+        )
+        .route("/tasks/compact", any(unsupported::not_supported))
+        .route("/tasks/{uid}/documents", any(unsupported::not_supported))
+        .route("/logs/stderr", any(unsupported::not_supported))
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
             "/webhooks/{uuid}",

@@ -45,6 +45,7 @@ pub fn requirement(method: &Method, path: &str) -> Option<Requirement> {
         ["tasks"] if get => of("tasks.get", None),
         ["tasks"] => of("tasks.delete", None),
         ["tasks", "cancel"] => of("tasks.cancel", None),
+        ["tasks", "compact"] => of("tasks.compact", None),
         ["tasks", ..] | ["batches", ..] => of("tasks.get", None),
         ["experimental-features"] if get => of("experimental.get", None),
         ["experimental-features"] => of("experimental.update", None),
@@ -56,6 +57,24 @@ pub fn requirement(method: &Method, path: &str) -> Option<Requirement> {
             _ => of("webhooks.delete", None),
         },
         ["snapshots"] => of("snapshots.create", None),
+        ["network", ..] if get => of("network.get", None),
+        ["network", ..] => of("network.update", None),
+        ["export"] => of("export", None),
+        ["metrics"] | ["logs", ..] => of("metrics.get", None),
+        ["chats", _, "chat", "completions"] => of("chatCompletions", None),
+        ["chats", _, "settings"] if get => of("chatsSettings.get", None),
+        ["chats", _, "settings"] => of("chatsSettings.update", None),
+        ["chats", ..] if get => of("chats.get", None),
+        ["chats", ..] => of("chats.delete", None),
+        ["dynamic-search-rules"] if get || *method == Method::POST => {
+            of("dynamicSearchRules.get", None)
+        }
+        ["dynamic-search-rules", _] if get => of("dynamicSearchRules.get", None),
+        ["dynamic-search-rules", _] if *method == Method::PATCH => {
+            of("dynamicSearchRules.update", None)
+        }
+        ["dynamic-search-rules", ..] => of("dynamicSearchRules.delete", None),
+        ["render-template"] => of("settings.get", None),
         ["multi-search"] => of("search", None),
         ["swap-indexes"] => of("indexes.swap", None),
         ["indexes"] if get => of("indexes.get", None),
@@ -68,6 +87,7 @@ pub fn requirement(method: &Method, path: &str) -> Option<Requirement> {
         ["indexes", uid, "search" | "facet-search" | "similar"] => of("search", Some(uid)),
         ["indexes", uid, "stats"] => of("stats.get", Some(uid)),
         ["indexes", uid, "fields"] => of("fields.post", Some(uid)),
+        ["indexes", uid, "compact"] => of("indexes.compact", Some(uid)),
         ["indexes", uid, "settings", ..] if get => of("settings.get", Some(uid)),
         ["indexes", uid, "settings", ..] => of("settings.update", Some(uid)),
         ["indexes", uid, "documents", "fetch"] => of("documents.get", Some(uid)),

@@ -24,6 +24,8 @@ use axum::http::StatusCode;
 use miroir_core::hash::{document_id_hash, shard_of, ShardCount};
 use miroir_core::placement::{NodeSpec, PlacementTable};
 
+use miroir_store::IndexRecord;
+
 use crate::config::ServerConfig;
 use crate::error::{ErrorType, MeiliError, Result};
 
@@ -39,6 +41,16 @@ fn now_millis() -> u64 {
 
 /// A read plan: nodes, each with the shards it is asked for.
 pub type Plan = Vec<(usize, Vec<u32>)>;
+
+/// How one index is spread over the nodes: its shard count and the copies of each shard
+/// (the cluster's replication factor, or every node for a whole index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Layout {
+    /// Virtual shards.
+    pub shards: u32,
+    /// Copies of each shard.
+    pub replicas: usize,
+}
 use crate::node::NodeClient;
 
 /// Node clients and placement.
@@ -46,7 +58,7 @@ pub struct Cluster {
     nodes: Vec<NodeClient>,
     specs: Vec<NodeSpec>,
     replication_factor: usize,
-    tables: Mutex<HashMap<u32, Arc<PlacementTable>>>,
+    tables: Mutex<HashMap<Layout, Arc<PlacementTable>>>,
     /// Per node: Unix milliseconds until which it is considered down.
     down_until: Vec<AtomicU64>,
     /// Rotates tie-breaks between equally useful replicas.
@@ -91,26 +103,38 @@ impl Cluster {
         &self.nodes[index]
     }
 
-    /// Copies of every document.
+    /// Copies of every document of a sharded index.
     pub fn replication_factor(&self) -> usize {
         self.replication_factor
     }
 
-    /// The placement table for `shard_count` shards.
-    pub fn table(&self, shard_count: u32) -> Result<Arc<PlacementTable>> {
+    /// The layout of an index: whole indexes (see [`IndexRecord::whole`]) are on every node.
+    pub fn layout(&self, index: &IndexRecord) -> Layout {
+        Layout {
+            shards: index.shard_count,
+            replicas: if index.whole {
+                self.nodes.len()
+            } else {
+                self.replication_factor
+            },
+        }
+    }
+
+    /// The placement table of a layout.
+    pub fn table(&self, layout: Layout) -> Result<Arc<PlacementTable>> {
         let mut tables = self
             .tables
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(table) = tables.get(&shard_count) {
+        if let Some(table) = tables.get(&layout) {
             return Ok(table.clone());
         }
-        let count = ShardCount::new(shard_count)
+        let count = ShardCount::new(layout.shards)
             .map_err(|e| MeiliError::invalid("bad_request", e.to_string()))?;
-        let table = PlacementTable::new(&self.specs, count, self.replication_factor)
+        let table = PlacementTable::new(&self.specs, count, layout.replicas)
             .map_err(|e| MeiliError::invalid("bad_request", e.to_string()))?;
         let table = Arc::new(table);
-        tables.insert(shard_count, table.clone());
+        tables.insert(layout, table.clone());
         Ok(table)
     }
 
@@ -153,10 +177,10 @@ impl Cluster {
     }
 
     /// For document listings: each shard from its first usable replica (see the module docs).
-    pub fn read_plan(&self, shard_count: u32) -> Result<Plan> {
-        let table = self.table(shard_count)?;
+    pub fn read_plan(&self, layout: Layout) -> Result<Plan> {
+        let table = self.table(layout)?;
         let mut plan: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
-        for shard in 0..shard_count {
+        for shard in 0..layout.shards {
             let node = self
                 .usable(&table, shard, &[])
                 .next()
@@ -167,8 +191,8 @@ impl Cluster {
     }
 
     /// For searches: covers `shards` with as few usable nodes as possible, avoiding `exclude`.
-    pub fn search_plan(&self, shard_count: u32, shards: &[u32], exclude: &[usize]) -> Result<Plan> {
-        let table = self.table(shard_count)?;
+    pub fn search_plan(&self, layout: Layout, shards: &[u32], exclude: &[usize]) -> Result<Plan> {
+        let table = self.table(layout)?;
         let node_count = self.nodes.len();
         let mut candidates: Vec<Vec<u32>> = vec![Vec::new(); node_count];
         for &shard in shards {

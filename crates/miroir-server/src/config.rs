@@ -34,6 +34,9 @@ pub struct ServerConfig {
     pub nodes: Vec<NodeConfig>,
     /// Largest accepted request body, in bytes (Meilisearch's default: 100 MB).
     pub http_payload_size_limit: usize,
+    /// Index uid patterns (`authors`, `ref_*`) of indexes created whole: every node holds every
+    /// document, as reference tables that foreign keys join.
+    pub whole_indexes: Vec<String>,
 }
 
 /// Meilisearch's default `http_payload_size_limit`: 100 MB (decimal).
@@ -84,6 +87,16 @@ pub enum ConfigError {
 }
 
 impl ServerConfig {
+    /// Whether a new index named `uid` is created whole (see [`ServerConfig::whole_indexes`]).
+    pub fn is_whole(&self, uid: &str) -> bool {
+        self.whole_indexes
+            .iter()
+            .any(|pattern| match pattern.strip_suffix('*') {
+                Some(prefix) => uid.starts_with(prefix),
+                None => uid == pattern,
+            })
+    }
+
     /// Checks the configuration as a whole.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.master_key.as_deref() == Some("") {
@@ -148,6 +161,7 @@ mod tests {
             master_key: None,
             db_path: PathBuf::from("x"),
             replication_factor: rf,
+            whole_indexes: Vec::new(),
             shards,
             nodes,
             http_payload_size_limit: DEFAULT_PAYLOAD_LIMIT,

@@ -207,7 +207,7 @@ fn route_documents(
     let mut bodies: Vec<Vec<u8>> = vec![Vec::new(); node_count];
     let table = state
         .cluster
-        .table(index.shard_count)
+        .table(state.cluster.layout(index))
         .map_err(|_| miroir_core::Error::InvalidShardCount(u64::from(index.shard_count)))?;
     for mut document in documents {
         let id = document_id(&document, primary_key)?;
@@ -235,7 +235,7 @@ fn url_encode(value: &str) -> String {
 
 /// Groups canonical ids by the nodes holding them.
 fn ids_by_node(state: &AppState, index: &IndexRecord, ids: &[Value]) -> Result<Vec<Vec<Value>>> {
-    let table = state.cluster.table(index.shard_count)?;
+    let table = state.cluster.table(state.cluster.layout(index))?;
     let mut groups = vec![Vec::new(); state.cluster.nodes().len()];
     for id in ids {
         let canonical = match id {
@@ -407,7 +407,7 @@ pub async fn get_document(
     let state = &state;
     let mut answers = fan_out(
         &state.cluster,
-        index.shard_count,
+        state.cluster.layout(&index),
         &[shard],
         |node, _| async move {
             state
@@ -556,7 +556,7 @@ async fn fetch_listing_once(
     index: &IndexRecord,
     listing: &Listing,
 ) -> Result<Json<Value>> {
-    let plan = state.cluster.read_plan(index.shard_count)?;
+    let plan = state.cluster.read_plan(state.cluster.layout(index))?;
     if let Some(Value::Array(sort)) = listing.rest.get("sort") {
         let sort = sort.clone();
         return fetch_sorted(state, index, listing, &plan, &sort).await;

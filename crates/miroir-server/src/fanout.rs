@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use miroir_core::marker::{and_filter, MARKER_FIELD};
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Layout};
 use crate::error::{Error, Result};
 use crate::node::{NodeBody, NodeClient};
 
@@ -23,7 +23,7 @@ use crate::node::{NodeBody, NodeClient};
 /// that fail to answer. Returns one result per node finally asked.
 pub async fn fan_out<T, F, Fut>(
     cluster: &Cluster,
-    shard_count: u32,
+    layout: Layout,
     shards: &[u32],
     request: F,
 ) -> Result<Vec<T>>
@@ -36,7 +36,7 @@ where
     let mut results = Vec::new();
     // Each round excludes at least one more node, so this ends after at most one round per node.
     for _ in 0..=cluster.nodes().len() {
-        let plan = cluster.search_plan(shard_count, &pending, &exclude)?;
+        let plan = cluster.search_plan(layout, &pending, &exclude)?;
         let outcomes = join_all(plan.into_iter().map(|(node, shards)| {
             let outcome = request(node, shards.clone());
             async move { (node, shards, outcome.await) }
@@ -60,7 +60,7 @@ where
         }
     }
     // Unreachable in practice: the last round's plan already reports the uncovered shard.
-    cluster.search_plan(shard_count, &pending, &exclude)?;
+    cluster.search_plan(layout, &pending, &exclude)?;
     Ok(results)
 }
 

@@ -19,8 +19,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
+use futures::future::try_join_all;
 use miroir_core::marker::MARKER_FIELD;
-use miroir_store::{IndexRecord, TaskRecord};
+use miroir_core::task::TaskStatus;
+use miroir_store::{IndexRecord, TaskFilter, TaskRecord};
 
 use crate::error::{bad_request, index_already_exists, index_not_found, MeiliError, Result};
 use crate::extract::{content_type, json_body, Body, Params};
@@ -123,7 +125,76 @@ pub fn new_record(state: &AppState, uid: &str, primary_key: Option<String>) -> I
         sort_facet_values_by: None,
         distinct_attribute: None,
         max_total_hits: None,
+        whole: state.config.is_whole(uid) || is_foreign_target(state, uid),
+        foreign_keys: Vec::new(),
     }
+}
+
+/// Before a `foreignKeys` setting is sent: every foreign index must be whole, since a node
+/// joins only what it holds. An existing sharded index that is empty and idle becomes whole (no
+/// document has to move); one that already holds documents is refused. One not created yet will
+/// be created whole (see [`new_record`]). Called under the write lock.
+pub async fn make_foreign_targets_whole(state: &AppState, keys: &[Value]) -> Result<()> {
+    for target in keys
+        .iter()
+        .filter_map(|key| key["foreignIndexUid"].as_str())
+    {
+        let Some(mut index) = state.store.get_index(target)? else {
+            continue;
+        };
+        if index.whole {
+            continue;
+        }
+        if !is_empty_and_idle(state, target).await? {
+            return Err(MeiliError::invalid(
+                "miroir_foreign_index_not_whole",
+                format!(
+                    "Index `{target}` is sharded and already holds documents, so no node can join it. Set the foreign key before adding documents to `{target}`, or create `{target}` whole (`--whole-indexes`)."
+                ),
+            )
+            .into());
+        }
+        index.whole = true;
+        state.store.put_index(&index)?;
+    }
+    Ok(())
+}
+
+/// No unfinished Miroir task on the index and no document on any node.
+async fn is_empty_and_idle(state: &AppState, uid: &str) -> Result<bool> {
+    let unfinished = TaskFilter {
+        index_uids: Some(vec![uid.to_string()]),
+        statuses: Some(vec![TaskStatus::Enqueued, TaskStatus::Processing]),
+        ..TaskFilter::default()
+    };
+    if !state.store.matching_task_uids(&unfinished)?.is_empty() {
+        return Ok(false);
+    }
+    let path = format!("/indexes/{uid}/stats");
+    let stats = try_join_all(
+        state
+            .cluster
+            .nodes()
+            .iter()
+            .map(|node| node.json(Method::GET, &path, NodeBody::Empty)),
+    )
+    .await?;
+    Ok(stats
+        .iter()
+        .all(|s| s["numberOfDocuments"].as_u64() == Some(0)))
+}
+
+/// Whether some index's `foreignKeys` names `uid`: such an index is created whole, so that the
+/// nodes can join it.
+fn is_foreign_target(state: &AppState, uid: &str) -> bool {
+    state.store.list_indexes().is_ok_and(|indexes| {
+        indexes.iter().any(|index| {
+            index
+                .foreign_keys
+                .iter()
+                .any(|key| key["foreignIndexUid"].as_str() == Some(uid))
+        })
+    })
 }
 
 /// Calls toward every node with the same request.

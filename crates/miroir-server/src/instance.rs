@@ -1,4 +1,5 @@
-//! Instance-level routes relayed to the nodes: `/experimental-features`.
+//! Instance-level routes relayed to the nodes: `/experimental-features`, `/fields`, dumps and
+//! snapshots.
 //!
 //! Experimental features are per node; Miroir shows the first node's and applies a change to
 //! every node (the first alone first, so a value it refuses changes nothing anywhere), because
@@ -37,25 +38,14 @@ pub async fn update_features(
 ) -> Result<Json<Value>> {
     require_json(&headers)?;
     let change: Value = json_body(&body)?;
-    let _guard = state.write_lock.lock().await;
-    let first = state
-        .cluster
-        .node(0)
-        .json(
-            Method::PATCH,
-            "/experimental-features",
-            NodeBody::Json(change.clone()),
-        )
-        .await?;
-    try_join_all(state.cluster.nodes().iter().skip(1).map(|node| {
-        node.json(
-            Method::PATCH,
-            "/experimental-features",
-            NodeBody::Json(change.clone()),
-        )
-    }))
+    let answer = crate::relay::to_every_node(
+        &state,
+        Method::PATCH,
+        "/experimental-features",
+        Some(change),
+    )
     .await?;
-    Ok(Json(first))
+    Ok(Json(answer.json(&state.cluster.node(0).id)?))
 }
 
 /// `POST /indexes/{uid}/fields`: the union of every node's fields (a field only present in

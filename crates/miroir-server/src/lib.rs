@@ -20,6 +20,7 @@ pub mod indexes;
 pub mod instance;
 pub mod keys;
 pub mod node;
+pub mod relay;
 pub mod search;
 pub mod settings;
 pub mod similar;

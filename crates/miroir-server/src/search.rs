@@ -18,10 +18,11 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use miroir_core::facets::{facet_order, merge_counts, merge_distributions, merge_stats};
-use miroir_core::marker::{and_filter, strip_document};
+use miroir_core::marker::{and_filter, strip_document, strip_nested};
 use miroir_core::merge::{merge_ranked, rank_key, rank_key_of_hit, RankKey};
 use miroir_core::planner::pinned_ids;
 
+use crate::cluster::Layout;
 use crate::error::{Error, MeiliError, Result};
 use crate::extract::{json_body, Body, Params};
 use crate::fanout::{all_shards, fan_out, post_to_shards};
@@ -266,7 +267,7 @@ async fn scatter(
     let shards = query_shards(state, index, client_filter.as_ref())?;
     fan_out(
         &state.cluster,
-        index.shard_count,
+        state.cluster.layout(index),
         &shards,
         |node, shards| {
             let (path, base) = (&path, &base);
@@ -330,7 +331,11 @@ fn rank_keys(answers: &[NodeAnswer], weight: f64) -> Vec<Vec<RankKey>> {
 /// Re-writes a surviving hit for the client: no marker, and ranking fields only if asked.
 fn finish_hit(raw: &RawValue, client: &Map<String, Value>) -> Map<String, Value> {
     let mut hit: Map<String, Value> = serde_json::from_str(raw.get()).unwrap_or_default();
-    strip_document(&mut hit);
+    let removed = strip_document(&mut hit);
+    // Joined foreign documents carry their own markers; only then is the hit walked.
+    if raw.get().matches("\"_miroir\"").count() > removed {
+        hit.values_mut().for_each(strip_nested);
+    }
     if !flag(client, "showRankingScore") {
         hit.shift_remove("_rankingScore");
     }
@@ -623,7 +628,7 @@ pub async fn facet_search(
     let shards = query_shards(state, &index, client_filter.as_ref())?;
     let answers = fan_out(
         &state.cluster,
-        index.shard_count,
+        state.cluster.layout(&index),
         &shards,
         |node, shards| {
             let (path, client) = (&path, &client);
@@ -794,26 +799,30 @@ async fn federated(
 ) -> Result<Value> {
     let window = Window::of(federation);
     let depth = window.depth();
-    let mut shard_count = None;
+    let mut layout = None;
     for (position, query) in queries.iter().enumerate() {
         let uid = query
             .get("indexUid")
             .and_then(Value::as_str)
             .unwrap_or_default();
         let index = state.index(uid).map_err(|e| in_query(e, position))?;
-        match shard_count {
-            None => shard_count = Some(index.shard_count),
-            Some(count) if count == index.shard_count => {}
+        let this = state.cluster.layout(&index);
+        match layout {
+            None => layout = Some(this),
+            Some(common) if common == this => {}
             Some(_) => {
                 return Err(MeiliError::invalid(
                     "miroir_federation_shard_count_mismatch",
-                    "Federated search through Miroir needs every queried index to have the same shard count.",
+                    "Federated search through Miroir needs every queried index to have the same shard count and to be either sharded or whole.",
                 )
                 .into())
             }
         }
     }
-    let shard_count = shard_count.unwrap_or(1);
+    let layout = layout.unwrap_or(Layout {
+        shards: 1,
+        replicas: state.cluster.replication_factor(),
+    });
     let weights: Vec<f64> = queries
         .iter()
         .map(|q| {
@@ -830,10 +839,10 @@ async fn federated(
     }
     node_federation.insert("offset".into(), Value::from(0));
     node_federation.insert("limit".into(), Value::from(depth));
-    let shards = all_shards(shard_count);
+    let shards = all_shards(layout.shards);
     let node_federation = &node_federation;
     let queries_ref = &queries;
-    let answers = fan_out(&state.cluster, shard_count, &shards, |node, shards| {
+    let answers = fan_out(&state.cluster, layout, &shards, |node, shards| {
         let node_queries: Vec<Value> = queries_ref
             .iter()
             .map(|query| {

@@ -146,6 +146,8 @@ pub struct SettingsChange {
     distinct: Option<Option<String>>,
     /// The index's `pagination.maxTotalHits`.
     max_total_hits: Option<Option<u64>>,
+    /// The index's `foreignKeys` (empty: none).
+    foreign_keys: Option<Vec<Value>>,
 }
 
 impl SettingsChange {
@@ -155,6 +157,21 @@ impl SettingsChange {
             sort: Some(None),
             distinct: Some(None),
             max_total_hits: Some(None),
+            foreign_keys: Some(Vec::new()),
+        }
+    }
+
+    /// What a `foreignKeys` value (or its reset, `null`) changes; another type is left for
+    /// the nodes to refuse.
+    fn foreign_keys(value: &Value) -> SettingsChange {
+        let foreign_keys = match value {
+            Value::Null => Some(Vec::new()),
+            Value::Array(keys) => Some(keys.clone()),
+            _ => None,
+        };
+        SettingsChange {
+            foreign_keys,
+            ..SettingsChange::default()
         }
     }
 
@@ -289,6 +306,9 @@ pub async fn update_settings(
     if let Some(pagination) = toward_nodes.get("pagination") {
         cap.max_total_hits = SettingsChange::pagination(pagination).max_total_hits;
     }
+    if let Some(keys) = toward_nodes.get("foreignKeys") {
+        cap.foreign_keys = SettingsChange::foreign_keys(keys).foreign_keys;
+    }
     let task = NewTask {
         kind: "settingsUpdate",
         index_uid: Some(uid.clone()),
@@ -393,6 +413,7 @@ pub async fn update_setting(
         "filterableAttributes" => (with_marker_filterable(&client), SettingsChange::default()),
         "faceting" => rewrite_faceting(&client, "")?,
         "pagination" => (client.clone(), SettingsChange::pagination(&client)),
+        "foreignKeys" => (client.clone(), SettingsChange::foreign_keys(&client)),
         "distinctAttribute" => (
             client.clone(),
             SettingsChange {
@@ -448,6 +469,10 @@ pub async fn reset_setting(
             let (body, cap) = rewrite_faceting(&Value::Null, "")?;
             write(&state, &uid, task, verb.method(), &path, body, cap).await?
         }
+        "foreignKeys" => {
+            let cap = SettingsChange::foreign_keys(&Value::Null);
+            write(&state, &uid, task, Method::DELETE, &path, Value::Null, cap).await?
+        }
         _ => {
             write(
                 &state,
@@ -475,6 +500,9 @@ async fn write(
     cap: SettingsChange,
 ) -> Result<impl IntoResponse> {
     let _guard = state.write_lock.lock().await;
+    if let Some(keys) = &cap.foreign_keys {
+        crate::indexes::make_foreign_targets_whole(state, keys).await?;
+    }
     let path = format!("/indexes/{uid}/settings{sub_path}");
     // A JSON `null` is a real value on PUT/PATCH (it resets); only DELETE has no body.
     let body = (method != Method::DELETE).then_some(body);
@@ -518,6 +546,9 @@ async fn write(
     }
     if let Some(value) = cap.max_total_hits {
         index.max_total_hits = value;
+    }
+    if let Some(keys) = cap.foreign_keys {
+        index.foreign_keys = keys;
     }
     state.store.put_index(&index)?;
     Ok(summarized(&record))

@@ -106,7 +106,7 @@ async fn similar(state: &AppState, uid: &str, mut query: Map<String, Value>) -> 
     let path = &path;
     let reference = fan_out(
         &state.cluster,
-        index.shard_count,
+        state.cluster.layout(&index),
         &[shard],
         |node, _| async move {
             match state

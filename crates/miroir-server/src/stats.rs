@@ -86,8 +86,8 @@ pub async fn index_stats(
             .map(|node| node.json(Method::GET, &path, NodeBody::Empty)),
     )
     .await?;
-    let rf = state.cluster.replication_factor() as u64;
-    Ok(Json(merge_index_stats(&per_node, rf)))
+    let copies = state.cluster.layout(&state.index(&uid)?).replicas as u64;
+    Ok(Json(merge_index_stats(&per_node, copies)))
 }
 
 /// `GET /stats`
@@ -103,7 +103,6 @@ pub async fn global_stats(
             .map(|node| node.json(Method::GET, "/stats", NodeBody::Empty)),
     )
     .await?;
-    let rf = state.cluster.replication_factor() as u64;
     let sum = |key: &str| -> u64 {
         per_node
             .iter()
@@ -126,7 +125,8 @@ pub async fn global_stats(
             .iter()
             .filter_map(|s| s.get("indexes").and_then(|i| i.get(&index.uid)).cloned())
             .collect();
-        indexes.insert(index.uid.clone(), merge_index_stats(&stats, rf));
+        let copies = state.cluster.layout(&index).replicas as u64;
+        indexes.insert(index.uid.clone(), merge_index_stats(&stats, copies));
     }
     Ok(Json(json!({
         "databaseSize": sum("databaseSize"),

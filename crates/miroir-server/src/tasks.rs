@@ -637,7 +637,15 @@ fn run_task_deletion(state: &AppState, task: &mut TaskRecord) -> Result<()> {
 /// Final `details` and side effects of a task that just finished.
 fn finish(state: &AppState, task: &mut TaskRecord, node_details: &[Value]) -> Result<()> {
     let succeeded = task.status == TaskStatus::Succeeded;
-    let rf = state.cluster.replication_factor().max(1) as u64;
+    // Each document is counted once per copy: by the index's layout when it still exists.
+    let rf = task
+        .index_uid
+        .as_deref()
+        .and_then(|uid| state.store.get_index(uid).ok().flatten())
+        .map_or(state.cluster.replication_factor(), |index| {
+            state.cluster.layout(&index).replicas
+        })
+        .max(1) as u64;
     let node_sum = |key: &str| -> u64 {
         node_details
             .iter()

@@ -6,25 +6,41 @@ use axum::http::StatusCode;
 
 use crate::error::{Error, ErrorType, MeiliError};
 
-/// Why each unsupported route family is not served through Miroir.
-const REASONS: [(&str, &str); 6] = [
+/// Why each unsupported route family is not served through Miroir, by path prefix (the first
+/// match wins). `docs/api-coverage.md` lists the routes.
+const REASONS: [(&str, &str); 9] = [
     (
         "/network",
         "Miroir is itself the network layer; Meilisearch's network mode does not apply behind it",
     ),
     (
         "/export",
-        "exporting a sharded cluster is not orchestrated by Miroir yet",
+        "each node holds only some shards, and a copy of their documents would carry Miroir's shard markers",
     ),
-    ("/chats", "chat workspaces are not relayed by Miroir yet"),
+    (
+        "/chats/",
+        "a chat completion searches inside one node, which holds only some shards of each index",
+    ),
+    (
+        "/dynamic-search-rules",
+        "each node would pin documents within its own shards, so the merged ranking would misplace them",
+    ),
     (
         "/metrics",
-        "node metrics are per node; Miroir does not aggregate them yet",
+        "Meilisearch's metrics describe one node; read them on each node",
     ),
     ("/logs", "logs are per node; read them on each node"),
     (
+        "/tasks/compact",
+        "Miroir's task queue lives in its own store; compact each node's queue on the node",
+    ),
+    (
+        "/tasks/",
+        "a task's payload was split across the nodes by shard; Miroir keeps no copy of it",
+    ),
+    (
         "/indexes/",
-        "this index route is not served through Miroir yet",
+        "compaction is per node; compact each node's index on the node",
     ),
 ];
 

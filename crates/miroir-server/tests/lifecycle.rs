@@ -234,12 +234,8 @@ async fn batches_mirror_tasks() {
     assert_eq!(missing["code"], "batch_not_found");
 }
 
-/// Dumps and snapshots: one Miroir task over every node. (The test node has neither.)
+/// Dumps and snapshots: one Miroir task over every node.
 async fn dumps_and_snapshots(backend: Backend) {
-    if matches!(backend, Backend::TestNode) {
-        eprintln!("skipped: the test node has no dumps or snapshots");
-        return;
-    }
     let cluster = Cluster::start(&backend, 2, 1, 4).await;
     let client = cluster.client();
     let (status, answer) = client.raw(Method::POST, "/dumps", None, Vec::new()).await;

@@ -104,6 +104,14 @@ pub struct IndexRecord {
     /// beyond that rank is returned, whatever the window.
     #[serde(default)]
     pub max_total_hits: Option<u64>,
+    /// A whole index: every node holds every document (a reference table, such as the target
+    /// of a foreign key, which a node can then join without asking any other node).
+    #[serde(default)]
+    pub whole: bool,
+    /// The index's `foreignKeys` setting: the fields whose ids a node replaces with documents
+    /// of another index, from which Miroir strips the shard marker.
+    #[serde(default)]
+    pub foreign_keys: Vec<serde_json::Value>,
 }
 
 /// Filters of `GET /tasks` (and of task cancelation and deletion), already validated.

@@ -673,6 +673,10 @@ mod tests {
             sort_facet_values_by: None,
             distinct_attribute: None,
             max_total_hits: None,
+            whole: true,
+            foreign_keys: vec![
+                serde_json::json!({"foreignIndexUid": "authors", "fieldName": "author"}),
+            ],
         };
         store.put_index(&record)?;
         assert_eq!(store.get_index("movies")?, Some(record.clone()));

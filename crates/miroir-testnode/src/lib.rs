@@ -25,10 +25,12 @@
 //!   against `filterableAttributes` (strings and pattern objects).
 //! - Search (`GET`/`POST /indexes/{uid}/search`), facet search and multi-search: see the
 //!   [`search`] module for what is and is not modelled.
+//! - Experimental features, dumps, snapshots, chat workspace settings and `/render-template`,
+//!   minimally: see the [`instance`] module.
 //!
 //! ## Not implemented
-//! API keys (`/keys`) and tenant tokens (only the master key is checked), dumps, snapshots,
-//! `/batches`, experimental features, embedders and hybrid/vector search (embedder settings
+//! API keys (`/keys`) and tenant tokens (only the master key is checked), persisted dumps and
+//! snapshots, `/batches`, chat completions, embedders and hybrid/vector search (embedder settings
 //! are stored only), document edition by function, `CONTAINS`/`STARTS WITH` filters,
 //! `_geoPolygon`, `_geojson`, synonyms and the tokenizer settings (dictionary, separator
 //! tokens), `proximityPrecision: byAttribute`, localized attributes, search cutoff,
@@ -44,6 +46,7 @@ pub mod error;
 pub mod filter;
 pub mod http;
 pub mod indexes;
+pub mod instance;
 pub mod payload;
 pub mod search;
 pub mod settings;
@@ -147,6 +150,33 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(search::routes::facet_search),
         ),
         ("/multi-search", post(search::routes::multi_search)),
+        (
+            "/experimental-features",
+            get(instance::get_features).patch(instance::update_features),
+        ),
+        ("/dumps", post(instance::create_dump)),
+        ("/snapshots", post(instance::create_snapshot)),
+        ("/chats", get(instance::list_chats)),
+        (
+            "/chats/{workspace}",
+            get(instance::get_chat).delete(instance::delete_chat),
+        ),
+        (
+            "/chats/{workspace}/settings",
+            get(instance::get_chat_settings)
+                .patch(instance::update_chat_settings)
+                .delete(instance::reset_chat_settings),
+        ),
+        ("/render-template", post(instance::render_template)),
+        ("/indexes/{uid}/fields", post(instance::list_fields)),
+        (
+            "/indexes/{uid}/similar",
+            get(instance::similar).post(instance::similar),
+        ),
+        (
+            "/indexes/{uid}/documents/edit",
+            post(instance::edit_documents),
+        ),
     ];
     let mut guarded = Router::new();
     for (path, method) in table {

@@ -37,8 +37,20 @@ pub const ALL_KEYS: [&str; 22] = [
     "chat",
 ];
 
+/// The experimental feature a setting needs, if any: without it the setting is hidden and
+/// refused.
+pub fn feature_of(key: &str) -> Option<&'static str> {
+    match key {
+        "foreignKeys" => Some("foreignKeys"),
+        "chat" => Some("chatCompletions"),
+        _ => None,
+    }
+}
+
 /// The settings sub-routes: URL segment, JSON key, update verb (`put` or `patch`).
-pub const SUB_ROUTES: [(&str, &str, &str); 20] = [
+pub const SUB_ROUTES: [(&str, &str, &str); 22] = [
+    ("foreign-keys", "foreignKeys", "put"),
+    ("chat", "chat", "patch"),
     ("displayed-attributes", "displayedAttributes", "put"),
     ("searchable-attributes", "searchableAttributes", "put"),
     ("filterable-attributes", "filterableAttributes", "put"),
@@ -97,6 +109,12 @@ pub fn default_value(key: &str) -> Value {
         "pagination" => json!({"maxTotalHits": 1000}),
         "facetSearch" => json!(true),
         "prefixSearch" => json!("indexingTime"),
+        "chat" => json!({
+            "description": "",
+            "documentTemplate": "{% for field in fields %}{{ field.name }}: {{ field.value }}\n{% endfor %}",
+            "documentTemplateMaxBytes": 400,
+            "searchParameters": {}
+        }),
         _ => Value::Null,
     }
 }
@@ -111,9 +129,7 @@ impl Default for Settings {
     fn default() -> Self {
         let mut values = Map::new();
         for key in ALL_KEYS {
-            if key != "foreignKeys" && key != "chat" {
-                values.insert(key.to_string(), default_value(key));
-            }
+            values.insert(key.to_string(), default_value(key));
         }
         Settings { values }
     }
@@ -271,14 +287,11 @@ impl Settings {
     /// Applies a validated update (`null` resets).
     pub fn apply(&mut self, update: &Map<String, Value>) {
         for (key, value) in update {
-            if key == "foreignKeys" || key == "chat" {
-                continue;
-            }
             let new = if value.is_null() {
                 default_value(key)
             } else {
                 match key.as_str() {
-                    "typoTolerance" | "faceting" | "pagination" => {
+                    "typoTolerance" | "faceting" | "pagination" | "chat" => {
                         merge(&self.get(key), value, &default_value(key))
                     }
                     "embedders" => {
@@ -789,10 +802,21 @@ pub fn validate(key: &str, path: &str, value: &Value) -> ApiResult<Value> {
             }
             Ok(Value::Array(out))
         }
-        "foreignKeys" | "chat" => Err(ApiError::new(
-            "feature_not_enabled",
-            format!("Using `{key}` requires enabling the corresponding experimental feature."),
-        )),
+        "foreignKeys" => {
+            let keys = value
+                .as_array()
+                .ok_or_else(|| check.err(type_error(path, &[Kind::Seq], value)))?;
+            for (i, key) in keys.iter().enumerate() {
+                let object = check.object(&format!("{path}[{i}]"), key)?;
+                check.keys(
+                    &format!("{path}[{i}]"),
+                    object,
+                    &["foreignIndexUid", "fieldName"],
+                )?;
+            }
+            Ok(value.clone())
+        }
+        "chat" => Ok(Value::Object(check.object(path, value)?.clone())),
         _ => Err(ApiError::bad_request(unknown_field("", key, &ALL_KEYS))),
     }
 }
@@ -829,9 +853,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_have_twenty_keys() {
+    fn defaults_have_every_key() {
+        // Two of them (`foreignKeys`, `chat`) are hidden by the routes while their feature is off.
         let settings = Settings::default();
-        assert_eq!(settings.to_json().as_object().map(Map::len), Some(20));
+        assert_eq!(settings.to_json().as_object().map(Map::len), Some(22));
     }
 
     #[test]

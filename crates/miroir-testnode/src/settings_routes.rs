@@ -12,8 +12,26 @@ use serde_json::{Map, Value};
 use crate::error::{ApiError, ApiResult};
 use crate::http::json_body;
 use crate::indexes::check_path_uid;
-use crate::settings::{reset_all, validate, validate_all, SUB_ROUTES};
+use crate::settings::{feature_of, reset_all, validate, validate_all, SUB_ROUTES};
 use crate::store::{AppState, Op};
+
+/// `feature_not_enabled` when `update` sets a setting whose experimental feature is off.
+fn check_features(state: &AppState, update: &Map<String, Value>) -> ApiResult<()> {
+    let store = state.lock();
+    for key in update.keys() {
+        if let Some(feature) = feature_of(key) {
+            if store.features.get(feature) != Some(&Value::Bool(true)) {
+                return Err(ApiError::new(
+                    "feature_not_enabled",
+                    format!(
+                        "Using `{key}` requires enabling the `{feature}` experimental feature."
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 fn register(
     state: &AppState,
@@ -36,7 +54,14 @@ pub async fn get_settings(
 ) -> ApiResult<Json<Value>> {
     check_path_uid(&uid)?;
     let store = state.lock();
-    Ok(Json(store.index(&uid)?.settings.to_json()))
+    let mut settings = store.index(&uid)?.settings.to_json();
+    if let Value::Object(map) = &mut settings {
+        map.retain(|key, _| {
+            feature_of(key)
+                .is_none_or(|feature| store.features.get(feature) == Some(&Value::Bool(true)))
+        });
+    }
+    Ok(Json(settings))
 }
 
 /// `PATCH /indexes/{uid}/settings`
@@ -49,6 +74,7 @@ pub async fn update_settings(
     check_path_uid(&uid)?;
     let body = json_body(&headers, &body)?;
     let update = validate_all(&body)?;
+    check_features(&state, &update)?;
     Ok(register(&state, uid, update))
 }
 
@@ -93,6 +119,9 @@ pub async fn sub_route(
         };
         let mut update = Map::new();
         update.insert(key.to_string(), value);
+        if method != Method::DELETE {
+            check_features(&state, &update)?;
+        }
         Ok(register(&state, uid.clone(), update).into_response())
     })();
     match result {

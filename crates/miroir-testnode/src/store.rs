@@ -25,7 +25,10 @@ impl AppState {
     /// A fresh, empty node.
     pub fn new(master_key: Option<String>) -> Self {
         AppState {
-            store: Mutex::new(Store::default()),
+            store: Mutex::new(Store {
+                features: crate::instance::default_features(),
+                ..Store::default()
+            }),
             wake: Notify::new(),
             master_key,
         }
@@ -63,6 +66,10 @@ pub struct Store {
     pub next_task: u32,
     /// Next batch uid.
     pub next_batch: u32,
+    /// Experimental features by name.
+    pub features: Map<String, Value>,
+    /// Chat workspace settings by workspace uid.
+    pub chats: BTreeMap<String, Value>,
 }
 
 impl Store {

@@ -25,6 +25,9 @@ pub struct DevArgs {
     /// Default shard count of new indexes.
     #[arg(long, default_value_t = 64)]
     pub shards: u32,
+    /// Index uid patterns (`authors`, `ref_*`) created whole: every node holds all of them.
+    #[arg(long, value_delimiter = ',')]
+    pub whole_indexes: Vec<String>,
     /// Miroir's address.
     #[arg(long, env = "MIROIR_HTTP_ADDR", default_value = "127.0.0.1:7700")]
     pub http_addr: String,
@@ -144,6 +147,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             })
             .collect(),
         http_payload_size_limit: DEFAULT_PAYLOAD_LIMIT,
+        whole_indexes: args.whole_indexes.clone(),
     };
     config.validate()?;
     let listener = tokio::net::TcpListener::bind(&args.http_addr)

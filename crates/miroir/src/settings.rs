@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// A node as `ID=URL`; repeat the flag, or comma-separate in the environment variable.
     #[arg(long = "node", env = "MIROIR_NODES", value_delimiter = ',')]
     pub nodes: Vec<String>,
+    /// Index uid patterns (`authors`, `ref_*`) created whole: every node holds all of them.
+    #[arg(long, env = "MIROIR_WHOLE_INDEXES", value_delimiter = ',')]
+    pub whole_indexes: Vec<String>,
     /// API key Miroir uses toward the nodes given with `--node`.
     #[arg(long, env = "MIROIR_NODES_API_KEY")]
     pub nodes_api_key: Option<String>,
@@ -49,6 +52,8 @@ struct FileSettings {
     replication_factor: Option<usize>,
     shards: Option<u32>,
     http_payload_size_limit: Option<usize>,
+    #[serde(default)]
+    whole_indexes: Vec<String>,
     #[serde(default)]
     nodes: Vec<FileNode>,
 }
@@ -128,6 +133,11 @@ pub fn resolve(args: ServeArgs) -> Result<(String, ServerConfig), String> {
             .http_payload_size_limit
             .or(file.http_payload_size_limit)
             .unwrap_or(DEFAULT_PAYLOAD_LIMIT),
+        whole_indexes: if args.whole_indexes.is_empty() {
+            file.whole_indexes
+        } else {
+            args.whole_indexes
+        },
     };
     config.validate().map_err(|e| e.to_string())?;
     let addr = args

@@ -183,6 +183,7 @@ impl Cluster {
                 })
                 .collect(),
             http_payload_size_limit: DEFAULT_PAYLOAD_LIMIT,
+            whole_indexes: Vec::new(),
         };
         let miroir = miroir_server::spawn(config.clone())
             .await
