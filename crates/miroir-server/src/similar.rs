@@ -128,14 +128,33 @@ async fn similar(state: &AppState, uid: &str, mut query: Map<String, Value>) -> 
     .pop()
     .flatten()
     .ok_or_else(|| not_found(&id))?;
-    let vector = embedding(&reference, &embedder).ok_or_else(|| {
-        MeiliError::new(
+    let Some(vector) = embedding(&reference, &embedder) else {
+        // Without a stored embedding, a node holding the document says what is wrong (an
+        // unknown embedder, for one) as one Meilisearch would; otherwise Miroir cannot help.
+        let mut probe = query.clone();
+        probe.insert("id".into(), Value::String(id.clone()));
+        let plan = state
+            .cluster
+            .search_plan(state.cluster.layout(&index), &[shard], &[])?;
+        if let Some((node, _)) = plan.first() {
+            state
+                .cluster
+                .node(*node)
+                .json(
+                    Method::POST,
+                    &format!("/indexes/{uid}/similar"),
+                    NodeBody::Json(Value::Object(probe)),
+                )
+                .await?;
+        }
+        return Err(MeiliError::new(
             StatusCode::NOT_IMPLEMENTED,
             "miroir_not_supported",
             ErrorType::InvalidRequest,
             format!("`similar` through Miroir needs the reference document's stored embedding for `{embedder}`, and document `{id}` has none."),
         )
-    })?;
+        .into());
+    };
 
     // (2) A purely semantic search with that embedding over every shard, one hit deeper so
     // that dropping the reference still fills the window.
