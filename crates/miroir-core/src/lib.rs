@@ -18,6 +18,7 @@ pub mod facets;
 pub mod hash;
 pub mod marker;
 pub mod merge;
+pub mod parity;
 pub mod placement;
 pub mod planner;
 pub mod task;

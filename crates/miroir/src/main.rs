@@ -4,7 +4,10 @@
 //!   a key of the TOML file given by `--config-file-path` (flag > environment > file > default),
 //!   as Meilisearch does with its own settings.
 //! - `miroir dev`: a local cluster in one command (N nodes plus Miroir), for trying Miroir out.
+//! - `miroir bench`: Miroir against one Meilisearch with the same data: parity, latency,
+//!   throughput, memory (see `docs/benchmarks.md`).
 
+mod bench;
 mod dev;
 mod settings;
 
@@ -27,6 +30,8 @@ enum Command {
     Serve(ServeArgs),
     /// Starts local nodes and Miroir over them, and prints the URL and key.
     Dev(dev::DevArgs),
+    /// Measures Miroir against one Meilisearch holding the same data.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,5 +67,6 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Command::Dev(args) => runtime.block_on(dev::run(args)),
+        Command::Bench(args) => runtime.block_on(bench::run(args)),
     }
 }

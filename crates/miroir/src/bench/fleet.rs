@@ -1,0 +1,193 @@
+//! The servers a benchmark measures: given by URL, or started by `--spawn` (N nodes, one
+//! reference node and Miroir as a child process, so that its memory is its own). Everything
+//! started here listens on 127.0.0.1 and stops when the fleet is dropped.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use tokio::process::{Child, Command};
+
+/// The key Miroir uses toward spawned nodes.
+const NODE_KEY: &str = "miroir-bench-node-key";
+
+/// One server and the key to reach it.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    /// Base URL.
+    pub url: String,
+    /// Bearer key, if any.
+    pub key: Option<String>,
+}
+
+/// Miroir, its nodes and the reference, and whatever keeps them running.
+pub struct Fleet {
+    /// Miroir.
+    pub miroir: Endpoint,
+    /// The reference Meilisearch.
+    pub reference: Endpoint,
+    /// Miroir's nodes (known only when spawned).
+    pub nodes: Vec<Endpoint>,
+    /// Miroir's process id (known only when spawned), for its memory.
+    pub miroir_pid: Option<u32>,
+    /// `meilisearch` or `test node`.
+    pub backend: String,
+    _children: Vec<Child>,
+    _test_nodes: Vec<miroir_testnode::TestNode>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// How to spawn a fleet.
+pub struct SpawnSpec<'a> {
+    /// Nodes behind Miroir.
+    pub nodes: usize,
+    /// Replication factor.
+    pub replication_factor: usize,
+    /// Shards per index.
+    pub shards: u32,
+    /// Miroir's master key.
+    pub master_key: &'a str,
+    /// A `meilisearch` binary, or `None` for in-process test nodes.
+    pub meilisearch: Option<PathBuf>,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+async fn wait_healthy(url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    for _ in 0..600 {
+        if let Ok(response) = client.get(format!("{url}/health")).send().await {
+            if response.status().is_success() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    bail!("{url} did not become healthy within 30 s")
+}
+
+impl Fleet {
+    /// A fleet of servers that already run.
+    pub fn existing(miroir: Endpoint, reference: Endpoint) -> Fleet {
+        Fleet {
+            miroir,
+            reference,
+            nodes: Vec::new(),
+            miroir_pid: None,
+            backend: "given by URL".into(),
+            _children: Vec::new(),
+            _test_nodes: Vec::new(),
+            _dir: None,
+        }
+    }
+
+    /// Starts `spec.nodes` nodes, the reference node and Miroir over the nodes.
+    pub async fn spawn(spec: SpawnSpec<'_>) -> anyhow::Result<Fleet> {
+        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let mut children = Vec::new();
+        let mut test_nodes = Vec::new();
+        let mut started = Vec::new();
+        for i in 0..=spec.nodes {
+            let url = match &spec.meilisearch {
+                Some(binary) => {
+                    let port = free_port()?;
+                    let child = Command::new(binary)
+                        .arg("--db-path")
+                        .arg(dir.path().join(format!("node-{i}")))
+                        .arg("--http-addr")
+                        .arg(format!("127.0.0.1:{port}"))
+                        .arg("--master-key")
+                        .arg(NODE_KEY)
+                        .arg("--no-analytics")
+                        .kill_on_drop(true)
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .spawn()
+                        .with_context(|| format!("cannot start {}", binary.display()))?;
+                    children.push(child);
+                    format!("http://127.0.0.1:{port}")
+                }
+                None => {
+                    let node = miroir_testnode::spawn(miroir_testnode::Config {
+                        master_key: Some(NODE_KEY.to_string()),
+                    })
+                    .await
+                    .context("cannot start a test node")?;
+                    let url = node.url();
+                    test_nodes.push(node);
+                    url
+                }
+            };
+            wait_healthy(&url).await?;
+            started.push(Endpoint {
+                url,
+                key: Some(NODE_KEY.to_string()),
+            });
+        }
+        let reference = started.pop().context("no reference node")?;
+        let (miroir, pid) = spawn_miroir(&spec, &started, dir.path()).await?;
+        children.push(miroir.0);
+        Ok(Fleet {
+            miroir: miroir.1,
+            reference,
+            nodes: started,
+            miroir_pid: pid,
+            backend: match spec.meilisearch {
+                Some(binary) => format!("meilisearch ({})", binary.display()),
+                None => "test node".into(),
+            },
+            _children: children,
+            _test_nodes: test_nodes,
+            _dir: Some(dir),
+        })
+    }
+}
+
+/// Runs `miroir serve` (this very binary) over `nodes`.
+async fn spawn_miroir(
+    spec: &SpawnSpec<'_>,
+    nodes: &[Endpoint],
+    dir: &Path,
+) -> anyhow::Result<((Child, Endpoint), Option<u32>)> {
+    let port = free_port()?;
+    let exe = std::env::current_exe().context("cannot find the miroir binary")?;
+    let mut command = Command::new(exe);
+    command
+        .arg("serve")
+        .arg("--http-addr")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--master-key")
+        .arg(spec.master_key)
+        .arg("--db-path")
+        .arg(dir.join("miroir"))
+        .arg("--replication-factor")
+        .arg(spec.replication_factor.to_string())
+        .arg("--shards")
+        .arg(spec.shards.to_string())
+        .arg("--nodes-api-key")
+        .arg(NODE_KEY)
+        .env("MIROIR_LOG", "warn")
+        .env_remove("MIROIR_NODES")
+        .env_remove("MIROIR_CONFIG_FILE_PATH")
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null());
+    for (i, node) in nodes.iter().enumerate() {
+        command.arg("--node").arg(format!("n{i}={}", node.url));
+    }
+    let child = command.spawn().context("cannot start miroir serve")?;
+    let pid = child.id();
+    let url = format!("http://127.0.0.1:{port}");
+    wait_healthy(&url).await?;
+    Ok((
+        (
+            child,
+            Endpoint {
+                url,
+                key: Some(spec.master_key.to_string()),
+            },
+        ),
+        pid,
+    ))
+}

@@ -1,0 +1,111 @@
+//! `miroir bench --spawn` end to end on a small generated dataset with test nodes: the JSON
+//! result has every field, and Miroir answers every query as the reference does.
+
+use std::io::Write;
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn bench_runs_end_to_end_with_full_parity() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dataset = dir.path().join("animals.ndjson");
+    let animals = [
+        "otter", "heron", "badger", "falcon", "walrus", "lynx", "marten", "puffin",
+    ];
+    let colours = ["amber", "slate", "crimson", "olive", "ivory"];
+    let mut file = std::fs::File::create(&dataset).expect("dataset file");
+    for i in 0..400 {
+        let line = serde_json::json!({
+            "id": i,
+            "name": format!("{} {}", colours[i % colours.len()], animals[i % animals.len()]),
+            "story": format!("The {} met a {} near river{}", animals[(i * 7) % animals.len()], animals[(i * 3) % animals.len()], i % 13),
+            "rank": i % 17,
+        });
+        writeln!(file, "{line}").expect("dataset line");
+    }
+    drop(file);
+    let out = dir.path().join("result.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_miroir"))
+        .args(["bench", "--spawn", "--dataset"])
+        .arg(&dataset)
+        .args([
+            "--requests",
+            "40",
+            "--concurrency",
+            "1,8",
+            "--query-count",
+            "60",
+            "--out",
+        ])
+        .arg(&out)
+        .env_remove("MEILI_BIN")
+        .output()
+        .expect("miroir bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("parity:"), "{stdout}");
+
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("result written")).expect("JSON");
+    for pointer in [
+        "/date",
+        "/setup/backend",
+        "/setup/documents",
+        "/indexing/miroir/documentsPerSecond",
+        "/indexing/miroir/seconds",
+        "/indexing/reference/documentsPerSecond",
+        "/parity/exactOrderRate",
+        "/parity/meanTop10Overlap",
+        "/parity/meanNdcg10",
+        "/parity/totalsMismatches",
+        "/parity/facetsMismatches",
+        "/parity/differing",
+        "/memory/miroirPeakRssMb",
+        "/memory/nodes/2/stats/numberOfDocuments",
+        "/memory/reference/numberOfDocuments",
+    ] {
+        assert!(
+            report.pointer(pointer).is_some_and(|v| !v.is_null()),
+            "no {pointer} in {report}"
+        );
+    }
+    assert_eq!(report["setup"]["documents"], 400);
+    assert_eq!(
+        report["parity"]["exactOrderRate"], 1.0,
+        "{}",
+        report["parity"]
+    );
+    assert_eq!(report["parity"]["totalsMismatches"], 0);
+    let levels = report["latency"].as_array().expect("latency levels");
+    assert_eq!(levels.len(), 2);
+    for level in levels {
+        for side in ["miroir", "reference"] {
+            for key in ["p50Ms", "p95Ms", "p99Ms", "requestsPerSecond"] {
+                assert!(
+                    level[side][key].as_f64().is_some_and(|v| v > 0.0),
+                    "{level}"
+                );
+            }
+            assert_eq!(level[side]["requests"], 40, "{level}");
+            assert_eq!(level[side]["errors"], 0, "{level}");
+        }
+        assert!(level["throughputRatio"].as_f64().is_some(), "{level}");
+        assert!(
+            level["miroirPeakRssMb"].as_f64().is_some_and(|mb| mb > 1.0),
+            "{level}"
+        );
+    }
+    let on_nodes: u64 = (0..3)
+        .map(|i| {
+            report["memory"]["nodes"][i]["stats"]["numberOfDocuments"]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(on_nodes, 800, "RF 2: every document on two nodes");
+}
