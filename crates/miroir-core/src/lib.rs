@@ -21,6 +21,7 @@ pub mod merge;
 pub mod parity;
 pub mod placement;
 pub mod planner;
+pub mod split;
 pub mod task;
 
 pub use error::Error;

@@ -22,10 +22,8 @@ use futures::future::try_join_all;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
-use miroir_core::document::{
-    document_id, infer_primary_key, parse_payload, Document, PayloadFormat,
-};
-use miroir_core::marker::{and_filter, inject, strip_documents};
+use miroir_core::document::{infer_primary_key, parse_payload, Document, PayloadFormat};
+use miroir_core::marker::{and_filter, strip_documents};
 use miroir_core::merge::compare_sort_values;
 use miroir_store::IndexRecord;
 
@@ -205,22 +203,16 @@ fn route_documents(
 ) -> std::result::Result<Vec<Option<Bytes>>, miroir_core::Error> {
     let node_count = state.cluster.nodes().len();
     let mut bodies: Vec<Vec<u8>> = vec![Vec::new(); node_count];
+    let invalid = || miroir_core::Error::InvalidShardCount(u64::from(index.shard_count));
     let table = state
         .cluster
         .table(state.cluster.layout(index))
-        .map_err(|_| miroir_core::Error::InvalidShardCount(u64::from(index.shard_count)))?;
-    for mut document in documents {
-        let id = document_id(&document, primary_key)?;
-        let shard = state
-            .cluster
-            .shard_of(index.shard_count, &id)
-            .map_err(|_| miroir_core::Error::InvalidShardCount(u64::from(index.shard_count)))?;
-        inject(&mut document, shard);
-        let line = serde_json::to_vec(&document).unwrap_or_default();
+        .map_err(|_| invalid())?;
+    let count = miroir_core::hash::ShardCount::new(index.shard_count).map_err(|_| invalid())?;
+    for routed in miroir_core::split::routed_lines(documents, primary_key, count) {
+        let (shard, line) = routed?;
         for node in table.replicas(shard) {
-            let body = &mut bodies[*node];
-            body.extend_from_slice(&line);
-            body.push(b'\n');
+            bodies[*node].extend_from_slice(&line);
         }
     }
     Ok(bodies

@@ -1,0 +1,74 @@
+//! Splitting a parsed payload by shard: each document's id is hashed to its shard, the shard
+//! marker is appended, and the document becomes the NDJSON line the shard's nodes receive.
+//! The server appends each line to the body of every replica of its shard.
+
+use crate::document::{document_id, Document};
+use crate::error::Error;
+use crate::hash::{shard_of_id, ShardCount};
+use crate::marker::inject;
+
+/// Each document with its shard and its NDJSON line (newline included), in payload order; the
+/// first document without a valid id ends the iteration with its error.
+pub fn routed_lines<'a>(
+    documents: Vec<Document>,
+    primary_key: &'a str,
+    count: ShardCount,
+) -> impl Iterator<Item = Result<(u32, Vec<u8>), Error>> + 'a {
+    documents.into_iter().map(move |mut document| {
+        let id = document_id(&document, primary_key)?;
+        let shard = shard_of_id(&id, count);
+        inject(&mut document, shard);
+        let mut line = serde_json::to_vec(&document).unwrap_or_default();
+        line.push(b'\n');
+        Ok((shard, line))
+    })
+}
+
+/// NDJSON bodies by shard (index = shard), for measuring and for callers that send per shard.
+pub fn split_by_shard(
+    documents: Vec<Document>,
+    primary_key: &str,
+    count: ShardCount,
+) -> Result<Vec<Vec<u8>>, Error> {
+    let mut bodies = vec![Vec::new(); count.get() as usize];
+    for routed in routed_lines(documents, primary_key, count) {
+        let (shard, line) = routed?;
+        bodies[shard as usize].extend_from_slice(&line);
+    }
+    Ok(bodies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::{parse_payload, PayloadFormat};
+    use crate::marker::MARKER_FIELD;
+
+    #[test]
+    fn every_document_lands_once_in_its_shard_with_its_marker() {
+        let payload: String = (0..200)
+            .map(|i| format!("{{\"id\":{i},\"title\":\"t{i}\"}}\n"))
+            .collect();
+        let documents = parse_payload(payload.as_bytes(), PayloadFormat::Ndjson).unwrap();
+        let count = ShardCount::new(8).unwrap();
+        let bodies = split_by_shard(documents, "id", count).unwrap();
+        let mut seen = 0;
+        for (shard, body) in bodies.iter().enumerate() {
+            for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let document: serde_json::Value = serde_json::from_slice(line).unwrap();
+                let id = document["id"].to_string();
+                assert_eq!(shard_of_id(&id, count) as usize, shard);
+                assert!(document[MARKER_FIELD][format!("s{shard}")].is_null());
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 200);
+    }
+
+    #[test]
+    fn an_invalid_id_is_an_error() {
+        let documents = parse_payload(br#"[{"id": "a b"}]"#, PayloadFormat::Json).unwrap();
+        let count = ShardCount::new(4).unwrap();
+        assert!(split_by_shard(documents, "id", count).is_err());
+    }
+}
