@@ -21,8 +21,8 @@ pub struct RankedHit {
 pub struct HitsParity {
     /// Same hits in the same order, up to ties (see the module documentation).
     pub exact_order: bool,
-    /// Share of the reference's first 10 hits found in the answer's first 10 (1 when the
-    /// reference has none).
+    /// Share of the reference's first 10 hits found in the answer's first 10, a hit tied
+    /// with the reference's 10th counting as found (1 when the reference has none).
     pub top10_overlap: f64,
     /// NDCG@10 of the answer, each document's gain given by its reference rank (tied documents
     /// share the gain of their group).
@@ -94,6 +94,8 @@ pub fn compare_hits(reference: &[RankedHit], answer: &[RankedHit]) -> HitsParity
         hits.iter().take(10).map(|h| h.id.clone()).collect()
     };
     let (reference_top, answer_top) = (top(reference), top(answer));
+    // A hit tied with the reference's 10th is as good as the one the reference showed there.
+    let boundary = reference.iter().take(10).last().and_then(|h| h.score);
     let top10_overlap = if reference_top.is_empty() {
         if answer_top.is_empty() {
             1.0
@@ -101,11 +103,15 @@ pub fn compare_hits(reference: &[RankedHit], answer: &[RankedHit]) -> HitsParity
             0.0
         }
     } else {
-        let shared = reference_top
+        let shared = answer
             .iter()
-            .filter(|id| answer_top.contains(id))
+            .take(10)
+            .filter(|hit| {
+                reference_top.contains(&hit.id)
+                    || (boundary.is_some() && same_score(hit.score, boundary))
+            })
             .count();
-        shared as f64 / reference_top.len() as f64
+        (shared as f64 / reference_top.len() as f64).min(1.0)
     };
 
     // Gains: 10 for the reference's first group, decreasing with the group's first rank.
@@ -192,6 +198,13 @@ mod tests {
         assert!(!parity.exact_order);
         assert_eq!(parity.top10_overlap, 1.0);
         assert!(parity.ndcg10 < 1.0);
+    }
+
+    #[test]
+    fn a_tie_at_the_boundary_counts_as_overlap() {
+        let reference = hits(&[("a", 0.9), ("b", 0.5)]);
+        let answer = hits(&[("a", 0.9), ("z", 0.5)]);
+        assert_eq!(compare_hits(&reference, &answer).top10_overlap, 1.0);
     }
 
     #[test]

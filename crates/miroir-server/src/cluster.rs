@@ -176,6 +176,23 @@ impl Cluster {
             .filter(move |n| !exclude.contains(n) && self.is_up(*n))
     }
 
+    /// The shards a request to `node` must select with the marker filter: `shards`, or none
+    /// when the node holds no other shard of this layout (a node holds exactly the documents
+    /// of its shards, so the filter would select everything; leaving it out spares the node
+    /// evaluating it on every query).
+    pub fn shard_selection(&self, layout: Layout, node: usize, shards: &[u32]) -> Vec<u32> {
+        let Ok(table) = self.table(layout) else {
+            return shards.to_vec();
+        };
+        let holds_other = (0..layout.shards)
+            .any(|shard| !shards.contains(&shard) && table.replicas(shard).contains(&node));
+        if holds_other {
+            shards.to_vec()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// For document listings: each shard from its first usable replica (see the module docs).
     pub fn read_plan(&self, layout: Layout) -> Result<Plan> {
         let table = self.table(layout)?;

@@ -19,8 +19,10 @@ use crate::cluster::{Cluster, Layout};
 use crate::error::{Error, Result};
 use crate::node::{NodeBody, NodeClient};
 
-/// Runs `request(node, shards)` over a plan covering `shards`, re-planning the shards of nodes
-/// that fail to answer. Returns one result per node finally asked.
+/// Runs `request(node, selection)` over a plan covering `shards`, re-planning the shards of
+/// nodes that fail to answer. `selection` is what the node must filter on (see
+/// [`Cluster::shard_selection`]: empty when the node is asked for every shard it holds).
+/// Returns one result per node finally asked.
 pub async fn fan_out<T, F, Fut>(
     cluster: &Cluster,
     layout: Layout,
@@ -38,7 +40,7 @@ where
     for _ in 0..=cluster.nodes().len() {
         let plan = cluster.search_plan(layout, &pending, &exclude)?;
         let outcomes = join_all(plan.into_iter().map(|(node, shards)| {
-            let outcome = request(node, shards.clone());
+            let outcome = request(node, cluster.shard_selection(layout, node, &shards));
             async move { (node, shards, outcome.await) }
         }))
         .await;
