@@ -95,7 +95,9 @@ pub fn compare_hits(reference: &[RankedHit], answer: &[RankedHit]) -> HitsParity
     };
     let (reference_top, answer_top) = (top(reference), top(answer));
     // A hit tied with the reference's 10th is as good as the one the reference showed there.
-    let boundary = reference.iter().take(10).last().and_then(|h| h.score);
+    let boundary = reference[..reference.len().min(10)]
+        .last()
+        .and_then(|h| h.score);
     let top10_overlap = if reference_top.is_empty() {
         if answer_top.is_empty() {
             1.0
