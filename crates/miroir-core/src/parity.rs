@@ -116,30 +116,37 @@ pub fn compare_hits(reference: &[RankedHit], answer: &[RankedHit]) -> HitsParity
         (shared as f64 / reference_top.len() as f64).min(1.0)
     };
 
-    // Gains: 10 for the reference's first group, decreasing with the group's first rank.
-    let mut gain_of: Vec<(&str, f64)> = Vec::new();
+    // Gains: 10 for the reference's first group, decreasing with the group's first rank. A
+    // hit tied with a group (same score) has that group's gain even if the reference showed
+    // another member of the group.
+    let mut groups: Vec<(Option<f64>, f64, std::ops::Range<usize>)> = Vec::new();
     for range in tie_groups(reference) {
         let gain = 10.0 - range.start as f64;
         if gain <= 0.0 {
             break;
         }
-        for hit in &reference[range] {
-            gain_of.push((hit.id.as_str(), gain));
-        }
+        groups.push((reference[range.start].score, gain, range));
     }
-    let gain = |id: &str| {
-        gain_of
+    let gain = |hit: &RankedHit| {
+        let by_id = groups
             .iter()
-            .find(|(known, _)| *known == id)
-            .map_or(0.0, |(_, g)| *g)
+            .find(|(_, _, range)| reference[range.clone()].iter().any(|r| r.id == hit.id));
+        let by_score = || {
+            let known = reference.iter().any(|r| r.id == hit.id);
+            groups
+                .iter()
+                .find(|(score, _, _)| !known && score.is_some() && same_score(*score, hit.score))
+        };
+        by_id.or_else(by_score).map_or(0.0, |(_, gain, _)| *gain)
     };
-    let discounted = |ids: &[String]| -> f64 {
-        ids.iter()
+    let discounted = |hits: &[RankedHit]| -> f64 {
+        hits.iter()
+            .take(10)
             .enumerate()
-            .map(|(i, id)| gain(id) / ((i + 2) as f64).log2())
+            .map(|(i, hit)| gain(hit) / ((i + 2) as f64).log2())
             .sum()
     };
-    let ideal = discounted(&reference_top);
+    let ideal = discounted(reference);
     let ndcg10 = if ideal == 0.0 {
         if answer_top.is_empty() || reference_top.is_empty() {
             1.0
@@ -147,7 +154,7 @@ pub fn compare_hits(reference: &[RankedHit], answer: &[RankedHit]) -> HitsParity
             0.0
         }
     } else {
-        (discounted(&answer_top) / ideal).min(1.0)
+        (discounted(answer) / ideal).min(1.0)
     };
     HitsParity {
         exact_order: exact_order(reference, answer),
@@ -203,10 +210,12 @@ mod tests {
     }
 
     #[test]
-    fn a_tie_at_the_boundary_counts_as_overlap() {
+    fn a_tie_at_the_boundary_counts_as_overlap_and_gain() {
         let reference = hits(&[("a", 0.9), ("b", 0.5)]);
         let answer = hits(&[("a", 0.9), ("z", 0.5)]);
-        assert_eq!(compare_hits(&reference, &answer).top10_overlap, 1.0);
+        let parity = compare_hits(&reference, &answer);
+        assert_eq!(parity.top10_overlap, 1.0);
+        assert!((parity.ndcg10 - 1.0).abs() < 1e-12);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! avoids `SQLITE_BUSY` handling altogether. Timestamps are stored as Unix nanoseconds so the
 //! `/tasks` date filters are plain integer comparisons. WAL mode keeps writes cheap.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -55,6 +56,9 @@ CREATE TABLE IF NOT EXISTS counters (
 /// The SQLite-backed [`Store`].
 pub struct SqliteStore {
     connection: Mutex<Connection>,
+    /// Index records already read or written: every search reads its index's record, and
+    /// this process is the database's only writer, so the copy stays exact.
+    index_cache: Mutex<HashMap<String, IndexRecord>>,
 }
 
 impl SqliteStore {
@@ -70,7 +74,14 @@ impl SqliteStore {
         connection.execute_batch(SCHEMA)?;
         Ok(SqliteStore {
             connection: Mutex::new(connection),
+            index_cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn cached_indexes(&self) -> MutexGuard<'_, HashMap<String, IndexRecord>> {
+        self.index_cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -500,10 +511,15 @@ impl Store for SqliteStore {
              ON CONFLICT(uid) DO UPDATE SET record = excluded.record",
             params![index.uid, serde_json::to_string(index)?],
         )?;
+        self.cached_indexes()
+            .insert(index.uid.clone(), index.clone());
         Ok(())
     }
 
     fn get_index(&self, uid: &str) -> Result<Option<IndexRecord>> {
+        if let Some(index) = self.cached_indexes().get(uid) {
+            return Ok(Some(index.clone()));
+        }
         let text: Option<String> = self
             .lock()
             .query_row(
@@ -512,10 +528,14 @@ impl Store for SqliteStore {
                 |row| row.get(0),
             )
             .optional()?;
-        Ok(match text {
+        let index: Option<IndexRecord> = match text {
             Some(t) => Some(serde_json::from_str(&t)?),
             None => None,
-        })
+        };
+        if let Some(index) = &index {
+            self.cached_indexes().insert(uid.to_string(), index.clone());
+        }
+        Ok(index)
     }
 
     fn list_indexes(&self) -> Result<Vec<IndexRecord>> {
@@ -559,10 +579,12 @@ impl Store for SqliteStore {
     }
 
     fn delete_index(&self, uid: &str) -> Result<bool> {
-        Ok(self
+        let deleted = self
             .lock()
             .execute("DELETE FROM indexes WHERE uid = ?1", params![uid])?
-            > 0)
+            > 0;
+        self.cached_indexes().remove(uid);
+        Ok(deleted)
     }
 }
 
