@@ -19,7 +19,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use futures::future::try_join_all;
 use miroir_core::marker::MARKER_FIELD;
 use miroir_core::task::TaskStatus;
 use miroir_store::{IndexRecord, TaskFilter, TaskRecord};
@@ -170,15 +169,7 @@ async fn is_empty_and_idle(state: &AppState, uid: &str) -> Result<bool> {
     if !state.store.matching_task_uids(&unfinished)?.is_empty() {
         return Ok(false);
     }
-    let path = format!("/indexes/{uid}/stats");
-    let stats = try_join_all(
-        state
-            .cluster
-            .nodes()
-            .iter()
-            .map(|node| node.json(Method::GET, &path, NodeBody::Empty)),
-    )
-    .await?;
+    let stats = crate::stats::per_node_index_stats(state, uid).await?;
     Ok(stats
         .iter()
         .all(|s| s["numberOfDocuments"].as_u64() == Some(0)))

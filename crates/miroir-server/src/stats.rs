@@ -77,17 +77,22 @@ pub async fn index_stats(
 ) -> Result<Json<Value>> {
     check_path_uid(&uid)?;
     state.index(&uid)?;
+    let per_node = per_node_index_stats(&state, &uid).await?;
+    let copies = state.cluster.layout(&state.index(&uid)?).replicas as u64;
+    Ok(Json(merge_index_stats(&per_node, copies)))
+}
+
+/// Every node's own stats of index `uid`, in node order.
+pub async fn per_node_index_stats(state: &AppState, uid: &str) -> Result<Vec<Value>> {
     let path = format!("/indexes/{uid}/stats");
-    let per_node = try_join_all(
+    try_join_all(
         state
             .cluster
             .nodes()
             .iter()
             .map(|node| node.json(Method::GET, &path, NodeBody::Empty)),
     )
-    .await?;
-    let copies = state.cluster.layout(&state.index(&uid)?).replicas as u64;
-    Ok(Json(merge_index_stats(&per_node, copies)))
+    .await
 }
 
 /// `GET /stats`

@@ -5,11 +5,12 @@
 //! processes are killed when Miroir stops (Ctrl-C or SIGTERM).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+
+use crate::local::start_meilisearch;
 use clap::Args;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use miroir_server::{NodeConfig, ServerConfig, DEFAULT_PAYLOAD_LIMIT};
 
@@ -42,33 +43,6 @@ pub struct DevArgs {
 /// The key Miroir uses toward the local nodes.
 const NODE_KEY: &str = "miroir-dev-node-key";
 
-fn meilisearch_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("MEILI_BIN") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("meilisearch"))
-        .find(|candidate| candidate.is_file())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-async fn wait_healthy(url: &str) -> anyhow::Result<()> {
-    for _ in 0..300 {
-        if let Ok(stream) = tokio::net::TcpStream::connect(url.trim_start_matches("http://")).await
-        {
-            drop(stream);
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("node at {url} did not come up within 30 s")
-}
-
 /// Runs the local cluster until Ctrl-C.
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let temp;
@@ -82,7 +56,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let mut children: Vec<Child> = Vec::new();
     let mut test_nodes = Vec::new();
     let mut nodes = Vec::new();
-    match meilisearch_binary() {
+    match crate::local::meilisearch_binary() {
         Some(binary) => {
             println!(
                 "Starting {} Meilisearch nodes with {}",
@@ -90,27 +64,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 binary.display()
             );
             for i in 0..args.nodes {
-                let port = free_port()?;
-                let url = format!("http://127.0.0.1:{port}");
-                let child = Command::new(&binary)
-                    .arg("--db-path")
-                    .arg(data_dir.join(format!("node-{i}")))
-                    .arg("--http-addr")
-                    .arg(format!("127.0.0.1:{port}"))
-                    .arg("--master-key")
-                    .arg(NODE_KEY)
-                    .arg("--no-analytics")
-                    .arg("--dump-dir")
-                    .arg(data_dir.join(format!("node-{i}-dumps")))
-                    .arg("--snapshot-dir")
-                    .arg(data_dir.join(format!("node-{i}-snapshots")))
-                    .kill_on_drop(true)
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-                    .with_context(|| format!("cannot start {}", binary.display()))?;
+                let (child, url) =
+                    start_meilisearch(&binary, &data_dir, &format!("node-{i}"), NODE_KEY).await?;
                 children.push(child);
-                wait_healthy(&url).await?;
                 nodes.push((format!("node-{i}"), url));
             }
         }

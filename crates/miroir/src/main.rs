@@ -9,6 +9,7 @@
 
 mod bench;
 mod dev;
+mod local;
 mod settings;
 
 use anyhow::Context;

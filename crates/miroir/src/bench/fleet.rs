@@ -4,8 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use tokio::process::{Child, Command};
+
+use crate::local::{free_port, start_meilisearch, wait_healthy};
 
 /// The key Miroir uses toward spawned nodes.
 const NODE_KEY: &str = "miroir-bench-node-key";
@@ -50,24 +52,6 @@ pub struct SpawnSpec<'a> {
     pub meilisearch: Option<PathBuf>,
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-async fn wait_healthy(url: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
-    for _ in 0..600 {
-        if let Ok(response) = client.get(format!("{url}/health")).send().await {
-            if response.status().is_success() {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    bail!("{url} did not become healthy within 30 s")
-}
-
 impl Fleet {
     /// A fleet of servers that already run.
     pub fn existing(miroir: Endpoint, reference: Endpoint) -> Fleet {
@@ -92,22 +76,11 @@ impl Fleet {
         for i in 0..=spec.nodes {
             let url = match &spec.meilisearch {
                 Some(binary) => {
-                    let port = free_port()?;
-                    let child = Command::new(binary)
-                        .arg("--db-path")
-                        .arg(dir.path().join(format!("node-{i}")))
-                        .arg("--http-addr")
-                        .arg(format!("127.0.0.1:{port}"))
-                        .arg("--master-key")
-                        .arg(NODE_KEY)
-                        .arg("--no-analytics")
-                        .kill_on_drop(true)
-                        .stdout(std::process::Stdio::null())
-                        .stderr(std::process::Stdio::null())
-                        .spawn()
-                        .with_context(|| format!("cannot start {}", binary.display()))?;
+                    let (child, url) =
+                        start_meilisearch(binary, dir.path(), &format!("node-{i}"), NODE_KEY)
+                            .await?;
                     children.push(child);
-                    format!("http://127.0.0.1:{port}")
+                    url
                 }
                 None => {
                     let node = miroir_testnode::spawn(miroir_testnode::Config {
@@ -120,7 +93,6 @@ impl Fleet {
                     url
                 }
             };
-            wait_healthy(&url).await?;
             started.push(Endpoint {
                 url,
                 key: Some(NODE_KEY.to_string()),
