@@ -322,6 +322,17 @@ pub struct Doc {
     pub id: String,
     /// The document.
     pub body: Map<String, Value>,
+    /// Its text leaves, tokenized on first search (the body never changes: an update stores
+    /// a new `Doc`).
+    pub leaves: std::sync::OnceLock<Vec<crate::search::rank::TokenizedLeaf>>,
+}
+
+impl Doc {
+    /// The document's tokenized text leaves.
+    pub fn leaves(&self) -> &[crate::search::rank::TokenizedLeaf] {
+        self.leaves
+            .get_or_init(|| crate::search::rank::tokenized_leaves(&self.body))
+    }
 }
 
 /// One index.
@@ -396,7 +407,14 @@ impl Index {
                 internal
             }
         };
-        self.docs.insert(internal, Doc { id, body });
+        self.docs.insert(
+            internal,
+            Doc {
+                id,
+                body,
+                leaves: std::sync::OnceLock::new(),
+            },
+        );
     }
 
     /// Removes a document; true when it existed.

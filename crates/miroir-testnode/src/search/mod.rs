@@ -264,6 +264,7 @@ pub fn execute(
         if let Some(r) = rank::rank_document(
             *internal,
             &doc.body,
+            doc.leaves(),
             &parsed,
             &rules,
             request.matching_strategy,
@@ -468,6 +469,7 @@ pub fn facet_candidates<'a>(
         if rank::rank_document(
             *internal,
             &doc.body,
+            doc.leaves(),
             &parsed,
             &rules,
             request.matching_strategy,

@@ -280,19 +280,35 @@ fn walk(value: &Value, name: &str, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// Tokenizes the searchable attributes of a document (null values are never searchable).
-pub fn document_words(doc: &Map<String, Value>, searchable: &Searchable) -> Vec<FieldWords> {
+/// One text leaf of a document (dotted attribute name) and its words, positions relative to
+/// the leaf. Documents keep theirs (see [`crate::store::Doc::leaves`]): tokenizing every
+/// document on every query made searches over tens of thousands of documents take seconds.
+pub type TokenizedLeaf = (String, Vec<Word>);
+
+/// Every text leaf of a document, tokenized.
+pub fn tokenized_leaves(doc: &Map<String, Value>) -> Vec<TokenizedLeaf> {
     let mut leaves = Vec::new();
     for (key, value) in doc {
         walk(value, key, &mut leaves);
     }
+    leaves
+        .into_iter()
+        .map(|(name, text)| {
+            let words = tokenize(&text);
+            (name, words)
+        })
+        .collect()
+}
+
+/// Tokenizes the searchable attributes of a document (null values are never searchable).
+pub fn document_words(leaves: &[TokenizedLeaf], searchable: &Searchable) -> Vec<FieldWords> {
     let mut fields: Vec<FieldWords> = Vec::new();
     let mut counters: Vec<u32> = Vec::new();
-    for (name, text) in leaves {
-        let Some(weight) = searchable.weight(&name) else {
+    for (name, words) in leaves {
+        let Some(weight) = searchable.weight(name) else {
             continue;
         };
-        let index = match fields.iter().position(|f| f.name == name) {
+        let index = match fields.iter().position(|f| &f.name == name) {
             Some(index) => {
                 counters[index] += super::tokenize::HARD_DISTANCE;
                 index
@@ -308,7 +324,7 @@ pub fn document_words(doc: &Map<String, Value>, searchable: &Searchable) -> Vec<
             }
         };
         let start = counters[index];
-        let mut words = tokenize(&text);
+        let mut words = words.clone();
         for word in &mut words {
             word.position += start;
         }
@@ -684,6 +700,7 @@ fn index_proximity(left: u32, right: u32) -> u32 {
 pub fn rank_document(
     internal: u32,
     doc: &Map<String, Value>,
+    leaves: &[TokenizedLeaf],
     query: &ParsedQuery,
     rules: &[Rule],
     strategy: Strategy,
@@ -692,7 +709,7 @@ pub fn rank_document(
 ) -> Option<Ranked> {
     let needs_words = !query.terms.is_empty() || !query.negative.is_empty();
     let fields = if needs_words {
-        document_words(doc, searchable)
+        document_words(leaves, searchable)
     } else {
         Vec::new()
     };
@@ -1004,6 +1021,7 @@ mod tests {
         let ranked = rank_document(
             0,
             doc.as_object().unwrap(),
+            &tokenized_leaves(doc.as_object().unwrap()),
             &query,
             &rules,
             Strategy::Last,
