@@ -138,9 +138,13 @@ impl SqliteStore {
     }
 
     fn list_records(&self, table: RecordTable) -> Result<Vec<serde_json::Value>> {
+        self.list_json(&format!("SELECT record FROM {} ORDER BY seq", table.name()))
+    }
+
+    /// Every row of a one-column `SELECT` of JSON texts, parsed.
+    fn list_json<T: serde::de::DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>> {
         let connection = self.lock();
-        let mut statement =
-            connection.prepare(&format!("SELECT record FROM {} ORDER BY seq", table.name()))?;
+        let mut statement = connection.prepare(sql)?;
         let texts = statement
             .query_map([], |row| row.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -539,15 +543,7 @@ impl Store for SqliteStore {
     }
 
     fn list_indexes(&self) -> Result<Vec<IndexRecord>> {
-        let connection = self.lock();
-        let mut statement = connection.prepare("SELECT record FROM indexes ORDER BY uid")?;
-        let texts = statement
-            .query_map([], |row| row.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        texts
-            .iter()
-            .map(|t| serde_json::from_str(t).map_err(Error::from))
-            .collect()
+        self.list_json("SELECT record FROM indexes ORDER BY uid")
     }
 
     fn put_key(&self, uid: &str, key: &serde_json::Value) -> Result<()> {
