@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// One Meilisearch node of the fleet.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +38,14 @@ pub struct ServerConfig {
     /// Index uid patterns (`authors`, `ref_*`) of indexes created whole: every node holds every
     /// document, as reference tables that foreign keys join.
     pub whole_indexes: Vec<String>,
+    /// The longest Miroir waits for one node request (connect, send, answer) before it counts
+    /// the node as unavailable and fails over; connecting alone gets at most 2 s of it.
+    pub node_timeout: Duration,
 }
+
+/// Default [`ServerConfig::node_timeout`]: long enough for a 100 MB document batch to reach a
+/// node's disk, short enough that a stalled node does not hold a request for long.
+pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Meilisearch's default `http_payload_size_limit`: 100 MB (decimal).
 pub const DEFAULT_PAYLOAD_LIMIT: usize = 100_000_000;
@@ -84,6 +92,9 @@ pub enum ConfigError {
     /// The master key is set but empty.
     #[error("master_key: must not be empty when set")]
     EmptyMasterKey,
+    /// The node timeout is zero.
+    #[error("node_timeout_ms: must be at least 1")]
+    NodeTimeout,
 }
 
 impl ServerConfig {
@@ -104,6 +115,9 @@ impl ServerConfig {
         }
         if self.nodes.is_empty() {
             return Err(ConfigError::NoNodes);
+        }
+        if self.node_timeout.is_zero() {
+            return Err(ConfigError::NodeTimeout);
         }
         if self.replication_factor == 0 || self.replication_factor > self.nodes.len() {
             return Err(ConfigError::ReplicationFactor {
@@ -165,6 +179,7 @@ mod tests {
             shards,
             nodes,
             http_payload_size_limit: DEFAULT_PAYLOAD_LIMIT,
+            node_timeout: DEFAULT_NODE_TIMEOUT,
         }
     }
 

@@ -1,86 +1,16 @@
-//! The server's one error type, and its single mapping to Meilisearch error objects.
+//! The server's one error type, and its single mapping to Meilisearch error objects (the HTTP
+//! edge: [`IntoResponse`]).
 //!
 //! Every error a client sees is `{message, code, type, link}` with Meilisearch's HTTP status.
 //! Errors a node returned are passed through unchanged ([`Error::Node`]): the node *is* a
-//! Meilisearch, so its object is already the right answer for the client.
+//! Meilisearch, so its object is already the right answer for the client. Whether an error is
+//! worth trying again on another replica is [`Error::is_retryable`].
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-/// Meilisearch's error `type`s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorType {
-    /// The request was wrong.
-    InvalidRequest,
-    /// Miroir or a node failed.
-    Internal,
-    /// Authentication failed.
-    Auth,
-    /// Something is not available right now.
-    System,
-}
-
-impl ErrorType {
-    fn as_str(self) -> &'static str {
-        match self {
-            ErrorType::InvalidRequest => "invalid_request",
-            ErrorType::Internal => "internal",
-            ErrorType::Auth => "auth",
-            ErrorType::System => "system",
-        }
-    }
-}
-
-/// A fully described Meilisearch-shaped error.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MeiliError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Human message.
-    pub message: String,
-    /// Machine code (`index_not_found`, …).
-    pub code: String,
-    /// Error type.
-    pub kind: ErrorType,
-}
-
-impl MeiliError {
-    /// Builds an error object.
-    pub fn new(
-        status: StatusCode,
-        code: impl Into<String>,
-        kind: ErrorType,
-        message: impl Into<String>,
-    ) -> MeiliError {
-        MeiliError {
-            status,
-            message: message.into(),
-            code: code.into(),
-            kind,
-        }
-    }
-
-    /// A 400 `invalid_request` error with the given code.
-    pub fn invalid(code: &str, message: impl Into<String>) -> MeiliError {
-        MeiliError::new(
-            StatusCode::BAD_REQUEST,
-            code,
-            ErrorType::InvalidRequest,
-            message,
-        )
-    }
-
-    /// The JSON object Meilisearch sends (also stored in failed tasks).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "message": self.message,
-            "code": self.code,
-            "type": self.kind.as_str(),
-            "link": format!("https://docs.meilisearch.com/errors#{}", self.code),
-        })
-    }
-}
+pub use crate::wire::error::{ErrorType, MeiliError};
 
 /// Everything the server can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +44,15 @@ pub enum Error {
 
 /// The server's result type.
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Whether another replica may succeed where this failed: a node that could not be reached,
+    /// timed out or answered something that is not Meilisearch. A node's own error object is
+    /// deterministic (every replica holds the same data under the same settings), so it is not.
+    pub(crate) fn is_retryable(&self) -> bool {
+        matches!(self, Error::NodeUnavailable { .. })
+    }
+}
 
 impl Error {
     /// The Meilisearch error object and status for this error.
@@ -167,7 +106,7 @@ fn hide_marker(mut body: Value) -> Value {
 }
 
 /// Maps the core crate's errors to Meilisearch's codes and statuses.
-pub fn core_error(error: &miroir_core::Error) -> MeiliError {
+pub(crate) fn core_error(error: &miroir_core::Error) -> MeiliError {
     use miroir_core::Error as C;
     let code = match error {
         C::MissingPayload(_) => "missing_payload",
@@ -197,48 +136,5 @@ impl IntoResponse for Error {
             tracing::warn!(%status, error = %self, "request failed");
         }
         (status, axum::Json(body)).into_response()
-    }
-}
-
-/// `index_not_found` for `uid`.
-pub fn index_not_found(uid: &str) -> MeiliError {
-    MeiliError::new(
-        StatusCode::NOT_FOUND,
-        "index_not_found",
-        ErrorType::InvalidRequest,
-        format!("Index `{uid}` not found."),
-    )
-}
-
-/// `index_already_exists` for `uid`.
-pub fn index_already_exists(uid: &str) -> MeiliError {
-    MeiliError::new(
-        StatusCode::CONFLICT,
-        "index_already_exists",
-        ErrorType::InvalidRequest,
-        format!("Index `{uid}` already exists."),
-    )
-}
-
-/// `bad_request` for a body Miroir cannot read.
-pub fn bad_request(message: impl Into<String>) -> MeiliError {
-    MeiliError::invalid("bad_request", message)
-}
-
-/// `invalid_content_type` (415) or, without any `Content-Type`, `missing_content_type` (415).
-pub fn content_type_error(found: Option<&str>, accepted: &str) -> MeiliError {
-    match found {
-        Some(found) => MeiliError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_content_type",
-            ErrorType::InvalidRequest,
-            format!("The Content-Type `{found}` is invalid. Accepted values for the Content-Type header are: {accepted}"),
-        ),
-        None => MeiliError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "missing_content_type",
-            ErrorType::InvalidRequest,
-            format!("A Content-Type header is missing. Accepted values for the Content-Type header are: {accepted}"),
-        ),
     }
 }

@@ -1,34 +1,40 @@
 //! Request extraction with Meilisearch's errors instead of the framework's.
 //!
 //! axum's own extractors reject with plain-text bodies; a Meilisearch client expects an error
-//! object, so bodies are read as bytes and query strings as raw text, then parsed here.
+//! object, so bodies are read as bytes and query strings as raw text, then parsed here. The
+//! preamble every handler used to repeat is one extractor each:
+//!
+//! - [`IndexUid`]: the `{uid}` path parameter, checked against Meilisearch's uid rule;
+//! - [`JsonBody`]: `Content-Type: application/json` required, body parsed into `T`;
+//! - [`OptionalJsonBody`]: the same, an empty body reading as `T::default()`;
+//! - [`Body`]: the raw body, with `payload_too_large` past the configured limit;
+//! - [`Params`]: the decoded query string.
+//!
+//! Tenant-token rules are applied where a search body is read (`read::query`).
 
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
-use axum::http::{header, StatusCode};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, ErrorType, MeiliError};
+use crate::error::{Error, MeiliError, Result};
+use crate::wire::error::{content_type_error, payload_too_large};
+use crate::wire::index::{invalid_path_uid, valid_index_uid};
 
 /// The raw request body, with `payload_too_large` past the configured limit.
-pub struct Body(pub Bytes);
+pub(crate) struct Body(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
         match Bytes::from_request(req, state).await {
             Ok(bytes) => Ok(Body(bytes)),
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(MeiliError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    ErrorType::InvalidRequest,
-                    "The provided payload reached the size limit. The maximum accepted payload size is 100 MB.",
-                )
-                .into())
+                Err(payload_too_large().into())
             }
             Err(rejection) => Err(MeiliError::invalid("bad_request", rejection.body_text()).into()),
         }
@@ -36,40 +42,149 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 }
 
 /// The request's `Content-Type` without parameters, lowercased.
-pub fn content_type(headers: &axum::http::HeaderMap) -> Option<String> {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
+pub(crate) fn content_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next().unwrap_or(value);
+    Some(essence.trim().to_ascii_lowercase())
+}
+
+/// Requires `Content-Type: application/json` on JSON routes, as Meilisearch does.
+pub(crate) fn require_json(headers: &HeaderMap) -> Result<()> {
+    match content_type(headers).as_deref() {
+        Some("application/json") => Ok(()),
+        other => Err(content_type_error(other, "`application/json`").into()),
+    }
 }
 
 /// Parses a JSON request body into `T`, with Meilisearch's `bad_request` on failure.
-pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(MeiliError::invalid("missing_payload", "A json payload is missing.").into());
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        let message = match e.classify() {
-            serde_json::error::Category::Data => e.to_string(),
-            _ => format!("The json payload provided is malformed. `{e}`."),
-        };
-        let code = match e.classify() {
-            serde_json::error::Category::Data => "bad_request",
-            _ => "malformed_payload",
+        let (code, message) = match e.classify() {
+            serde_json::error::Category::Data => ("bad_request", e.to_string()),
+            _ => (
+                "malformed_payload",
+                format!("The json payload provided is malformed. `{e}`."),
+            ),
         };
         MeiliError::invalid(code, message).into()
     })
 }
 
+/// A JSON body parsed into `T`, after checking its content type.
+pub(crate) struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        require_json(req.headers())?;
+        let Body(bytes) = Body::from_request(req, state).await?;
+        json_body(&bytes).map(JsonBody)
+    }
+}
+
+/// A JSON body parsed into `T`, an empty body reading as `T::default()` (routes whose body is
+/// optional, such as `documents/fetch`).
+pub(crate) struct OptionalJsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        require_json(req.headers())?;
+        let Body(bytes) = Body::from_request(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        json_body(&bytes).map(OptionalJsonBody)
+    }
+}
+
+/// One path parameter by name (routes declare their parameters, so a missing one is a
+/// router mistake, answered as an unknown route).
+async fn path_param(parts: &mut Parts, name: &str) -> Result<String> {
+    let params = RawPathParams::from_request_parts(parts, &())
+        .await
+        .map_err(|_| Error::from(crate::wire::error::route_not_found()))?;
+    params
+        .iter()
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
+        .ok_or_else(|| crate::wire::error::route_not_found().into())
+}
+
+/// The `{uid}` path parameter, a valid index uid.
+pub(crate) struct IndexUid(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IndexUid {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        let uid = path_param(parts, "uid").await?;
+        if valid_index_uid(&uid) {
+            Ok(IndexUid(uid))
+        } else {
+            Err(invalid_path_uid(&uid).into())
+        }
+    }
+}
+
+/// Declares an extractor for one named path parameter.
+macro_rules! path_param {
+    ($(#[$doc:meta])* $name:ident, $param:literal) => {
+        $(#[$doc])*
+        pub(crate) struct $name(pub String);
+
+        impl<S: Send + Sync> FromRequestParts<S> for $name {
+            type Rejection = Error;
+
+            async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+                path_param(parts, $param).await.map($name)
+            }
+        }
+    };
+}
+
+path_param!(
+    /// The `{id}` path parameter: a document id.
+    DocumentId,
+    "id"
+);
+path_param!(
+    /// The `{setting}` path parameter: a settings sub-route.
+    SettingSegment,
+    "setting"
+);
+path_param!(
+    /// The `{workspace}` path parameter: a chat workspace.
+    Workspace,
+    "workspace"
+);
+path_param!(
+    /// The `{key}` path parameter: an API key's uid or value.
+    KeyParam,
+    "key"
+);
+path_param!(
+    /// The `{uuid}` path parameter: a webhook.
+    UuidParam,
+    "uuid"
+);
+
 /// Query-string parameters, decoded. A repeated key keeps its last value.
 #[derive(Debug, Default, Clone)]
-pub struct Params(pub HashMap<String, String>);
+pub(crate) struct Params(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        Ok(Params::parse(parts.uri.query()))
+    }
+}
 
 impl Params {
     /// Parses a raw query string.
@@ -86,8 +201,13 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
+    /// The `customMetadata` parameter, echoed in a write's task.
+    pub fn custom_metadata(&self) -> Option<String> {
+        self.get("customMetadata").map(str::to_string)
+    }
+
     /// A non-negative integer parameter, or Meilisearch's error `code` naming it.
-    pub fn usize(&self, name: &str, code: &str) -> Result<Option<usize>, Error> {
+    pub fn usize(&self, name: &str, code: &str) -> Result<Option<usize>> {
         match self.get(name) {
             None => Ok(None),
             Some(raw) => raw.parse::<usize>().map(Some).map_err(|_| {

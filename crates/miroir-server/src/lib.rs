@@ -1,46 +1,66 @@
 //! Miroir's HTTP front: one endpoint that looks like a single Meilisearch while each index is
 //! striped over a fleet of Meilisearch nodes with a replication factor.
 //!
-//! - [`app`]: the router and the master-key check;
-//! - [`indexes`], [`documents`], [`settings`], [`stats`], [`tasks`]: the Meilisearch routes;
-//! - [`state`]: shared state and the write dispatcher (ordering, first-node probe);
-//! - [`cluster`], [`node`]: placement and the node clients;
-//! - [`error`]: the one error type and its mapping to Meilisearch error objects.
+//! Dependencies point one way, from the edge down:
+//!
+//! ```text
+//! http (router, auth) ─▶ read / write / tasks / instance (handlers) ─▶ state ─▶ cluster ─▶ node
+//!                  every layer may use: extract, access, error, wire (Meilisearch's JSON shapes)
+//! ```
+//!
+//! - [`http`]: the route table — each route registered with the action it requires — and the
+//!   authorization layer (API keys, tenant tokens);
+//! - [`read`]: searches, facet search, multi-search, `similar`, document reads, stats;
+//! - [`write`]: document writes, index lifecycle, settings, cancelation, the dispatcher;
+//! - [`tasks`]: the task registry, the poller that follows node tasks, `/tasks`, `/batches`,
+//!   webhooks;
+//! - [`instance`]: keys, chats, experimental features, dumps, unsupported routes;
+//! - [`cluster`]: nodes behind the [`cluster::node::NodeApi`] trait, placement, read plans,
+//!   fan-out with failover;
+//! - [`state`], [`extract`], [`access`], [`error`], [`wire`], [`config`]: what they say.
+//!
+//! **Following a search**: `http::router` routes `POST /indexes/{uid}/search` through
+//! `http::auth` to `read::search::search_post`; `read::query` reads the body once
+//! (`wire::search::SearchQuery`, tenant filter ANDed in); `read::search::search` asks
+//! `read::scatter` for the nodes' answers — a plan from `cluster::plan`, one request per node
+//! through `cluster::fanout` (failover) and `cluster::node` (deadline) — merges them with
+//! `miroir_core::merge` and builds the answer in `read::collect`.
+//!
+//! **Following a document write**: `http::router` routes `POST /indexes/{uid}/documents` to
+//! `write::documents::add_documents`; the payload is parsed and split by shard
+//! (`miroir_core::document`, `miroir_core::split`) into one request per node;
+//! `write::dispatch::dispatch` sends them under the write lock and records the task with
+//! `tasks::registry`; `tasks::poller` follows the node tasks until the task is finished.
 
-pub mod app;
-pub mod auth;
-pub mod batches;
-pub mod cluster;
+mod access;
+mod cluster;
 pub mod config;
-pub mod documents;
-pub mod error;
-pub mod extract;
-pub mod fanout;
-pub mod indexes;
-pub mod instance;
-pub mod keys;
-pub mod node;
-pub mod relay;
-pub mod search;
-pub mod settings;
-pub mod similar;
-pub mod state;
-pub mod stats;
-pub mod tasks;
-pub mod tenant;
-pub mod unsupported;
-pub mod webhooks;
+mod error;
+mod extract;
+mod http;
+mod instance;
+mod read;
+mod state;
+mod tasks;
+mod wire;
+mod write;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinHandle;
 
 use miroir_store::SqliteStore;
 
-pub use config::{ConfigError, NodeConfig, ServerConfig, DEFAULT_PAYLOAD_LIMIT};
+use state::AppState;
+
+pub use config::{
+    ConfigError, NodeConfig, ServerConfig, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT,
+};
+pub use http::auth::Guard;
+pub use http::router::{routes, RouteSpec};
+pub use instance::keys::key_value;
 
 /// Why Miroir could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,34 +74,29 @@ pub enum StartError {
     /// The listener failed.
     #[error("http_addr: {0}")]
     Io(#[from] std::io::Error),
+    /// Something else failed while starting.
+    #[error("{0}")]
+    Other(String),
 }
 
 /// Validates the configuration, opens the store and builds the state.
-pub fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
+fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
     config.validate()?;
     let store = SqliteStore::open(&config.db_path)?;
-    let cluster = cluster::Cluster::new(&config);
-    let state = Arc::new(AppState {
-        config,
-        store: Arc::new(store),
-        cluster,
-        write_lock: Mutex::new(()),
-        task_created: Notify::new(),
-    });
-    keys::ensure_default_keys(&state).map_err(|e| match e {
+    let cluster = cluster::Cluster::new(&config).map_err(|e| StartError::Other(e.to_string()))?;
+    let state = Arc::new(AppState::new(config, Arc::new(store), cluster));
+    instance::keys::ensure_default_keys(&state).map_err(|e| match e {
         error::Error::Store(e) => StartError::Store(e),
-        other => StartError::Io(std::io::Error::other(other.to_string())),
+        other => StartError::Other(other.to_string()),
     })?;
     Ok(state)
 }
 
-pub use state::AppState;
-
 /// Serves Miroir on `listener` until the future is dropped.
 pub async fn serve(listener: TcpListener, config: ServerConfig) -> Result<(), StartError> {
     let state = build_state(config)?;
-    let poller = tokio::spawn(tasks::run_poller(state.clone()));
-    let result = axum::serve(listener, app::router(state)).await;
+    let poller = tokio::spawn(tasks::poller::run_poller(state.clone()));
+    let result = axum::serve(listener, http::router::router(state)).await;
     poller.abort();
     result.map_err(StartError::Io)
 }
@@ -117,9 +132,9 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningMiroir, StartError> {
     let state = build_state(config)?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let poller = tokio::spawn(tasks::run_poller(state.clone()));
+    let poller = tokio::spawn(tasks::poller::run_poller(state.clone()));
     let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app::router(state)).await {
+        if let Err(e) = axum::serve(listener, http::router::router(state)).await {
             tracing::error!(error = %e, "server stopped");
         }
     });

@@ -64,7 +64,7 @@ async fn scoped_keys(backend: Backend) {
     .await;
     assert_eq!(
         search_key,
-        miroir_server::keys::key_value(uid, common::MASTER_KEY)
+        miroir_server::key_value(uid, common::MASTER_KEY)
     );
     let front = master.with_key(Some(&search_key));
     for index in ["movies", "movies_2024"] {

@@ -16,7 +16,7 @@ use crate::http::{json_body, require_json, Params};
 use crate::indexes::check_path_uid;
 use crate::payload::{self, document_id, invalid_id_message};
 use crate::store::{AppState, Index, Op};
-use crate::util::{type_error, unknown_field, Kind};
+use crate::util::{compare_sort_values, type_error, unknown_field, Kind};
 
 /// Keeps only the selected fields; dotted names select nested parts (`a.b` → `{"a":{"b":…}}`).
 pub fn select_fields(doc: &Map<String, Value>, fields: &[String]) -> Map<String, Value> {
@@ -63,39 +63,6 @@ pub fn select_fields(doc: &Map<String, Value>, fields: &[String]) -> Map<String,
         }
     }
     out
-}
-
-/// Meilisearch's ordering of sort values: numbers before strings, missing values last.
-pub fn compare_sort_values(ascending: bool, left: &Value, right: &Value) -> Ordering {
-    // Ordering::Less = left comes first.
-    match (left, right) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Greater,
-        (_, Value::Null) => Ordering::Less,
-        (Value::Number(_), Value::String(_)) => Ordering::Less,
-        (Value::String(_), Value::Number(_)) => Ordering::Greater,
-        (Value::Number(l), Value::Number(r)) => {
-            let order = l
-                .as_f64()
-                .zip(r.as_f64())
-                .and_then(|(l, r)| l.partial_cmp(&r))
-                .unwrap_or(Ordering::Equal);
-            if ascending {
-                order
-            } else {
-                order.reverse()
-            }
-        }
-        (Value::String(l), Value::String(r)) => {
-            let order = l.to_lowercase().cmp(&r.to_lowercase());
-            if ascending {
-                order
-            } else {
-                order.reverse()
-            }
-        }
-        _ => Ordering::Equal,
-    }
 }
 
 /// The value a document sorts by on `field` (smallest for asc, largest for desc).

@@ -11,35 +11,10 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::store::{AppState, Op};
-
-/// Meilisearch 1.50's experimental features, all off.
-pub fn default_features() -> Map<String, Value> {
-    let names = [
-        "metrics",
-        "logsRoute",
-        "editDocumentsByFunction",
-        "containsFilter",
-        "dynamicSearchRules",
-        "network",
-        "getTaskDocumentsRoute",
-        "taskQueueCompactionRoute",
-        "compositeEmbedders",
-        "chatCompletions",
-        "multimodal",
-        "foreignKeys",
-        "disableDocumentsFetchQueue",
-        "legacySearch",
-        "renderRoute",
-    ];
-    names
-        .into_iter()
-        .map(|name| (name.to_string(), Value::Bool(false)))
-        .collect()
-}
 
 /// `GET /experimental-features`
 pub async fn get_features(State(state): State<Arc<AppState>>) -> Json<Value> {

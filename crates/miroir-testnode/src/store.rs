@@ -26,7 +26,7 @@ impl AppState {
     pub fn new(master_key: Option<String>) -> Self {
         AppState {
             store: Mutex::new(Store {
-                features: crate::instance::default_features(),
+                features: default_features(),
                 ..Store::default()
             }),
             wake: Notify::new(),
@@ -324,14 +324,14 @@ pub struct Doc {
     pub body: Map<String, Value>,
     /// Its text leaves, tokenized on first search (the body never changes: an update stores
     /// a new `Doc`).
-    pub leaves: std::sync::OnceLock<Vec<crate::search::rank::TokenizedLeaf>>,
+    pub leaves: std::sync::OnceLock<Vec<crate::search::tokenize::TokenizedLeaf>>,
 }
 
 impl Doc {
     /// The document's tokenized text leaves.
-    pub fn leaves(&self) -> &[crate::search::rank::TokenizedLeaf] {
+    pub fn leaves(&self) -> &[crate::search::tokenize::TokenizedLeaf] {
         self.leaves
-            .get_or_init(|| crate::search::rank::tokenized_leaves(&self.body))
+            .get_or_init(|| crate::search::tokenize::tokenized_leaves(&self.body))
     }
 }
 
@@ -475,4 +475,29 @@ impl Index {
             .map(|d| Value::Object(d.body.clone()).to_string().len() as u64)
             .sum()
     }
+}
+
+/// Meilisearch 1.50's experimental features, all off.
+pub fn default_features() -> Map<String, Value> {
+    let names = [
+        "metrics",
+        "logsRoute",
+        "editDocumentsByFunction",
+        "containsFilter",
+        "dynamicSearchRules",
+        "network",
+        "getTaskDocumentsRoute",
+        "taskQueueCompactionRoute",
+        "compositeEmbedders",
+        "chatCompletions",
+        "multimodal",
+        "foreignKeys",
+        "disableDocumentsFetchQueue",
+        "legacySearch",
+        "renderRoute",
+    ];
+    names
+        .into_iter()
+        .map(|name| (name.to_string(), Value::Bool(false)))
+        .collect()
 }

@@ -1,6 +1,8 @@
 //! Small helpers: dates and durations in Meilisearch's formats, query-string decoding,
 //! edit distances and deserr-like JSON type descriptions.
 
+use std::cmp::Ordering;
+
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -306,6 +308,39 @@ pub fn uuid_v7_like() -> String {
         0x8000 | ((mix >> 36) & 0x3fff),
         mix & 0xffff_ffff_ffff
     )
+}
+
+/// Meilisearch's ordering of sort values: numbers before strings, missing values last.
+pub fn compare_sort_values(ascending: bool, left: &Value, right: &Value) -> Ordering {
+    // Ordering::Less = left comes first.
+    match (left, right) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Greater,
+        (_, Value::Null) => Ordering::Less,
+        (Value::Number(_), Value::String(_)) => Ordering::Less,
+        (Value::String(_), Value::Number(_)) => Ordering::Greater,
+        (Value::Number(l), Value::Number(r)) => {
+            let order = l
+                .as_f64()
+                .zip(r.as_f64())
+                .and_then(|(l, r)| l.partial_cmp(&r))
+                .unwrap_or(Ordering::Equal);
+            if ascending {
+                order
+            } else {
+                order.reverse()
+            }
+        }
+        (Value::String(l), Value::String(r)) => {
+            let order = l.to_lowercase().cmp(&r.to_lowercase());
+            if ascending {
+                order
+            } else {
+                order.reverse()
+            }
+        }
+        _ => Ordering::Equal,
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::local::start_meilisearch;
 use clap::Args;
 use tokio::process::Child;
 
-use miroir_server::{NodeConfig, ServerConfig, DEFAULT_PAYLOAD_LIMIT};
+use miroir_server::{NodeConfig, ServerConfig, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT};
 
 /// Flags of `miroir dev`.
 #[derive(Args, Debug)]
@@ -103,6 +103,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             })
             .collect(),
         http_payload_size_limit: DEFAULT_PAYLOAD_LIMIT,
+        node_timeout: DEFAULT_NODE_TIMEOUT,
         whole_indexes: args.whole_indexes.clone(),
     };
     config.validate()?;

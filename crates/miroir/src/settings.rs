@@ -1,11 +1,12 @@
 //! `miroir serve` settings: flags, `MIROIR_*` environment variables and a TOML file, merged.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use serde::Deserialize;
 
-use miroir_server::{NodeConfig, ServerConfig, DEFAULT_PAYLOAD_LIMIT};
+use miroir_server::{NodeConfig, ServerConfig, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT};
 
 /// Flags of `miroir serve` (each also readable from its environment variable).
 #[derive(Args, Debug, Default)]
@@ -40,6 +41,9 @@ pub struct ServeArgs {
     /// API key Miroir uses toward the nodes given with `--node`.
     #[arg(long, env = "MIROIR_NODES_API_KEY")]
     pub nodes_api_key: Option<String>,
+    /// Longest wait for one node request, in milliseconds, before failing over.
+    #[arg(long, env = "MIROIR_NODE_TIMEOUT_MS")]
+    pub node_timeout_ms: Option<u64>,
 }
 
 /// The TOML file's shape.
@@ -52,6 +56,7 @@ struct FileSettings {
     replication_factor: Option<usize>,
     shards: Option<u32>,
     http_payload_size_limit: Option<usize>,
+    node_timeout_ms: Option<u64>,
     #[serde(default)]
     whole_indexes: Vec<String>,
     #[serde(default)]
@@ -133,6 +138,10 @@ pub fn resolve(args: ServeArgs) -> Result<(String, ServerConfig), String> {
             .http_payload_size_limit
             .or(file.http_payload_size_limit)
             .unwrap_or(DEFAULT_PAYLOAD_LIMIT),
+        node_timeout: args
+            .node_timeout_ms
+            .or(file.node_timeout_ms)
+            .map_or(DEFAULT_NODE_TIMEOUT, Duration::from_millis),
         whole_indexes: if args.whole_indexes.is_empty() {
             file.whole_indexes
         } else {

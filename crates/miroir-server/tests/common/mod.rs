@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use miroir_server::{NodeConfig, RunningMiroir, ServerConfig, DEFAULT_PAYLOAD_LIMIT};
+use miroir_server::{
+    NodeConfig, RunningMiroir, ServerConfig, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT,
+};
 
 /// The key clients use toward Miroir in tests.
 pub const MASTER_KEY: &str = "masterKey";
@@ -183,6 +185,7 @@ impl Cluster {
                 })
                 .collect(),
             http_payload_size_limit: DEFAULT_PAYLOAD_LIMIT,
+            node_timeout: DEFAULT_NODE_TIMEOUT,
             whole_indexes: Vec::new(),
         };
         let miroir = miroir_server::spawn(config.clone())

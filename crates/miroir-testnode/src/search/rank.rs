@@ -22,10 +22,10 @@ use std::cmp::Ordering;
 
 use serde_json::{json, Map, Value};
 
-use super::tokenize::{tokenize, Word};
-use crate::documents::compare_sort_values;
+use super::tokenize::{tokenize, TokenizedLeaf, Word};
 use crate::filter::{distance, geo_point};
 use crate::settings::{is_faceted_by, Settings};
+use crate::util::compare_sort_values;
 use crate::util::{levenshtein, prefix_levenshtein};
 
 /// One query term: a word (possibly a prefix) or a quoted phrase.
@@ -253,51 +253,6 @@ impl Searchable {
     pub fn max_weight(&self) -> Option<u16> {
         self.list.as_ref().map(|l| l.len().saturating_sub(1) as u16)
     }
-}
-
-fn leaf_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn walk(value: &Value, name: &str, out: &mut Vec<(String, String)>) {
-    match value {
-        Value::Object(map) => {
-            for (key, inner) in map {
-                walk(inner, &format!("{name}.{key}"), out);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|item| walk(item, name, out)),
-        other => {
-            if let Some(text) = leaf_text(other) {
-                out.push((name.to_string(), text));
-            }
-        }
-    }
-}
-
-/// One text leaf of a document (dotted attribute name) and its words, positions relative to
-/// the leaf. Documents keep theirs (see [`crate::store::Doc::leaves`]): tokenizing every
-/// document on every query made searches over tens of thousands of documents take seconds.
-pub type TokenizedLeaf = (String, Vec<Word>);
-
-/// Every text leaf of a document, tokenized.
-pub fn tokenized_leaves(doc: &Map<String, Value>) -> Vec<TokenizedLeaf> {
-    let mut leaves = Vec::new();
-    for (key, value) in doc {
-        walk(value, key, &mut leaves);
-    }
-    leaves
-        .into_iter()
-        .map(|(name, text)| {
-            let words = tokenize(&text);
-            (name, words)
-        })
-        .collect()
 }
 
 /// Tokenizes the searchable attributes of a document (null values are never searchable).
@@ -1021,7 +976,7 @@ mod tests {
         let ranked = rank_document(
             0,
             doc.as_object().unwrap(),
-            &tokenized_leaves(doc.as_object().unwrap()),
+            &crate::search::tokenize::tokenized_leaves(doc.as_object().unwrap()),
             &query,
             &rules,
             Strategy::Last,

@@ -2,6 +2,8 @@
 //! lowercased with Latin diacritics folded; word positions advance by 1 across a soft
 //! separator and by 8 across a hard one (`. `, `, `, `!`, `?`, `;` …), as Meilisearch counts.
 
+use serde_json::{Map, Value};
+
 /// One word of a text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Word {
@@ -112,6 +114,51 @@ pub fn tokenize(text: &str) -> Vec<Word> {
         flush(start, text.len(), word, &mut separator, &mut words);
     }
     words
+}
+
+fn leaf_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn walk(value: &Value, name: &str, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                walk(inner, &format!("{name}.{key}"), out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| walk(item, name, out)),
+        other => {
+            if let Some(text) = leaf_text(other) {
+                out.push((name.to_string(), text));
+            }
+        }
+    }
+}
+
+/// One text leaf of a document (dotted attribute name) and its words, positions relative to
+/// the leaf. Documents keep theirs (see `store::Doc::leaves`): tokenizing every
+/// document on every query made searches over tens of thousands of documents take seconds.
+pub type TokenizedLeaf = (String, Vec<Word>);
+
+/// Every text leaf of a document, tokenized.
+pub fn tokenized_leaves(doc: &Map<String, Value>) -> Vec<TokenizedLeaf> {
+    let mut leaves = Vec::new();
+    for (key, value) in doc {
+        walk(value, key, &mut leaves);
+    }
+    leaves
+        .into_iter()
+        .map(|(name, text)| {
+            let words = tokenize(&text);
+            (name, words)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,203 @@
+//! In-process fake nodes for unit tests: a node that answers, fails to connect, stalls,
+//! answers late or answers garbage, and records every request it received.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::node::{Node, NodeApi, NodeBody, NodeResponse};
+use super::Cluster;
+use crate::config::{NodeConfig, ServerConfig, DEFAULT_PAYLOAD_LIMIT};
+use crate::error::{Error, Result};
+
+/// The deadline fake clusters give every node call.
+pub(crate) const FAKE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// How a fake node behaves.
+#[derive(Clone, Debug)]
+pub(crate) enum Behaviour {
+    /// Answers with its handler.
+    Answer,
+    /// Refuses connections.
+    Refuse,
+    /// Never answers.
+    Stall,
+    /// Answers with its handler after a delay.
+    Late(Duration),
+    /// Answers `200` with a body that is not JSON.
+    Garbage,
+}
+
+/// One request a fake node received.
+#[derive(Clone, Debug)]
+pub(crate) struct Call {
+    /// Method.
+    pub method: Method,
+    /// Path and query.
+    pub path: String,
+    /// The body: JSON as sent, raw bytes as a string, or `null`.
+    pub body: Value,
+}
+
+type Handler = Arc<dyn Fn(&Call, u64) -> (StatusCode, Value) + Send + Sync>;
+
+/// A fake node's recipe (cloned into as many nodes as a test needs).
+#[derive(Clone)]
+pub(crate) struct FakeNode {
+    behaviour: Behaviour,
+    handler: Handler,
+}
+
+impl FakeNode {
+    /// A node that accepts every write with a fresh `taskUid` and answers reads with `{}`.
+    pub fn healthy() -> FakeNode {
+        FakeNode::answering(|call, counter| {
+            if call.method == Method::GET {
+                (StatusCode::OK, json!({}))
+            } else {
+                (StatusCode::ACCEPTED, json!({"taskUid": counter}))
+            }
+        })
+    }
+
+    /// A node answering with `handler` (given the call and a per-node request counter).
+    pub fn answering(
+        handler: impl Fn(&Call, u64) -> (StatusCode, Value) + Send + Sync + 'static,
+    ) -> FakeNode {
+        FakeNode {
+            behaviour: Behaviour::Answer,
+            handler: Arc::new(handler),
+        }
+    }
+}
+
+/// A running fake node.
+pub(crate) struct FakeService {
+    id: String,
+    behaviour: Mutex<Behaviour>,
+    handler: Handler,
+    counter: AtomicU64,
+    calls: Mutex<Vec<Call>>,
+}
+
+impl FakeService {
+    /// Every request received so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Changes the behaviour from now on.
+    pub fn set(&self, behaviour: Behaviour) {
+        if let Ok(mut current) = self.behaviour.lock() {
+            *current = behaviour;
+        }
+    }
+
+    fn behaviour(&self) -> Behaviour {
+        self.behaviour
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or(Behaviour::Refuse)
+    }
+}
+
+impl NodeApi for FakeService {
+    fn send<'a>(
+        &'a self,
+        method: Method,
+        path: &'a str,
+        body: NodeBody,
+    ) -> BoxFuture<'a, Result<NodeResponse>> {
+        Box::pin(async move {
+            let body = match body {
+                NodeBody::Empty => Value::Null,
+                NodeBody::Json(value) => value,
+                NodeBody::Raw { bytes, .. } => {
+                    Value::String(String::from_utf8_lossy(&bytes).into_owned())
+                }
+            };
+            let call = Call {
+                method,
+                path: path.to_string(),
+                body,
+            };
+            if let Ok(mut calls) = self.calls.lock() {
+                calls.push(call.clone());
+            }
+            let answer = |call: &Call| {
+                let (status, value) =
+                    (self.handler)(call, self.counter.fetch_add(1, Ordering::SeqCst));
+                Ok(NodeResponse {
+                    status,
+                    body: Bytes::from(value.to_string()),
+                })
+            };
+            match self.behaviour() {
+                Behaviour::Answer => answer(&call),
+                Behaviour::Refuse => Err(Error::NodeUnavailable {
+                    node: self.id.clone(),
+                    reason: "connection failed".to_string(),
+                }),
+                Behaviour::Stall => futures::future::pending().await,
+                Behaviour::Late(delay) => {
+                    tokio::time::sleep(delay).await;
+                    answer(&call)
+                }
+                Behaviour::Garbage => Ok(NodeResponse {
+                    status: StatusCode::OK,
+                    body: Bytes::from_static(b"<html>not meilisearch</html>"),
+                }),
+            }
+        })
+    }
+}
+
+/// A configuration over `count` nodes `n0`, `n1`, … with replication factor `rf`.
+pub(crate) fn fake_config(count: usize, rf: usize) -> ServerConfig {
+    ServerConfig {
+        master_key: None,
+        db_path: std::path::PathBuf::from("unused"),
+        replication_factor: rf,
+        shards: 8,
+        nodes: (0..count)
+            .map(|i| NodeConfig {
+                id: format!("n{i}"),
+                url: format!("http://127.0.0.1:{}", 1 + i),
+                api_key: None,
+                zone: None,
+                weight: 1.0,
+            })
+            .collect(),
+        http_payload_size_limit: DEFAULT_PAYLOAD_LIMIT,
+        whole_indexes: Vec::new(),
+        node_timeout: FAKE_TIMEOUT,
+    }
+}
+
+/// A cluster over fake nodes, and the running fakes (in node order).
+pub(crate) fn cluster_of(nodes: Vec<FakeNode>, rf: usize) -> (Cluster, Vec<Arc<FakeService>>) {
+    let config = fake_config(nodes.len(), rf);
+    let services: Vec<Arc<FakeService>> = nodes
+        .into_iter()
+        .enumerate()
+        .map(|(i, recipe)| {
+            Arc::new(FakeService {
+                id: format!("n{i}"),
+                behaviour: Mutex::new(recipe.behaviour),
+                handler: recipe.handler,
+                counter: AtomicU64::new(0),
+                calls: Mutex::new(Vec::new()),
+            })
+        })
+        .collect();
+    let nodes = services
+        .iter()
+        .map(|s| Node::new(s.id.clone(), s.clone(), config.node_timeout))
+        .collect();
+    (Cluster::with_nodes(&config, nodes), services)
+}

@@ -1,0 +1,180 @@
+//! The fleet as the server sees it: the nodes (each behind [`node::NodeApi`]), the placement
+//! of every shard, which nodes recently failed, and the read plans built from those.
+//!
+//! - [`node`]: the node service trait, the HTTP implementation, per-call deadlines;
+//! - [`plan`]: which node serves which shard for one read;
+//! - [`fanout`]: one request per planned node, with failover inside the request.
+//!
+//! Placement tables are computed once per layout (indexes may differ in shard count and in
+//! copies) and cached.
+
+pub(crate) mod fanout;
+pub(crate) mod node;
+pub(crate) mod plan;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use miroir_core::hash::{document_id_hash, shard_of, ShardCount};
+use miroir_core::placement::{NodeSpec, PlacementTable};
+use miroir_store::IndexRecord;
+
+use crate::config::ServerConfig;
+use crate::error::{Error, MeiliError, Result};
+use node::{HttpNode, Node};
+
+/// How long a node that failed to answer is avoided by read plans.
+pub(crate) const DOWN_FOR: Duration = Duration::from_secs(2);
+
+/// How one index is spread over the nodes: its shard count and the copies of each shard
+/// (the cluster's replication factor, or every node for a whole index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Layout {
+    /// Virtual shards.
+    pub shards: u32,
+    /// Copies of each shard.
+    pub replicas: usize,
+}
+
+/// Nodes, placement and recent failures.
+pub(crate) struct Cluster {
+    nodes: Vec<Node>,
+    specs: Vec<NodeSpec>,
+    replication_factor: usize,
+    tables: Mutex<HashMap<Layout, Arc<PlacementTable>>>,
+    /// The clock `down_until` counts from.
+    epoch: Instant,
+    /// Per node: milliseconds since `epoch` until which it is considered down.
+    down_until: Vec<AtomicU64>,
+    /// Rotates tie-breaks between equally useful replicas.
+    rotation: AtomicUsize,
+}
+
+impl Cluster {
+    /// The cluster of a validated configuration, over HTTP.
+    pub fn new(config: &ServerConfig) -> Result<Cluster> {
+        let connect_timeout = config.node_timeout.min(Duration::from_secs(2));
+        let http = HttpNode::http_client(connect_timeout)?;
+        let nodes = config
+            .nodes
+            .iter()
+            .map(|n| {
+                let api = HttpNode::new(n.id.clone(), &n.url, n.api_key.clone(), http.clone());
+                Node::new(n.id.clone(), Arc::new(api), config.node_timeout)
+            })
+            .collect();
+        Ok(Cluster::with_nodes(config, nodes))
+    }
+
+    /// The cluster of a validated configuration over the given nodes, in configuration order
+    /// (tests use in-process fakes).
+    pub fn with_nodes(config: &ServerConfig, nodes: Vec<Node>) -> Cluster {
+        let specs = config
+            .nodes
+            .iter()
+            .map(|n| NodeSpec {
+                id: n.id.clone(),
+                weight: n.weight,
+                zone: n.zone.clone(),
+            })
+            .collect();
+        Cluster {
+            down_until: nodes.iter().map(|_| AtomicU64::new(0)).collect(),
+            nodes,
+            specs,
+            replication_factor: config.replication_factor,
+            tables: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
+            rotation: AtomicUsize::new(0),
+        }
+    }
+
+    /// Every node, in configuration order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The node at `index` in configuration order.
+    pub fn node(&self, index: usize) -> &Node {
+        &self.nodes[index]
+    }
+
+    /// The position of the node with configured id `id`.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// Copies of every document of a sharded index.
+    pub fn replication_factor(&self) -> usize {
+        self.replication_factor
+    }
+
+    /// The layout of an index: whole indexes (see [`IndexRecord::whole`]) are on every node.
+    pub fn layout(&self, index: &IndexRecord) -> Layout {
+        Layout {
+            shards: index.shard_count,
+            replicas: if index.whole {
+                self.nodes.len()
+            } else {
+                self.replication_factor
+            },
+        }
+    }
+
+    /// The placement table of a layout.
+    pub fn table(&self, layout: Layout) -> Result<Arc<PlacementTable>> {
+        // A panic while holding this lock cannot leave the cache half-written (one insert).
+        let mut tables = self
+            .tables
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(table) = tables.get(&layout) {
+            return Ok(table.clone());
+        }
+        let count = ShardCount::new(layout.shards)
+            .map_err(|e| MeiliError::invalid("bad_request", e.to_string()))?;
+        let table = PlacementTable::new(&self.specs, count, layout.replicas)
+            .map_err(|e| MeiliError::invalid("bad_request", e.to_string()))?;
+        let table = Arc::new(table);
+        tables.insert(layout, table.clone());
+        Ok(table)
+    }
+
+    /// The shard of a canonical document id.
+    pub fn shard_of(&self, shard_count: u32, canonical_id: &str) -> Result<u32> {
+        let count = ShardCount::new(shard_count)
+            .map_err(|e| Error::from(MeiliError::invalid("bad_request", e.to_string())))?;
+        Ok(shard_of(document_id_hash(canonical_id), count))
+    }
+
+    fn now_millis(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Records that a node failed to answer: plans avoid it for [`DOWN_FOR`].
+    pub fn mark_down(&self, node: usize) {
+        if let Some(until) = self.down_until.get(node) {
+            until.store(
+                self.now_millis() + DOWN_FOR.as_millis() as u64,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Whether a node is currently considered reachable.
+    pub fn is_up(&self, node: usize) -> bool {
+        self.down_until
+            .get(node)
+            .is_some_and(|until| until.load(Ordering::Relaxed) <= self.now_millis())
+    }
+
+    /// The next tie-break offset for read plans.
+    fn next_rotation(&self) -> usize {
+        self.rotation.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fakes;

@@ -1,0 +1,221 @@
+//! Read plans: which node serves which shard for one read.
+//!
+//! - [`Cluster::read_plan`] (document listings): each shard from its first reachable replica in
+//!   placement order, so the same node serves the same shard on every page and paging is
+//!   stable;
+//! - [`Cluster::search_plan`] (searches): a greedy cover that asks as few nodes as possible
+//!   (each extra node is one more request to wait for), breaking ties between equally useful
+//!   nodes with a rotating counter so that load spreads over the replicas.
+//!
+//! A node that recently failed (see [`Cluster::mark_down`]) is avoided while any replica of the
+//! shard is up, and a shard with no reachable replica is an error (`miroir_shard_unavailable`),
+//! never a silently short result.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+
+use miroir_core::placement::PlacementTable;
+
+use super::{Cluster, Layout};
+use crate::error::{Error, ErrorType, MeiliError, Result};
+
+/// A read plan: nodes, each with the shards it is asked for.
+pub(crate) type Plan = Vec<(usize, Vec<u32>)>;
+
+/// Every shard of an index with `shard_count` shards.
+pub(crate) fn all_shards(shard_count: u32) -> Vec<u32> {
+    (0..shard_count).collect()
+}
+
+impl Cluster {
+    /// The replicas of a shard that may be asked: up and not excluded, in placement order.
+    fn usable<'a>(
+        &'a self,
+        table: &'a PlacementTable,
+        shard: u32,
+        exclude: &'a [usize],
+    ) -> impl Iterator<Item = usize> + 'a {
+        table
+            .replicas(shard)
+            .iter()
+            .copied()
+            .filter(move |n| !exclude.contains(n) && self.is_up(*n))
+    }
+
+    /// The shards a request to `node` must select with the marker filter: `shards`, or none
+    /// when the node holds no other shard of this layout (a node holds exactly the documents
+    /// of its shards, so the filter would select everything; leaving it out spares the node
+    /// evaluating it on every query). Without a placement table the selection is kept, which
+    /// is always correct.
+    pub fn shard_selection(&self, layout: Layout, node: usize, shards: &[u32]) -> Vec<u32> {
+        let Ok(table) = self.table(layout) else {
+            return shards.to_vec();
+        };
+        let holds_other = (0..layout.shards)
+            .any(|shard| !shards.contains(&shard) && table.replicas(shard).contains(&node));
+        if holds_other {
+            shards.to_vec()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// For document listings: each shard from its first usable replica (see the module docs).
+    pub fn read_plan(&self, layout: Layout) -> Result<Plan> {
+        let table = self.table(layout)?;
+        let mut plan: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+        for shard in 0..layout.shards {
+            let node = self
+                .usable(&table, shard, &[])
+                .next()
+                .ok_or_else(|| self.unavailable(&table, shard))?;
+            plan.entry(node).or_default().push(shard);
+        }
+        Ok(plan.into_iter().collect())
+    }
+
+    /// For searches: covers `shards` with as few usable nodes as possible, avoiding `exclude`.
+    pub fn search_plan(&self, layout: Layout, shards: &[u32], exclude: &[usize]) -> Result<Plan> {
+        let table = self.table(layout)?;
+        let node_count = self.nodes.len();
+        let mut candidates: Vec<Vec<u32>> = vec![Vec::new(); node_count];
+        for &shard in shards {
+            let mut any = false;
+            for node in self.usable(&table, shard, exclude) {
+                candidates[node].push(shard);
+                any = true;
+            }
+            if !any {
+                return Err(self.unavailable(&table, shard));
+            }
+        }
+        let start = self.next_rotation() % node_count.max(1);
+        let mut uncovered: Vec<u32> = shards.to_vec();
+        let mut plan: Plan = Vec::new();
+        while !uncovered.is_empty() {
+            let best = (0..node_count)
+                .map(|i| (start + i) % node_count)
+                .filter(|n| !plan.iter().any(|(p, _)| p == n))
+                .max_by_key(|n| {
+                    let covered = candidates[*n]
+                        .iter()
+                        .filter(|s| uncovered.contains(s))
+                        .count();
+                    // Among equals, the first in rotated order wins (max_by_key keeps the last
+                    // maximum, so rank by reverse position).
+                    (
+                        covered,
+                        node_count - ((*n + node_count - start) % node_count),
+                    )
+                });
+            let Some(node) = best else { break };
+            let taken: Vec<u32> = candidates[node]
+                .iter()
+                .copied()
+                .filter(|s| uncovered.contains(s))
+                .collect();
+            if taken.is_empty() {
+                break;
+            }
+            uncovered.retain(|s| !taken.contains(s));
+            plan.push((node, taken));
+        }
+        plan.sort_by_key(|(node, _)| *node);
+        Ok(plan)
+    }
+
+    fn unavailable(&self, table: &PlacementTable, shard: u32) -> Error {
+        let replicas: Vec<String> = table
+            .replicas(shard)
+            .iter()
+            .map(|n| format!("`{}`", self.nodes[*n].id))
+            .collect();
+        MeiliError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "miroir_shard_unavailable",
+            ErrorType::System,
+            format!(
+                "Shard {shard} has no reachable replica (replicas: {}); the request cannot cover every document, so Miroir refuses to answer with partial results.",
+                replicas.join(", ")
+            ),
+        )
+        .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::fakes::{cluster_of, FakeNode};
+
+    fn covered(plan: &Plan) -> Vec<u32> {
+        let mut shards: Vec<u32> = plan.iter().flat_map(|(_, s)| s.clone()).collect();
+        shards.sort_unstable();
+        shards
+    }
+
+    #[test]
+    fn a_search_plan_covers_every_shard_exactly_once() {
+        let (cluster, _) = cluster_of(vec![FakeNode::healthy(); 3], 2);
+        let layout = Layout {
+            shards: 16,
+            replicas: 2,
+        };
+        for _ in 0..6 {
+            let plan = cluster.search_plan(layout, &all_shards(16), &[]).unwrap();
+            assert_eq!(covered(&plan), all_shards(16));
+            // RF 2 over 3 nodes: two nodes always suffice to cover every shard.
+            assert!(plan.len() <= 2, "{plan:?}");
+        }
+    }
+
+    #[test]
+    fn ties_rotate_over_replicas() {
+        let (cluster, _) = cluster_of(vec![FakeNode::healthy(); 3], 3);
+        let layout = Layout {
+            shards: 4,
+            replicas: 3,
+        };
+        let chosen: std::collections::BTreeSet<usize> = (0..6)
+            .map(|_| cluster.search_plan(layout, &all_shards(4), &[]).unwrap()[0].0)
+            .collect();
+        assert_eq!(chosen.len(), 3, "every node serves in turn");
+    }
+
+    #[test]
+    fn down_and_excluded_nodes_are_avoided_until_no_replica_is_left() {
+        let (cluster, _) = cluster_of(vec![FakeNode::healthy(); 3], 2);
+        let layout = Layout {
+            shards: 8,
+            replicas: 2,
+        };
+        cluster.mark_down(1);
+        let plan = cluster
+            .search_plan(layout, &all_shards(8), &[0])
+            .unwrap_err();
+        let Error::Meili(e) = plan else {
+            panic!("expected a Miroir error")
+        };
+        assert_eq!(e.code, "miroir_shard_unavailable");
+        let plan = cluster.search_plan(layout, &all_shards(8), &[]).unwrap();
+        assert!(plan.iter().all(|(node, _)| *node != 1), "{plan:?}");
+        assert_eq!(covered(&plan), all_shards(8));
+        let listing = cluster.read_plan(layout).unwrap();
+        assert!(listing.iter().all(|(node, _)| *node != 1));
+        assert_eq!(covered(&listing), all_shards(8));
+    }
+
+    #[test]
+    fn no_selection_toward_a_node_asked_for_all_it_holds() {
+        let (cluster, _) = cluster_of(vec![FakeNode::healthy(); 2], 2);
+        let layout = Layout {
+            shards: 4,
+            replicas: 2,
+        };
+        assert!(cluster
+            .shard_selection(layout, 0, &all_shards(4))
+            .is_empty());
+        assert_eq!(cluster.shard_selection(layout, 0, &[1, 2]), vec![1, 2]);
+    }
+}

@@ -1,0 +1,43 @@
+//! `/experimental-features`, relayed to the nodes.
+//!
+//! Experimental features are per node; Miroir shows the first node's and applies a change to
+//! every node (the first alone first, so a value it refuses changes nothing anywhere), because
+//! a feature a query depends on must be on wherever the query goes.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::Method;
+use axum::Json;
+use serde_json::Value;
+
+use crate::cluster::node::NodeBody;
+use crate::error::Result;
+use crate::extract::JsonBody;
+use crate::state::AppState;
+use crate::write::relay::to_every_node;
+
+/// `GET /experimental-features`
+pub(crate) async fn get_features(State(state): State<Arc<AppState>>) -> Result<Json<Value>> {
+    let features = state
+        .cluster
+        .node(0)
+        .json(Method::GET, "/experimental-features", NodeBody::Empty)
+        .await?;
+    Ok(Json(features))
+}
+
+/// `PATCH /experimental-features`
+pub(crate) async fn update_features(
+    State(state): State<Arc<AppState>>,
+    JsonBody(change): JsonBody<Value>,
+) -> Result<Json<Value>> {
+    let answer = to_every_node(
+        &state,
+        Method::PATCH,
+        "/experimental-features",
+        Some(change),
+    )
+    .await?;
+    Ok(Json(answer.json(&state.cluster.node(0).id)?))
+}

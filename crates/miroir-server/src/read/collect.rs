@@ -1,0 +1,183 @@
+//! The collector of a search: rank keys of the nodes' hits for the merge
+//! ([`miroir_core::merge`]), the re-writing of the hits that survive the cut, and the answer
+//! built as one Meilisearch would build it (totals summed, facets merged, `processingTimeMs`).
+//!
+//! Hits stay raw JSON through the merge: only the ranking fields are read, and only the hits
+//! that survive the cut are parsed and re-written (to drop what the client did not ask for and
+//! the shard marker).
+
+use std::time::Instant;
+
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use miroir_core::facets::{merge_distributions, merge_stats};
+use miroir_core::marker::{strip_document, strip_nested};
+use miroir_core::merge::{rank_key_of_hit, RankKey};
+use miroir_store::IndexRecord;
+
+use crate::error::{Error, Result};
+use crate::wire::search::{NodeSearchAnswer, SearchQuery};
+use crate::wire::settings::DEFAULT_MAX_VALUES_PER_FACET;
+
+/// Rank keys of every hit of every answer, in answer order.
+pub(crate) fn rank_keys(answers: &[NodeSearchAnswer], weight: f64) -> Vec<Vec<RankKey>> {
+    answers
+        .iter()
+        .map(|answer| {
+            answer
+                .hits
+                .iter()
+                .map(|hit| {
+                    let mut key = rank_key_of_hit(hit.get());
+                    if weight != 1.0 {
+                        key.weigh(weight);
+                    }
+                    key
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Which ranking fields the client asked to see in hits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shown {
+    /// `_rankingScore`.
+    pub score: bool,
+    /// `_rankingScoreDetails`.
+    pub details: bool,
+}
+
+impl Shown {
+    /// What `query` asked for.
+    pub fn of(query: &SearchQuery) -> Shown {
+        Shown {
+            score: query.show_ranking_score,
+            details: query.show_ranking_score_details,
+        }
+    }
+}
+
+/// Re-writes a surviving hit for the client: no marker, and ranking fields only if asked. A
+/// hit that is not a JSON object means `node` is not answering as Meilisearch.
+pub(crate) fn finish_hit(raw: &RawValue, node: &str, shown: Shown) -> Result<Map<String, Value>> {
+    let mut hit: Map<String, Value> =
+        serde_json::from_str(raw.get()).map_err(|e| Error::NodeUnavailable {
+            node: node.to_string(),
+            reason: format!("answered a hit that is not a JSON object: {e}"),
+        })?;
+    let removed = strip_document(&mut hit);
+    // Joined foreign documents carry their own markers; only then is the hit walked.
+    if raw.get().matches("\"_miroir\"").count() > removed {
+        hit.values_mut().for_each(strip_nested);
+    }
+    if !shown.score {
+        hit.shift_remove("_rankingScore");
+    }
+    if !shown.details {
+        hit.shift_remove("_rankingScoreDetails");
+    }
+    Ok(hit)
+}
+
+/// Reads a (possibly dotted) attribute of a hit.
+pub(crate) fn attribute<'a>(hit: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if let Some(value) = hit.get(name) {
+        return Some(value);
+    }
+    let mut parts = name.split('.');
+    let mut current = hit.get(parts.next()?)?;
+    for part in parts {
+        current = current.get(part)?;
+    }
+    Some(current)
+}
+
+/// A fresh `requestUid` (a UUID v7, as Meilisearch generates for every search).
+pub(crate) fn request_uid() -> Value {
+    Value::String(uuid::Uuid::now_v7().to_string())
+}
+
+/// `processingTimeMs` as one Meilisearch would report it: the slowest shard's own processing
+/// time plus Miroir's merge (`merge_started` marks the end of the scatter). Network time
+/// between Miroir and the nodes is not processing, as it is not on a single node either.
+pub(crate) fn processing_time(nodes: impl Iterator<Item = u64>, merge_started: Instant) -> u64 {
+    nodes.max().unwrap_or(0) + merge_started.elapsed().as_millis() as u64
+}
+
+/// Builds the client's answer to a search from the nodes' answers and the final hits.
+pub(crate) fn respond(
+    index: &IndexRecord,
+    query: &SearchQuery,
+    answers: &[NodeSearchAnswer],
+    hits: Vec<Value>,
+    merge_started: Instant,
+) -> Value {
+    let window = query.window;
+    let mut response = Map::new();
+    response.insert("hits".into(), Value::Array(hits));
+    response.insert("query".into(), query.q());
+    response.insert(
+        "processingTimeMs".into(),
+        Value::from(processing_time(
+            answers.iter().map(|a| a.processing_time_ms),
+            merge_started,
+        )),
+    );
+    if window.page_mode {
+        let total: u64 = answers.iter().filter_map(|a| a.total_hits).sum();
+        let per_page = window.per_page;
+        response.insert("hitsPerPage".into(), Value::from(per_page));
+        response.insert("page".into(), Value::from(window.page));
+        let pages = if per_page == 0 {
+            0
+        } else {
+            total.div_ceil(per_page)
+        };
+        response.insert("totalPages".into(), Value::from(pages));
+        response.insert("totalHits".into(), Value::from(total));
+    } else {
+        response.insert("limit".into(), Value::from(window.want));
+        response.insert("offset".into(), Value::from(window.skip));
+        let total: u64 = answers.iter().filter_map(|a| a.estimated_total_hits).sum();
+        response.insert("estimatedTotalHits".into(), Value::from(total));
+    }
+    if query.body.contains_key("facets") {
+        let cap = index
+            .max_values_per_facet
+            .unwrap_or(DEFAULT_MAX_VALUES_PER_FACET);
+        let distributions: Vec<&Map<String, Value>> = answers
+            .iter()
+            .filter_map(|a| a.facet_distribution.as_ref())
+            .collect();
+        let stats: Vec<&Map<String, Value>> = answers
+            .iter()
+            .filter_map(|a| a.facet_stats.as_ref())
+            .collect();
+        let distribution = merge_distributions(
+            &distributions,
+            index.sort_facet_values_by.as_ref(),
+            cap as usize,
+        );
+        response.insert("facetDistribution".into(), Value::Object(distribution));
+        response.insert("facetStats".into(), Value::Object(merge_stats(&stats)));
+    }
+    let semantic: Vec<u64> = answers
+        .iter()
+        .filter_map(|a| a.semantic_hit_count)
+        .collect();
+    if !semantic.is_empty() {
+        response.insert(
+            "semanticHitCount".into(),
+            Value::from(semantic.iter().sum::<u64>()),
+        );
+    }
+    if query.show_performance_details {
+        if let Some(details) = answers.iter().find_map(|a| a.performance_details.clone()) {
+            response.insert("performanceDetails".into(), details);
+        }
+    }
+    response.insert("requestUid".into(), request_uid());
+    Value::Object(response)
+}
