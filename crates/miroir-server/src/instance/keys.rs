@@ -180,15 +180,22 @@ pub(crate) async fn create_key(
             ))
         }
         Some(Value::Array(actions)) => {
-            for action in &actions {
-                let known = action.as_str().is_some_and(|a| ACTIONS.contains(&a));
-                if !known {
+            for (position, action) in actions.iter().enumerate() {
+                let Some(name) = action.as_str() else {
+                    return Err(invalid(
+                        "invalid_api_key_actions",
+                        format!(
+                            "Invalid value type at `.actions[{position}]`: expected a string, but found {}: `{action}`",
+                            kind(action)
+                        ),
+                    ));
+                };
+                if !ACTIONS.contains(&name) {
                     let listed: Vec<String> = ACTIONS.iter().map(|a| format!("`{a}`")).collect();
                     return Err(invalid(
                         "invalid_api_key_actions",
                         format!(
-                            "Unknown value `{}` at `.actions[0]`: expected one of {}",
-                            action.as_str().unwrap_or_default(),
+                            "Unknown value `{name}` at `.actions[{position}]`: expected one of {}",
                             listed.join(", ")
                         ),
                     ));
@@ -215,7 +222,15 @@ pub(crate) async fn create_key(
         }
         Some(Value::Array(indexes)) => {
             for (position, index) in indexes.iter().enumerate() {
-                let pattern = index.as_str().unwrap_or_default();
+                let Some(pattern) = index.as_str() else {
+                    return Err(invalid(
+                        "invalid_api_key_indexes",
+                        format!(
+                            "Invalid value type at `.indexes[{position}]`: expected a string, but found {}: `{index}`",
+                            kind(index)
+                        ),
+                    ));
+                };
                 let base = pattern.strip_suffix('*').unwrap_or(pattern);
                 if pattern != "*" && !valid_index_uid(base) {
                     return Err(invalid(

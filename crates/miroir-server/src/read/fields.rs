@@ -9,7 +9,7 @@ use futures::future::try_join_all;
 use serde_json::{json, Map, Value};
 
 use crate::cluster::node::NodeBody;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::extract::{IndexUid, OptionalJsonBody};
 use crate::state::AppState;
 
@@ -42,9 +42,18 @@ pub(crate) async fn list_fields(
     }))
     .await?;
     let mut fields: Vec<Value> = Vec::new();
-    for answer in answers {
-        for field in answer["results"].as_array().into_iter().flatten() {
-            let name = field["name"].as_str().unwrap_or_default();
+    for (node, answer) in state.cluster.nodes().iter().zip(answers) {
+        let garbage = |what: &str| Error::NodeUnavailable {
+            node: node.id.clone(),
+            reason: format!("answered a field listing {what}"),
+        };
+        let listed = answer["results"]
+            .as_array()
+            .ok_or_else(|| garbage("without results"))?;
+        for field in listed {
+            let name = field["name"]
+                .as_str()
+                .ok_or_else(|| garbage("with a field without a name"))?;
             if miroir_core::marker::is_marker_attribute(name)
                 || fields.iter().any(|f| f["name"].as_str() == Some(name))
             {

@@ -272,7 +272,7 @@ pub(crate) fn notify(state: &AppState, tasks: &[Value]) {
                 request = request.header(name.as_str(), value);
             }
         }
-        let uuid = webhook["uuid"].as_str().unwrap_or_default().to_string();
+        let uuid = webhook["uuid"].to_string();
         tokio::spawn(async move {
             if let Err(e) = request.send().await {
                 tracing::warn!(webhook = %uuid, error = %e, "webhook call failed");
