@@ -7,7 +7,8 @@
 //! - [`marker`]: the hidden per-document shard marker, and removing it from responses;
 //! - [`facets`]: summing facet counts and stats over shards;
 //! - [`merge`]: ordering hits from several shards as one index would;
-//! - [`task`]: a Miroir task's status derived from its node tasks.
+//! - [`task`]: a Miroir task's status derived from its node tasks;
+//! - [`journal`]: the write journal's rules (call tags, task types, settling over replicas).
 //!
 //! No tokio, no network, no files: the server crate does the I/O and calls into this one, so
 //! the rules here are tested with unit and property tests alone.
@@ -16,6 +17,7 @@ pub mod document;
 pub mod error;
 pub mod facets;
 pub mod hash;
+pub mod journal;
 pub mod marker;
 pub mod merge;
 pub mod parity;

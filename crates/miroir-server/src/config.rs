@@ -41,7 +41,19 @@ pub struct ServerConfig {
     /// The longest Miroir waits for one node request (connect, send, answer) before it counts
     /// the node as unavailable and fails over; connecting alone gets at most 2 s of it.
     pub node_timeout: Duration,
+    /// How long a task waits for a replica whose node is down before that replica is marked
+    /// stale (out of the in-sync set until it caught up) and the task goes on without it.
+    pub replica_timeout: Duration,
+    /// How many replicas of a write must have applied it for its task to succeed (1 to RF).
+    pub min_in_sync: usize,
+    /// How often every node's `/health` is checked.
+    pub health_interval: Duration,
 }
+
+/// Default [`ServerConfig::replica_timeout`].
+pub const DEFAULT_REPLICA_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`ServerConfig::health_interval`].
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Default [`ServerConfig::node_timeout`]: long enough for a 100 MB document batch to reach a
 /// node's disk, short enough that a stalled node does not hold a request for long.
@@ -95,6 +107,19 @@ pub enum ConfigError {
     /// The node timeout is zero.
     #[error("node_timeout_ms: must be at least 1")]
     NodeTimeout,
+    /// `min_in_sync` out of range.
+    #[error(
+        "min_in_sync: {min} is invalid; it must be between 1 and the replication factor ({rf})"
+    )]
+    MinInSync {
+        /// The configured value.
+        min: usize,
+        /// The replication factor.
+        rf: usize,
+    },
+    /// A zero interval.
+    #[error("{0}: must be at least 1 ms")]
+    ZeroInterval(&'static str),
 }
 
 impl ServerConfig {
@@ -119,10 +144,22 @@ impl ServerConfig {
         if self.node_timeout.is_zero() {
             return Err(ConfigError::NodeTimeout);
         }
+        if self.replica_timeout.is_zero() {
+            return Err(ConfigError::ZeroInterval("replica_timeout_ms"));
+        }
+        if self.health_interval.is_zero() {
+            return Err(ConfigError::ZeroInterval("health_interval_ms"));
+        }
         if self.replication_factor == 0 || self.replication_factor > self.nodes.len() {
             return Err(ConfigError::ReplicationFactor {
                 rf: self.replication_factor,
                 nodes: self.nodes.len(),
+            });
+        }
+        if self.min_in_sync == 0 || self.min_in_sync > self.replication_factor {
+            return Err(ConfigError::MinInSync {
+                min: self.min_in_sync,
+                rf: self.replication_factor,
             });
         }
         if !self.shards.is_power_of_two() || self.shards > 65536 {
@@ -180,6 +217,9 @@ mod tests {
             nodes,
             http_payload_size_limit: DEFAULT_PAYLOAD_LIMIT,
             node_timeout: DEFAULT_NODE_TIMEOUT,
+            replica_timeout: DEFAULT_REPLICA_TIMEOUT,
+            min_in_sync: 1,
+            health_interval: DEFAULT_HEALTH_INTERVAL,
         }
     }
 

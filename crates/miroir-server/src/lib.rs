@@ -11,7 +11,8 @@
 //! - [`http`]: the route table — each route registered with the action it requires — and the
 //!   authorization layer (API keys, tenant tokens);
 //! - [`read`]: searches, facet search, multi-search, `similar`, document reads, stats;
-//! - [`write`]: document writes, index lifecycle, settings, cancelation, the dispatcher;
+//! - [`write`]: document writes, index lifecycle, settings, cancelation, the write journal and
+//!   its per-node delivery;
 //! - [`tasks`]: the task registry, the poller that follows node tasks, `/tasks`, `/batches`,
 //!   webhooks;
 //! - [`instance`]: keys, chats, experimental features, dumps, unsupported routes;
@@ -29,10 +30,12 @@
 //! **Following a document write**: `http::router` routes `POST /indexes/{uid}/documents` to
 //! `write::documents::add_documents`; the payload is parsed and split by shard
 //! (`miroir_core::document`, `miroir_core::split`) into one request per node;
-//! `write::dispatch::dispatch` sends them under the write lock and records the task with
-//! `tasks::registry`; `tasks::poller` follows the node tasks until the task is finished.
+//! `write::journal::submit` records the task and the journal entry durably (the client's `202`);
+//! `write::delivery` sends each node its calls in journal order; `tasks::poller` follows the
+//! node tasks until the task is finished.
 
 mod access;
+mod background;
 mod cluster;
 pub mod config;
 mod error;
@@ -51,12 +54,13 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use miroir_store::SqliteStore;
+use miroir_store::{SqliteStore, Store};
 
 use state::AppState;
 
 pub use config::{
-    ConfigError, NodeConfig, ServerConfig, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT,
+    ConfigError, NodeConfig, ServerConfig, DEFAULT_HEALTH_INTERVAL, DEFAULT_NODE_TIMEOUT,
+    DEFAULT_PAYLOAD_LIMIT, DEFAULT_REPLICA_TIMEOUT,
 };
 pub use http::auth::Guard;
 pub use http::router::{routes, RouteSpec};
@@ -84,6 +88,11 @@ fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
     config.validate()?;
     let store = SqliteStore::open(&config.db_path)?;
     let cluster = cluster::Cluster::new(&config).map_err(|e| StartError::Other(e.to_string()))?;
+    for (index, node) in store.stale_replicas()? {
+        if let Some(position) = cluster.position(&node) {
+            cluster.set_stale(&index, position, true);
+        }
+    }
     let state = Arc::new(AppState::new(config, Arc::new(store), cluster));
     instance::keys::ensure_default_keys(&state).map_err(|e| match e {
         error::Error::Store(e) => StartError::Store(e),
@@ -95,9 +104,9 @@ fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
 /// Serves Miroir on `listener` until the future is dropped.
 pub async fn serve(listener: TcpListener, config: ServerConfig) -> Result<(), StartError> {
     let state = build_state(config)?;
-    let poller = tokio::spawn(tasks::poller::run_poller(state.clone()));
+    let loops = background::spawn_all(&state);
     let result = axum::serve(listener, http::router::router(state)).await;
-    poller.abort();
+    loops.iter().for_each(JoinHandle::abort);
     result.map_err(StartError::Io)
 }
 
@@ -105,7 +114,7 @@ pub async fn serve(listener: TcpListener, config: ServerConfig) -> Result<(), St
 pub struct RunningMiroir {
     addr: SocketAddr,
     server: JoinHandle<()>,
-    poller: JoinHandle<()>,
+    loops: Vec<JoinHandle<()>>,
 }
 
 impl RunningMiroir {
@@ -123,7 +132,7 @@ impl RunningMiroir {
 impl Drop for RunningMiroir {
     fn drop(&mut self) {
         self.server.abort();
-        self.poller.abort();
+        self.loops.iter().for_each(JoinHandle::abort);
     }
 }
 
@@ -132,7 +141,7 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningMiroir, StartError> {
     let state = build_state(config)?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let poller = tokio::spawn(tasks::poller::run_poller(state.clone()));
+    let loops = background::spawn_all(&state);
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, http::router::router(state)).await {
             tracing::error!(error = %e, "server stopped");
@@ -141,6 +150,6 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningMiroir, StartError> {
     Ok(RunningMiroir {
         addr,
         server,
-        poller,
+        loops,
     })
 }

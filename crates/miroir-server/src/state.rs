@@ -19,7 +19,7 @@ pub struct AppState {
     pub(crate) store: Arc<dyn Store>,
     /// Nodes and placement.
     pub(crate) cluster: Cluster,
-    /// Serializes write dispatch (see `write::dispatch`).
+    /// Orders journaling (see `write::journal`).
     pub(crate) write_lock: Mutex<()>,
     /// Wakes the task poller when a task is created.
     pub(crate) task_created: Notify,

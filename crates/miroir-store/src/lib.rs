@@ -1,4 +1,5 @@
-//! Miroir's persistent state behind one trait: the task registry and index metadata.
+//! Miroir's persistent state behind one trait: the task registry, index metadata, API keys,
+//! webhooks, and the write journal (entries, what each node did with each call, stale replicas).
 //!
 //! The [`Store`] trait is what the server uses; [`SqliteStore`] is the embedded default
 //! (one SQLite file under `db_path`, via rusqlite with its bundled SQLite). The trait is
@@ -24,6 +25,9 @@ pub enum Error {
     /// A stored JSON column could not be read back.
     #[error("store: corrupt JSON column: {0}")]
     Json(#[from] serde_json::Error),
+    /// A stored value is not one Miroir writes.
+    #[error("store: corrupt {0}")]
+    Corrupt(&'static str),
     /// The state directory could not be created.
     #[error("store: cannot create {path}: {source}")]
     Io {
@@ -114,6 +118,89 @@ pub struct IndexRecord {
     pub foreign_keys: Vec<serde_json::Value>,
 }
 
+/// The body of one journaled call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum CallBody {
+    /// No body.
+    Empty,
+    /// A JSON body.
+    Json {
+        /// The value.
+        value: Value,
+    },
+    /// NDJSON made of byte ranges of the entry's payload (the documents of the shards the
+    /// node holds; the payload is stored once for every node).
+    Payload {
+        /// `[start, end)` byte ranges, in order.
+        ranges: Vec<(u64, u64)>,
+    },
+}
+
+/// One request of a journal entry toward one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalCall {
+    /// The node's configured id.
+    pub node: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Body.
+    pub body: CallBody,
+}
+
+/// A write to journal, before it has a sequence number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEntry {
+    /// The index it concerns, if one.
+    pub index_uid: Option<String>,
+    /// Its calls, in the order each node must receive them.
+    pub calls: Vec<JournalCall>,
+    /// The document payload its calls take byte ranges of.
+    pub payload: Option<Vec<u8>>,
+}
+
+/// A journaled write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalEntry {
+    /// Global sequence number: every node receives its calls in this order.
+    pub seq: u64,
+    /// The Miroir task it belongs to.
+    pub task_uid: u64,
+    /// The index it concerns, if one.
+    pub index_uid: Option<String>,
+    /// When it was journaled.
+    pub created_at: OffsetDateTime,
+    /// Its calls (a call's number is its position here).
+    pub calls: Vec<JournalCall>,
+    /// Held: not to be delivered yet.
+    pub held: bool,
+}
+
+/// What one node did with one journaled call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The node's configured id.
+    pub node: String,
+    /// The entry.
+    pub seq: u64,
+    /// The call's position in the entry.
+    pub call: u32,
+    /// The node task it created (`None`: the node refused the call outright).
+    pub node_task: Option<u64>,
+    /// The node task's status (`failed` for a refusal).
+    pub status: TaskStatus,
+    /// The node's error object, when failed.
+    pub error: Option<Value>,
+    /// The node task's `details`.
+    pub details: Option<Value>,
+    /// When the node started it.
+    pub started_at: Option<OffsetDateTime>,
+    /// When the node finished it.
+    pub finished_at: Option<OffsetDateTime>,
+}
+
 /// Filters of `GET /tasks` (and of task cancelation and deletion), already validated.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskFilter {
@@ -161,8 +248,50 @@ pub struct TaskPage {
 pub trait Store: Send + Sync {
     /// Allocates the next task uid and stores the task under it; returns the uid.
     fn create_task(&self, task: &TaskRecord) -> Result<u64>;
-    /// Overwrites a task's mutable fields (status, details, error, times, node tasks).
+    /// Overwrites a task's mutable fields (status, canceled by, details, error, times; node
+    /// tasks are only added by [`Store::record_delivery`]).
     fn update_task(&self, task: &TaskRecord) -> Result<()>;
+    /// Stores a task and its journal entry in one transaction: once this returns, the write is
+    /// durable. A `held` entry is delivered to no node until released (while its first call is
+    /// sent synchronously). Returns the task uid and the entry's sequence number.
+    fn create_journaled_task(
+        &self,
+        task: &TaskRecord,
+        entry: &NewEntry,
+        held: bool,
+    ) -> Result<(u64, u64)>;
+    /// Lets the nodes' deliveries take a held entry.
+    fn release_entry(&self, seq: u64) -> Result<()>;
+    /// Forgets a held entry and its task (its first call was refused, so nothing was written
+    /// anywhere and the client gets the refusal instead of a task).
+    fn abandon_entry(&self, seq: u64) -> Result<()>;
+    /// The journal entry of a sequence number.
+    fn journal_entry(&self, seq: u64) -> Result<Option<JournalEntry>>;
+    /// The journal entry of a task.
+    fn journal_entry_of_task(&self, task_uid: u64) -> Result<Option<JournalEntry>>;
+    /// Byte ranges of an entry's payload, concatenated.
+    fn payload_ranges(&self, seq: u64, ranges: &[(u64, u64)]) -> Result<Vec<u8>>;
+    /// The first call not delivered to `node` yet: its entry and the call's position (`None`
+    /// also while that entry is held).
+    fn next_delivery(&self, node: &str) -> Result<Option<(JournalEntry, u32)>>;
+    /// How many calls for `node` are not delivered yet, of entries for `index_uid`
+    /// (`None`: of every entry).
+    fn undelivered(&self, node: &str, index_uid: Option<&str>) -> Result<u64>;
+    /// Records (or updates) what a node did with a call; a new node task is also added to
+    /// the task's node tasks.
+    fn record_delivery(&self, delivery: &Delivery) -> Result<()>;
+    /// The deliveries of an entry.
+    fn deliveries(&self, seq: u64) -> Result<Vec<Delivery>>;
+    /// Deliveries whose node task is not finished yet.
+    fn unfinished_deliveries(&self) -> Result<Vec<Delivery>>;
+    /// Whether `node` has a node task of an entry for `index_uid` that is not finished.
+    fn node_busy_with(&self, node: &str, index_uid: &str) -> Result<bool>;
+    /// The highest node task uid recorded for `node`.
+    fn last_node_task(&self, node: &str) -> Result<Option<u64>>;
+    /// Marks the replicas of `index_uid` on `node` stale (they missed writes) or in sync.
+    fn set_stale(&self, index_uid: &str, node: &str, stale: bool) -> Result<()>;
+    /// Every stale `(index, node)` replica.
+    fn stale_replicas(&self) -> Result<Vec<(String, String)>>;
     /// One task by uid.
     fn get_task(&self, uid: u64) -> Result<Option<TaskRecord>>;
     /// A page of tasks matching the filter and how many match in all.

@@ -15,7 +15,10 @@ use time::OffsetDateTime;
 
 use miroir_core::task::TaskStatus;
 
-use crate::{Error, IndexRecord, Result, Store, TaskFilter, TaskPage, TaskRecord};
+use crate::{
+    Delivery, Error, IndexRecord, JournalEntry, NewEntry, NodeTaskRef, Result, Store, TaskFilter,
+    TaskPage, TaskRecord,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tasks (
@@ -50,6 +53,40 @@ CREATE TABLE IF NOT EXISTS webhooks (
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_uid INTEGER NOT NULL,
+    index_uid TEXT,
+    created_at INTEGER NOT NULL,
+    calls TEXT NOT NULL,
+    held INTEGER NOT NULL DEFAULT 0,
+    payload BLOB
+);
+CREATE INDEX IF NOT EXISTS journal_task ON journal(task_uid);
+CREATE TABLE IF NOT EXISTS journal_targets (
+    node TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    call INTEGER NOT NULL,
+    PRIMARY KEY (node, seq, call)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    node TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    call INTEGER NOT NULL,
+    node_task INTEGER,
+    status TEXT NOT NULL,
+    error TEXT,
+    details TEXT,
+    started_at INTEGER,
+    finished_at INTEGER,
+    PRIMARY KEY (node, seq, call)
+);
+CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries(status);
+CREATE TABLE IF NOT EXISTS stale_replicas (
+    index_uid TEXT NOT NULL,
+    node TEXT NOT NULL,
+    PRIMARY KEY (index_uid, node)
 );
 ";
 
@@ -369,49 +406,377 @@ fn where_clause(filter: &TaskFilter) -> (String, Vec<SqlValue>) {
     }
 }
 
+/// Inserts a task under the next uid, inside a transaction. Uids are never reused, even
+/// after task deletion, as on Meilisearch.
+fn insert_task(tx: &rusqlite::Transaction<'_>, task: &TaskRecord) -> Result<u64> {
+    let next: i64 = tx
+        .query_row(
+            "SELECT value FROM counters WHERE name = 'task_uid'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    tx.execute(
+        "INSERT INTO counters(name, value) VALUES ('task_uid', ?1)
+         ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+        params![next + 1],
+    )?;
+    tx.execute(
+        &format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+        params![
+            next,
+            task.index_uid,
+            task.status.as_str(),
+            task.kind,
+            task.canceled_by.map(|c| c as i64),
+            json_column(&task.details)?,
+            json_column(&task.error)?,
+            nanos(task.enqueued_at),
+            task.started_at.map(nanos),
+            task.finished_at.map(nanos),
+            serde_json::to_string(&task.node_tasks)?,
+            task.custom_metadata,
+        ],
+    )?;
+    Ok(next as u64)
+}
+
+/// Inserts or replaces a delivery row.
+fn upsert_delivery(tx: &rusqlite::Transaction<'_>, delivery: &Delivery) -> Result<()> {
+    tx.execute(
+        &format!(
+            "INSERT OR REPLACE INTO deliveries ({DELIVERY_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ),
+        params![
+            delivery.node,
+            delivery.seq as i64,
+            delivery.call as i64,
+            delivery.node_task.map(|uid| uid as i64),
+            delivery.status.as_str(),
+            json_column(&delivery.error)?,
+            json_column(&delivery.details)?,
+            delivery.started_at.map(nanos),
+            delivery.finished_at.map(nanos),
+        ],
+    )?;
+    Ok(())
+}
+
+const DELIVERY_COLUMNS: &str =
+    "node, seq, call, node_task, status, error, details, started_at, finished_at";
+
+/// A delivery row as SQLite returns it.
+struct RawDelivery {
+    node: String,
+    seq: i64,
+    call: i64,
+    node_task: Option<i64>,
+    status: String,
+    error: Option<String>,
+    details: Option<String>,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
+fn read_delivery(row: &Row<'_>) -> rusqlite::Result<RawDelivery> {
+    Ok(RawDelivery {
+        node: row.get(0)?,
+        seq: row.get(1)?,
+        call: row.get(2)?,
+        node_task: row.get(3)?,
+        status: row.get(4)?,
+        error: row.get(5)?,
+        details: row.get(6)?,
+        started_at: row.get(7)?,
+        finished_at: row.get(8)?,
+    })
+}
+
+impl RawDelivery {
+    fn into_delivery(self) -> Result<Delivery> {
+        let parse = |text: Option<String>| -> Result<Option<serde_json::Value>> {
+            Ok(match text {
+                Some(t) => Some(serde_json::from_str(&t)?),
+                None => None,
+            })
+        };
+        Ok(Delivery {
+            node: self.node,
+            seq: self.seq as u64,
+            call: self.call as u32,
+            node_task: self.node_task.map(|uid| uid as u64),
+            status: TaskStatus::parse(&self.status).ok_or(Error::Corrupt("delivery status"))?,
+            error: parse(self.error)?,
+            details: parse(self.details)?,
+            started_at: from_nanos(self.started_at),
+            finished_at: from_nanos(self.finished_at),
+        })
+    }
+}
+
+/// One journal entry by `column` (`seq` or `task_uid`).
+fn read_entry(connection: &Connection, column: &str, value: u64) -> Result<Option<JournalEntry>> {
+    type EntryRow = (i64, i64, Option<String>, i64, String, bool);
+    let row: Option<EntryRow> = connection
+        .query_row(
+            &format!(
+                "SELECT seq, task_uid, index_uid, created_at, calls, held FROM journal WHERE {column} = ?1"
+            ),
+            params![value as i64],
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((seq, task_uid, index_uid, created_at, calls, held)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(JournalEntry {
+        seq: seq as u64,
+        task_uid: task_uid as u64,
+        index_uid,
+        created_at: from_nanos(Some(created_at)).ok_or(Error::Corrupt("journal time"))?,
+        calls: serde_json::from_str(&calls)?,
+        held,
+    }))
+}
+
 impl Store for SqliteStore {
     fn create_task(&self, task: &TaskRecord) -> Result<u64> {
         let mut connection = self.lock();
         let tx = connection.transaction()?;
-        // Uids are never reused, even after task deletion, as on Meilisearch.
-        let next: i64 = tx
-            .query_row(
-                "SELECT value FROM counters WHERE name = 'task_uid'",
-                [],
-                |row| row.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
+        let uid = insert_task(&tx, task)?;
+        tx.commit()?;
+        Ok(uid)
+    }
+
+    fn create_journaled_task(
+        &self,
+        task: &TaskRecord,
+        entry: &NewEntry,
+        held: bool,
+    ) -> Result<(u64, u64)> {
+        let mut connection = self.lock();
+        let tx = connection.transaction()?;
+        let uid = insert_task(&tx, task)?;
         tx.execute(
-            "INSERT INTO counters(name, value) VALUES ('task_uid', ?1)
-             ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            params![next + 1],
-        )?;
-        tx.execute(
-            &format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+            "INSERT INTO journal (task_uid, index_uid, created_at, calls, held, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
-                next,
-                task.index_uid,
-                task.status.as_str(),
-                task.kind,
-                task.canceled_by.map(|c| c as i64),
-                json_column(&task.details)?,
-                json_column(&task.error)?,
+                uid as i64,
+                entry.index_uid,
                 nanos(task.enqueued_at),
-                task.started_at.map(nanos),
-                task.finished_at.map(nanos),
-                serde_json::to_string(&task.node_tasks)?,
-                task.custom_metadata,
+                serde_json::to_string(&entry.calls)?,
+                held,
+                entry.payload,
             ],
         )?;
+        let seq = tx.last_insert_rowid();
+        for (position, call) in entry.calls.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO journal_targets (node, seq, call) VALUES (?1, ?2, ?3)",
+                params![call.node, seq, position as i64],
+            )?;
+        }
         tx.commit()?;
-        Ok(next as u64)
+        Ok((uid, seq as u64))
+    }
+
+    fn release_entry(&self, seq: u64) -> Result<()> {
+        self.lock().execute(
+            "UPDATE journal SET held = 0 WHERE seq = ?1",
+            params![seq as i64],
+        )?;
+        Ok(())
+    }
+
+    fn abandon_entry(&self, seq: u64) -> Result<()> {
+        let mut connection = self.lock();
+        let tx = connection.transaction()?;
+        tx.execute(
+            "DELETE FROM tasks WHERE uid = (SELECT task_uid FROM journal WHERE seq = ?1)",
+            params![seq as i64],
+        )?;
+        tx.execute("DELETE FROM deliveries WHERE seq = ?1", params![seq as i64])?;
+        tx.execute(
+            "DELETE FROM journal_targets WHERE seq = ?1",
+            params![seq as i64],
+        )?;
+        tx.execute("DELETE FROM journal WHERE seq = ?1", params![seq as i64])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn journal_entry(&self, seq: u64) -> Result<Option<JournalEntry>> {
+        let connection = self.lock();
+        read_entry(&connection, "seq", seq)
+    }
+
+    fn journal_entry_of_task(&self, task_uid: u64) -> Result<Option<JournalEntry>> {
+        let connection = self.lock();
+        read_entry(&connection, "task_uid", task_uid)
+    }
+
+    fn payload_ranges(&self, seq: u64, ranges: &[(u64, u64)]) -> Result<Vec<u8>> {
+        let connection = self.lock();
+        let blob =
+            connection.blob_open(rusqlite::MAIN_DB, "journal", "payload", seq as i64, true)?;
+        let total: u64 = ranges.iter().map(|(start, end)| end - start).sum();
+        let mut out = vec![0u8; total as usize];
+        let mut at = 0usize;
+        for (start, end) in ranges {
+            let len = (end - start) as usize;
+            blob.read_at_exact(&mut out[at..at + len], *start as usize)?;
+            at += len;
+        }
+        Ok(out)
+    }
+
+    fn next_delivery(&self, node: &str) -> Result<Option<(JournalEntry, u32)>> {
+        let connection = self.lock();
+        let next: Option<(i64, i64)> = connection
+            .query_row(
+                "SELECT t.seq, t.call FROM journal_targets t
+                 LEFT JOIN deliveries d ON d.node = t.node AND d.seq = t.seq AND d.call = t.call
+                 WHERE t.node = ?1 AND d.node IS NULL ORDER BY t.seq, t.call LIMIT 1",
+                params![node],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let Some((seq, call)) = next else {
+            return Ok(None);
+        };
+        Ok(read_entry(&connection, "seq", seq as u64)?
+            .filter(|entry| !entry.held)
+            .map(|entry| (entry, call as u32)))
+    }
+
+    fn undelivered(&self, node: &str, index_uid: Option<&str>) -> Result<u64> {
+        let count: i64 = self.lock().query_row(
+            "SELECT COUNT(*) FROM journal_targets t
+             JOIN journal j ON j.seq = t.seq
+             LEFT JOIN deliveries d ON d.node = t.node AND d.seq = t.seq AND d.call = t.call
+             WHERE t.node = ?1 AND d.node IS NULL AND (?2 IS NULL OR j.index_uid = ?2)",
+            params![node, index_uid],
+            |row| row.get(0),
+        )?;
+        Ok(count as u64)
+    }
+
+    fn record_delivery(&self, delivery: &Delivery) -> Result<()> {
+        let mut connection = self.lock();
+        let tx = connection.transaction()?;
+        let known: Option<Option<i64>> = tx
+            .query_row(
+                "SELECT node_task FROM deliveries WHERE node = ?1 AND seq = ?2 AND call = ?3",
+                params![delivery.node, delivery.seq as i64, delivery.call as i64],
+                |row| row.get(0),
+            )
+            .optional()?;
+        upsert_delivery(&tx, delivery)?;
+        let new_node_task = delivery
+            .node_task
+            .filter(|uid| known.flatten() != Some(*uid as i64));
+        if let Some(node_task) = new_node_task {
+            let task: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT t.uid, t.node_tasks FROM tasks t JOIN journal j ON j.task_uid = t.uid
+                     WHERE j.seq = ?1",
+                    params![delivery.seq as i64],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            if let Some((uid, node_tasks)) = task {
+                let mut refs: Vec<NodeTaskRef> = serde_json::from_str(&node_tasks)?;
+                refs.push(NodeTaskRef {
+                    node: delivery.node.clone(),
+                    uid: node_task,
+                });
+                tx.execute(
+                    "UPDATE tasks SET node_tasks = ?2 WHERE uid = ?1",
+                    params![uid, serde_json::to_string(&refs)?],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn deliveries(&self, seq: u64) -> Result<Vec<Delivery>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE seq = ?1 ORDER BY call, node"
+        ))?;
+        let rows = statement
+            .query_map(params![seq as i64], read_delivery)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(RawDelivery::into_delivery).collect()
+    }
+
+    fn unfinished_deliveries(&self) -> Result<Vec<Delivery>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries
+             WHERE status IN ('enqueued', 'processing') ORDER BY seq, call"
+        ))?;
+        let rows = statement
+            .query_map([], read_delivery)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter().map(RawDelivery::into_delivery).collect()
+    }
+
+    fn node_busy_with(&self, node: &str, index_uid: &str) -> Result<bool> {
+        let count: i64 = self.lock().query_row(
+            "SELECT COUNT(*) FROM deliveries d JOIN journal j ON j.seq = d.seq
+             WHERE d.node = ?1 AND j.index_uid = ?2 AND d.status IN ('enqueued', 'processing')",
+            params![node, index_uid],
+            |row| row.get(0),
+        )?;
+        Ok(count > 0)
+    }
+
+    fn last_node_task(&self, node: &str) -> Result<Option<u64>> {
+        let last: Option<i64> = self.lock().query_row(
+            "SELECT MAX(node_task) FROM deliveries WHERE node = ?1",
+            params![node],
+            |row| row.get(0),
+        )?;
+        Ok(last.map(|uid| uid as u64))
+    }
+
+    fn set_stale(&self, index_uid: &str, node: &str, stale: bool) -> Result<()> {
+        let sql = if stale {
+            "INSERT OR IGNORE INTO stale_replicas (index_uid, node) VALUES (?1, ?2)"
+        } else {
+            "DELETE FROM stale_replicas WHERE index_uid = ?1 AND node = ?2"
+        };
+        self.lock().execute(sql, params![index_uid, node])?;
+        Ok(())
+    }
+
+    fn stale_replicas(&self) -> Result<Vec<(String, String)>> {
+        let connection = self.lock();
+        let mut statement =
+            connection.prepare("SELECT index_uid, node FROM stale_replicas ORDER BY 1, 2")?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     fn update_task(&self, task: &TaskRecord) -> Result<()> {
         self.lock().execute(
             "UPDATE tasks SET status = ?2, canceled_by = ?3, details = ?4, error = ?5,
-                 started_at = ?6, finished_at = ?7, node_tasks = ?8 WHERE uid = ?1",
+                 started_at = ?6, finished_at = ?7 WHERE uid = ?1",
             params![
                 task.uid as i64,
                 task.status.as_str(),
@@ -420,7 +785,6 @@ impl Store for SqliteStore {
                 json_column(&task.error)?,
                 task.started_at.map(nanos),
                 task.finished_at.map(nanos),
-                serde_json::to_string(&task.node_tasks)?,
             ],
         )?;
         Ok(())
@@ -701,6 +1065,112 @@ mod tests {
         assert_eq!(store.list_indexes()?.len(), 1);
         assert!(store.delete_index("movies")?);
         assert_eq!(store.get_index("movies")?, None);
+        Ok(())
+    }
+
+    fn call(node: &str, path: &str, body: crate::CallBody) -> crate::JournalCall {
+        crate::JournalCall {
+            node: node.into(),
+            method: "POST".into(),
+            path: path.into(),
+            body,
+        }
+    }
+
+    fn delivered(node: &str, seq: u64, call: u32, node_task: u64) -> Delivery {
+        Delivery {
+            node: node.into(),
+            seq,
+            call,
+            node_task: Some(node_task),
+            status: TaskStatus::Enqueued,
+            error: None,
+            details: None,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn journal_delivers_each_node_its_calls_in_order() -> Result<()> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path())?;
+        let payload = b"{\"id\":1}\n{\"id\":2}\n".to_vec();
+        let entry = NewEntry {
+            index_uid: Some("movies".into()),
+            calls: vec![
+                call("a", "/indexes", crate::CallBody::Empty),
+                call("b", "/indexes", crate::CallBody::Empty),
+                call(
+                    "a",
+                    "/indexes/movies/documents",
+                    crate::CallBody::Payload {
+                        ranges: vec![(0, 9)],
+                    },
+                ),
+            ],
+            payload: Some(payload),
+        };
+        let (uid, first) =
+            store.create_journaled_task(&task("movies", "indexCreation"), &entry, true)?;
+        assert!(store.next_delivery("a")?.is_none(), "held");
+        store.release_entry(first)?;
+        let (_, second) =
+            store.create_journaled_task(&task("movies", "indexCreation"), &entry, false)?;
+        assert!(second > first);
+        let (next, position) = store.next_delivery("a")?.expect("a has calls");
+        assert_eq!((next.seq, position, next.task_uid), (first, 0, uid));
+        assert_eq!(store.undelivered("a", Some("movies"))?, 4);
+        assert_eq!(store.undelivered("a", Some("books"))?, 0);
+        store.record_delivery(&delivered("a", first, 0, 7))?;
+        assert_eq!(
+            store.next_delivery("a")?.map(|(e, c)| (e.seq, c)),
+            Some((first, 2))
+        );
+        assert_eq!(store.payload_ranges(first, &[(0, 9)])?, b"{\"id\":1}\n");
+        store.record_delivery(&delivered("a", first, 2, 8))?;
+        assert_eq!(
+            store.next_delivery("a")?.map(|(e, c)| (e.seq, c)),
+            Some((second, 0))
+        );
+        assert_eq!(store.last_node_task("a")?, Some(8));
+        assert_eq!(store.last_node_task("b")?, None);
+        let before = task("movies", "indexCreation").node_tasks.len();
+        let refs = store.get_task(uid)?.expect("task").node_tasks;
+        assert_eq!(
+            refs.len(),
+            before + 2,
+            "each new node task is added to the task"
+        );
+        assert!(store.node_busy_with("a", "movies")?);
+        let mut done = delivered("a", first, 0, 7);
+        done.status = TaskStatus::Succeeded;
+        store.record_delivery(&done)?;
+        assert_eq!(store.unfinished_deliveries()?.len(), 1);
+        assert_eq!(
+            store.get_task(uid)?.expect("task").node_tasks.len(),
+            before + 2
+        );
+        store.set_stale("movies", "b", true)?;
+        assert_eq!(
+            store.stale_replicas()?,
+            vec![("movies".to_string(), "b".to_string())]
+        );
+        store.set_stale("movies", "b", false)?;
+        assert!(store.stale_replicas()?.is_empty());
+        // A refused probe leaves nothing behind.
+        let (refused, third) =
+            store.create_journaled_task(&task("movies", "settingsUpdate"), &entry, true)?;
+        store.abandon_entry(third)?;
+        assert!(store.get_task(refused)?.is_none());
+        assert!(store.journal_entry(third)?.is_none());
+        drop(store);
+        let reopened = SqliteStore::open(dir.path())?;
+        assert_eq!(
+            reopened.journal_entry_of_task(uid)?.map(|e| e.seq),
+            Some(first)
+        );
+        assert_eq!(reopened.deliveries(first)?.len(), 2);
         Ok(())
     }
 }

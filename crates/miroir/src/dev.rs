@@ -12,7 +12,10 @@ use crate::local::start_meilisearch;
 use clap::Args;
 use tokio::process::Child;
 
-use miroir_server::{NodeConfig, ServerConfig, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT};
+use miroir_server::{
+    NodeConfig, ServerConfig, DEFAULT_HEALTH_INTERVAL, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT,
+    DEFAULT_REPLICA_TIMEOUT,
+};
 
 /// Flags of `miroir dev`.
 #[derive(Args, Debug)]
@@ -104,6 +107,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             .collect(),
         http_payload_size_limit: DEFAULT_PAYLOAD_LIMIT,
         node_timeout: DEFAULT_NODE_TIMEOUT,
+        replica_timeout: DEFAULT_REPLICA_TIMEOUT,
+        min_in_sync: 1,
+        health_interval: DEFAULT_HEALTH_INTERVAL,
         whole_indexes: args.whole_indexes.clone(),
     };
     config.validate()?;

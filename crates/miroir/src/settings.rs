@@ -6,7 +6,10 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
-use miroir_server::{NodeConfig, ServerConfig, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT};
+use miroir_server::{
+    NodeConfig, ServerConfig, DEFAULT_HEALTH_INTERVAL, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT,
+    DEFAULT_REPLICA_TIMEOUT,
+};
 
 /// Flags of `miroir serve` (each also readable from its environment variable).
 #[derive(Args, Debug, Default)]
@@ -44,6 +47,16 @@ pub struct ServeArgs {
     /// Longest wait for one node request, in milliseconds, before failing over.
     #[arg(long, env = "MIROIR_NODE_TIMEOUT_MS")]
     pub node_timeout_ms: Option<u64>,
+    /// How long a write waits for a replica whose node is down before that replica is marked
+    /// stale, in milliseconds.
+    #[arg(long, env = "MIROIR_REPLICA_TIMEOUT_MS")]
+    pub replica_timeout_ms: Option<u64>,
+    /// Replicas that must have applied a write for its task to succeed (1 to RF).
+    #[arg(long, env = "MIROIR_MIN_IN_SYNC")]
+    pub min_in_sync: Option<usize>,
+    /// How often each node's health is checked, in milliseconds.
+    #[arg(long, env = "MIROIR_HEALTH_INTERVAL_MS")]
+    pub health_interval_ms: Option<u64>,
 }
 
 /// The TOML file's shape.
@@ -57,6 +70,9 @@ struct FileSettings {
     shards: Option<u32>,
     http_payload_size_limit: Option<usize>,
     node_timeout_ms: Option<u64>,
+    replica_timeout_ms: Option<u64>,
+    min_in_sync: Option<usize>,
+    health_interval_ms: Option<u64>,
     #[serde(default)]
     whole_indexes: Vec<String>,
     #[serde(default)]
@@ -142,6 +158,15 @@ pub fn resolve(args: ServeArgs) -> Result<(String, ServerConfig), String> {
             .node_timeout_ms
             .or(file.node_timeout_ms)
             .map_or(DEFAULT_NODE_TIMEOUT, Duration::from_millis),
+        replica_timeout: args
+            .replica_timeout_ms
+            .or(file.replica_timeout_ms)
+            .map_or(DEFAULT_REPLICA_TIMEOUT, Duration::from_millis),
+        min_in_sync: args.min_in_sync.or(file.min_in_sync).unwrap_or(1),
+        health_interval: args
+            .health_interval_ms
+            .or(file.health_interval_ms)
+            .map_or(DEFAULT_HEALTH_INTERVAL, Duration::from_millis),
         whole_indexes: if args.whole_indexes.is_empty() {
             file.whole_indexes
         } else {

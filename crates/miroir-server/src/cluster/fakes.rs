@@ -31,6 +31,8 @@ pub(crate) enum Behaviour {
     Late(Duration),
     /// Answers `200` with a body that is not JSON.
     Garbage,
+    /// Runs its handler (the node accepts the call) but the answer never arrives.
+    AnswerLost,
 }
 
 /// One request a fake node received.
@@ -74,6 +76,76 @@ impl FakeNode {
             handler: Arc::new(handler),
         }
     }
+}
+
+/// A node that behaves like Meilisearch where Miroir's write path depends on it: every write
+/// enqueues a task (of the call's type, with its `customMetadata`) that succeeds at once;
+/// `GET /tasks` answers by `uids` or from a uid upwards (`reverse=true&from=`); `/health`
+/// answers `available`. Its task list is shared with the test.
+pub(crate) fn meili_like() -> (FakeNode, Arc<Mutex<Vec<Value>>>) {
+    let tasks: Arc<Mutex<Vec<Value>>> = Arc::new(Mutex::new(Vec::new()));
+    let list = tasks.clone();
+    let node = FakeNode::answering(move |call, _| {
+        let Ok(mut tasks) = list.lock() else {
+            return (StatusCode::INTERNAL_SERVER_ERROR, json!({}));
+        };
+        let (path, query) = call
+            .path
+            .split_once('?')
+            .unwrap_or((call.path.as_str(), ""));
+        let param = |name: &str| {
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+                .map(str::to_string)
+        };
+        if call.method == Method::GET && path == "/health" {
+            return (StatusCode::OK, json!({"status": "available"}));
+        }
+        if call.method == Method::GET && path == "/tasks" {
+            let results: Vec<Value> = match (param("uids"), param("from")) {
+                (Some(uids), _) => {
+                    let wanted: Vec<u64> = uids.split(',').filter_map(|u| u.parse().ok()).collect();
+                    tasks
+                        .iter()
+                        .filter(|t| t["uid"].as_u64().is_some_and(|u| wanted.contains(&u)))
+                        .cloned()
+                        .collect()
+                }
+                (None, from) => {
+                    let from: u64 = from.and_then(|f| f.parse().ok()).unwrap_or(0);
+                    tasks
+                        .iter()
+                        .filter(|t| t["uid"].as_u64().is_some_and(|u| u >= from))
+                        .cloned()
+                        .collect()
+                }
+            };
+            return (StatusCode::OK, json!({ "results": results }));
+        }
+        let Some(kind) = miroir_core::journal::expected_task_type(call.method.as_str(), &call.path)
+        else {
+            return (StatusCode::OK, json!({}));
+        };
+        let uid = tasks.len() as u64;
+        let now = "2026-01-01T00:00:00Z";
+        tasks.push(json!({
+            "uid": uid,
+            "type": kind,
+            "status": "succeeded",
+            "path": path,
+            "customMetadata": param("customMetadata"),
+            "enqueuedAt": time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            "startedAt": now,
+            "finishedAt": now,
+            "details": {},
+            "error": null,
+        }));
+        (StatusCode::ACCEPTED, json!({"taskUid": uid}))
+    });
+    (node, tasks)
 }
 
 /// A running fake node.
@@ -148,6 +220,10 @@ impl NodeApi for FakeService {
                     tokio::time::sleep(delay).await;
                     answer(&call)
                 }
+                Behaviour::AnswerLost => {
+                    let _accepted = answer(&call);
+                    futures::future::pending().await
+                }
                 Behaviour::Garbage => Ok(NodeResponse {
                     status: StatusCode::OK,
                     body: Bytes::from_static(b"<html>not meilisearch</html>"),
@@ -176,6 +252,9 @@ pub(crate) fn fake_config(count: usize, rf: usize) -> ServerConfig {
         http_payload_size_limit: DEFAULT_PAYLOAD_LIMIT,
         whole_indexes: Vec::new(),
         node_timeout: FAKE_TIMEOUT,
+        replica_timeout: Duration::from_millis(500),
+        min_in_sync: 1,
+        health_interval: Duration::from_millis(50),
     }
 }
 

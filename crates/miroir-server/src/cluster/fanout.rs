@@ -18,17 +18,17 @@ use serde_json::{Map, Value};
 use miroir_core::marker::{and_filter, MARKER_FIELD};
 
 use super::node::{Node, NodeBody};
-use super::{Cluster, Layout};
+use super::{Cluster, Scope};
 use crate::error::{Error, Result};
 
 /// Runs `request(node, selection)` over a plan covering `shards`, re-planning the shards of
 /// nodes that fail to answer. `selection` is what the node must filter on (see
 /// [`Cluster::shard_selection`]: empty when the node is asked for every shard it holds).
 /// Returns one result per node finally asked.
-#[tracing::instrument(level = "debug", skip(cluster, request), fields(shards = shards.len()))]
+#[tracing::instrument(level = "debug", skip(cluster, scope, request), fields(shards = shards.len()))]
 pub(crate) async fn fan_out<T, F, Fut>(
     cluster: &Cluster,
-    layout: Layout,
+    scope: &Scope,
     shards: &[u32],
     request: F,
 ) -> Result<Vec<T>>
@@ -41,9 +41,9 @@ where
     let mut results = Vec::new();
     // Each round excludes at least one more node, so this ends after at most one round per node.
     for _ in 0..=cluster.nodes().len() {
-        let plan = cluster.search_plan(layout, &pending, &exclude)?;
+        let plan = cluster.search_plan(scope, &pending, &exclude)?;
         let outcomes = join_all(plan.into_iter().map(|(node, shards)| {
-            let outcome = request(node, cluster.shard_selection(layout, node, &shards));
+            let outcome = request(node, cluster.shard_selection(scope.layout, node, &shards));
             async move { (node, shards, outcome.await) }
         }))
         .await;
@@ -65,7 +65,7 @@ where
         }
     }
     // Unreachable in practice: the last round's plan already reports the uncovered shard.
-    cluster.search_plan(layout, &pending, &exclude)?;
+    cluster.search_plan(scope, &pending, &exclude)?;
     Ok(results)
 }
 
@@ -131,6 +131,7 @@ mod tests {
     use super::*;
     use crate::cluster::fakes::{cluster_of, Behaviour, FakeNode, FAKE_TIMEOUT};
     use crate::cluster::plan::all_shards;
+    use crate::cluster::Layout;
 
     const LAYOUT: Layout = Layout {
         shards: 8,
@@ -143,15 +144,20 @@ mod tests {
         fakes[0].set(Behaviour::Refuse);
         let mut asked = Vec::new();
         for _ in 0..3 {
-            let answers = fan_out(&cluster, LAYOUT, &all_shards(8), |node, selection| {
-                let node_handle = cluster.node(node).clone();
-                async move {
-                    node_handle
-                        .json(Method::POST, "/x", NodeBody::Empty)
-                        .await
-                        .map(|_| (node, selection))
-                }
-            })
+            let answers = fan_out(
+                &cluster,
+                &LAYOUT.into(),
+                &all_shards(8),
+                |node, selection| {
+                    let node_handle = cluster.node(node).clone();
+                    async move {
+                        node_handle
+                            .json(Method::POST, "/x", NodeBody::Empty)
+                            .await
+                            .map(|_| (node, selection))
+                    }
+                },
+            )
             .await
             .expect("the other replicas answer");
             asked.extend(answers.iter().map(|(node, _)| *node));
@@ -167,7 +173,7 @@ mod tests {
         fakes[1].set(Behaviour::Stall);
         // Both replicas stalled: the read ends with an error after about one deadline.
         let started = Instant::now();
-        let error = fan_out(&cluster, LAYOUT, &all_shards(8), |node, _| {
+        let error = fan_out(&cluster, &LAYOUT.into(), &all_shards(8), |node, _| {
             let node = cluster.node(node).clone();
             async move { node.json(Method::POST, "/x", NodeBody::Empty).await }
         })
@@ -184,7 +190,7 @@ mod tests {
         fakes[1].set(Behaviour::Stall);
         let mut stalled_was_asked = false;
         for _ in 0..2 {
-            let answers = fan_out(&cluster, LAYOUT, &all_shards(8), |node, _| {
+            let answers = fan_out(&cluster, &LAYOUT.into(), &all_shards(8), |node, _| {
                 let handle = cluster.node(node).clone();
                 async move {
                     handle
@@ -209,7 +215,7 @@ mod tests {
             shards: 8,
             replicas: 1,
         };
-        let answers = fan_out(&cluster, layout, &all_shards(8), |node, _| {
+        let answers = fan_out(&cluster, &layout.into(), &all_shards(8), |node, _| {
             let handle = cluster.node(node).clone();
             async move { handle.json(Method::GET, "/x", NodeBody::Empty).await }
         })
@@ -223,7 +229,7 @@ mod tests {
         let (cluster, fakes) = cluster_of(vec![FakeNode::healthy(); 2], 2);
         fakes[0].set(Behaviour::Garbage);
         fakes[1].set(Behaviour::Garbage);
-        let error = fan_out(&cluster, LAYOUT, &all_shards(8), |node, _| {
+        let error = fan_out(&cluster, &LAYOUT.into(), &all_shards(8), |node, _| {
             let handle = cluster.node(node).clone();
             async move { handle.json(Method::GET, "/x", NodeBody::Empty).await }
         })
@@ -238,7 +244,7 @@ mod tests {
             )
         });
         let (cluster, fakes) = cluster_of(vec![refusal; 2], 2);
-        let error = fan_out(&cluster, LAYOUT, &all_shards(8), |node, _| {
+        let error = fan_out(&cluster, &LAYOUT.into(), &all_shards(8), |node, _| {
             let handle = cluster.node(node).clone();
             async move { handle.json(Method::GET, "/x", NodeBody::Empty).await }
         })

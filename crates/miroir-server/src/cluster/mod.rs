@@ -12,10 +12,12 @@ pub(crate) mod fanout;
 pub(crate) mod node;
 pub(crate) mod plan;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use miroir_core::hash::{document_id_hash, shard_of, ShardCount};
 use miroir_core::placement::{NodeSpec, PlacementTable};
@@ -38,6 +40,59 @@ pub(crate) struct Layout {
     pub replicas: usize,
 }
 
+/// What a read covers: the layout of its indexes, and the indexes whose stale replicas it must
+/// avoid (a replica that missed writes serves nothing until it caught up).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Scope {
+    /// The indexes' common layout.
+    pub layout: Layout,
+    /// The indexes read.
+    pub indexes: Vec<String>,
+}
+
+impl From<Layout> for Scope {
+    fn from(layout: Layout) -> Scope {
+        Scope {
+            layout,
+            indexes: Vec::new(),
+        }
+    }
+}
+
+/// A node's health as the checks see it: one failed check makes it suspect (still used), a
+/// second one down (avoided by reads, its deliveries wait); one success makes it healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Health {
+    /// Answering.
+    Healthy,
+    /// Failed the last check.
+    Suspect,
+    /// Failed the last two checks.
+    Down,
+}
+
+/// Per node: what the write path needs to deliver its journal in order.
+pub(crate) struct Outbox {
+    /// Held while a call is sent to the node and recorded, so that the node receives its
+    /// calls one at a time, in journal order.
+    pub sending: tokio::sync::Mutex<()>,
+    /// Wakes the node's delivery loop when an entry is journaled for it.
+    pub wake: Notify,
+    /// A send failed without an answer (or Miroir just started): the node may hold calls the
+    /// journal does not know it received, so its delivery loop reconciles before sending.
+    pub unsure: AtomicBool,
+}
+
+impl Default for Outbox {
+    fn default() -> Outbox {
+        Outbox {
+            sending: tokio::sync::Mutex::new(()),
+            wake: Notify::new(),
+            unsure: AtomicBool::new(true),
+        }
+    }
+}
+
 /// Nodes, placement and recent failures.
 pub(crate) struct Cluster {
     nodes: Vec<Node>,
@@ -50,6 +105,12 @@ pub(crate) struct Cluster {
     down_until: Vec<AtomicU64>,
     /// Rotates tie-breaks between equally useful replicas.
     rotation: AtomicUsize,
+    /// Per node: its [`Health`] (as `u8`).
+    health: Vec<AtomicU8>,
+    /// Stale replicas: `(index uid, node)`.
+    stale: RwLock<HashSet<(String, usize)>>,
+    /// Per node: its delivery state.
+    outboxes: Vec<Outbox>,
 }
 
 impl Cluster {
@@ -82,6 +143,9 @@ impl Cluster {
             .collect();
         Cluster {
             down_until: nodes.iter().map(|_| AtomicU64::new(0)).collect(),
+            health: nodes.iter().map(|_| AtomicU8::new(0)).collect(),
+            stale: RwLock::new(HashSet::new()),
+            outboxes: nodes.iter().map(|_| Outbox::default()).collect(),
             nodes,
             specs,
             replication_factor: config.replication_factor,
@@ -163,11 +227,88 @@ impl Cluster {
         }
     }
 
-    /// Whether a node is currently considered reachable.
+    /// Whether a node is currently considered reachable: not down by its health checks, and
+    /// not failed by a request in the last [`DOWN_FOR`].
     pub fn is_up(&self, node: usize) -> bool {
-        self.down_until
-            .get(node)
-            .is_some_and(|until| until.load(Ordering::Relaxed) <= self.now_millis())
+        self.health(node) != Health::Down
+            && self
+                .down_until
+                .get(node)
+                .is_some_and(|until| until.load(Ordering::Relaxed) <= self.now_millis())
+    }
+
+    /// A node's health by its checks.
+    pub fn health(&self, node: usize) -> Health {
+        match self.health.get(node).map(|h| h.load(Ordering::Relaxed)) {
+            Some(0) => Health::Healthy,
+            Some(1) => Health::Suspect,
+            _ => Health::Down,
+        }
+    }
+
+    /// Records a health check's outcome; returns the new health.
+    pub fn checked(&self, node: usize, answered: bool) -> Health {
+        let next = if answered {
+            if let Some(until) = self.down_until.get(node) {
+                until.store(0, Ordering::Relaxed);
+            }
+            Health::Healthy
+        } else {
+            match self.health(node) {
+                Health::Healthy => Health::Suspect,
+                Health::Suspect | Health::Down => Health::Down,
+            }
+        };
+        if let Some(health) = self.health.get(node) {
+            health.store(next as u8, Ordering::Relaxed);
+        }
+        next
+    }
+
+    /// Whether the replicas of `index` on `node` are stale.
+    pub fn is_stale(&self, index: &str, node: usize) -> bool {
+        self.stale
+            .read()
+            .map(|stale| stale.contains(&(index.to_string(), node)))
+            .unwrap_or_else(|poisoned| poisoned.into_inner().contains(&(index.to_string(), node)))
+    }
+
+    /// Marks the replicas of `index` on `node` stale or in sync (in memory; the caller
+    /// persists it).
+    pub fn set_stale(&self, index: &str, node: usize, stale: bool) {
+        let mut set = self
+            .stale
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if stale {
+            set.insert((index.to_string(), node));
+        } else {
+            set.remove(&(index.to_string(), node));
+        }
+    }
+
+    /// Every stale `(index, node)` replica.
+    pub fn stale_replicas(&self) -> Vec<(String, usize)> {
+        let set = self
+            .stale
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut all: Vec<(String, usize)> = set.iter().cloned().collect();
+        all.sort();
+        all
+    }
+
+    /// A node's outbox.
+    pub fn outbox(&self, node: usize) -> &Outbox {
+        &self.outboxes[node]
+    }
+
+    /// The scope of a read of one index.
+    pub fn scope(&self, index: &IndexRecord) -> Scope {
+        Scope {
+            layout: self.layout(index),
+            indexes: vec![index.uid.clone()],
+        }
     }
 
     /// The next tie-break offset for read plans.

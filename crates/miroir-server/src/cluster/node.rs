@@ -82,13 +82,6 @@ pub(crate) enum NodeBody {
     },
 }
 
-impl NodeBody {
-    /// A JSON body, or none.
-    pub fn json_or_empty(body: Option<Value>) -> NodeBody {
-        body.map_or(NodeBody::Empty, NodeBody::Json)
-    }
-}
-
 /// One Meilisearch node, as a service: sends one request (`path` starts with `/` and may carry
 /// a query string) and returns the node's status and body. Transport failures are
 /// [`Error::NodeUnavailable`].

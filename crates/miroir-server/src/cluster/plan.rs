@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 
 use miroir_core::placement::PlacementTable;
 
-use super::{Cluster, Layout};
+use super::{Cluster, Layout, Scope};
 use crate::error::{Error, ErrorType, MeiliError, Result};
 
 /// A read plan: nodes, each with the shards it is asked for.
@@ -29,18 +29,20 @@ pub(crate) fn all_shards(shard_count: u32) -> Vec<u32> {
 }
 
 impl Cluster {
-    /// The replicas of a shard that may be asked: up and not excluded, in placement order.
+    /// The replicas of a shard that may be asked: up, in sync for every index of the scope
+    /// and not excluded, in placement order.
     fn usable<'a>(
         &'a self,
         table: &'a PlacementTable,
+        scope: &'a Scope,
         shard: u32,
         exclude: &'a [usize],
     ) -> impl Iterator<Item = usize> + 'a {
-        table
-            .replicas(shard)
-            .iter()
-            .copied()
-            .filter(move |n| !exclude.contains(n) && self.is_up(*n))
+        table.replicas(shard).iter().copied().filter(move |n| {
+            !exclude.contains(n)
+                && self.is_up(*n)
+                && !scope.indexes.iter().any(|index| self.is_stale(index, *n))
+        })
     }
 
     /// The shards a request to `node` must select with the marker filter: `shards`, or none
@@ -62,12 +64,12 @@ impl Cluster {
     }
 
     /// For document listings: each shard from its first usable replica (see the module docs).
-    pub fn read_plan(&self, layout: Layout) -> Result<Plan> {
-        let table = self.table(layout)?;
+    pub fn read_plan(&self, scope: &Scope) -> Result<Plan> {
+        let table = self.table(scope.layout)?;
         let mut plan: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
-        for shard in 0..layout.shards {
+        for shard in 0..scope.layout.shards {
             let node = self
-                .usable(&table, shard, &[])
+                .usable(&table, scope, shard, &[])
                 .next()
                 .ok_or_else(|| self.unavailable(&table, shard))?;
             plan.entry(node).or_default().push(shard);
@@ -76,13 +78,13 @@ impl Cluster {
     }
 
     /// For searches: covers `shards` with as few usable nodes as possible, avoiding `exclude`.
-    pub fn search_plan(&self, layout: Layout, shards: &[u32], exclude: &[usize]) -> Result<Plan> {
-        let table = self.table(layout)?;
+    pub fn search_plan(&self, scope: &Scope, shards: &[u32], exclude: &[usize]) -> Result<Plan> {
+        let table = self.table(scope.layout)?;
         let node_count = self.nodes.len();
         let mut candidates: Vec<Vec<u32>> = vec![Vec::new(); node_count];
         for &shard in shards {
             let mut any = false;
-            for node in self.usable(&table, shard, exclude) {
+            for node in self.usable(&table, scope, shard, exclude) {
                 candidates[node].push(shard);
                 any = true;
             }
@@ -136,7 +138,7 @@ impl Cluster {
             "miroir_shard_unavailable",
             ErrorType::System,
             format!(
-                "Shard {shard} has no reachable replica (replicas: {}); the request cannot cover every document, so Miroir refuses to answer with partial results.",
+                "Shard {shard} has no reachable replica in sync (replicas: {}); the request cannot cover every document, so Miroir refuses to answer with partial or outdated results.",
                 replicas.join(", ")
             ),
         )
@@ -148,6 +150,7 @@ impl Cluster {
 mod tests {
     use super::*;
     use crate::cluster::fakes::{cluster_of, FakeNode};
+    use crate::cluster::Health;
 
     fn covered(plan: &Plan) -> Vec<u32> {
         let mut shards: Vec<u32> = plan.iter().flat_map(|(_, s)| s.clone()).collect();
@@ -163,7 +166,9 @@ mod tests {
             replicas: 2,
         };
         for _ in 0..6 {
-            let plan = cluster.search_plan(layout, &all_shards(16), &[]).unwrap();
+            let plan = cluster
+                .search_plan(&layout.into(), &all_shards(16), &[])
+                .unwrap();
             assert_eq!(covered(&plan), all_shards(16));
             // RF 2 over 3 nodes: two nodes always suffice to cover every shard.
             assert!(plan.len() <= 2, "{plan:?}");
@@ -178,7 +183,12 @@ mod tests {
             replicas: 3,
         };
         let chosen: std::collections::BTreeSet<usize> = (0..6)
-            .map(|_| cluster.search_plan(layout, &all_shards(4), &[]).unwrap()[0].0)
+            .map(|_| {
+                cluster
+                    .search_plan(&layout.into(), &all_shards(4), &[])
+                    .unwrap()[0]
+                    .0
+            })
             .collect();
         assert_eq!(chosen.len(), 3, "every node serves in turn");
     }
@@ -192,18 +202,55 @@ mod tests {
         };
         cluster.mark_down(1);
         let plan = cluster
-            .search_plan(layout, &all_shards(8), &[0])
+            .search_plan(&layout.into(), &all_shards(8), &[0])
             .unwrap_err();
         let Error::Meili(e) = plan else {
             panic!("expected a Miroir error")
         };
         assert_eq!(e.code, "miroir_shard_unavailable");
-        let plan = cluster.search_plan(layout, &all_shards(8), &[]).unwrap();
+        let plan = cluster
+            .search_plan(&layout.into(), &all_shards(8), &[])
+            .unwrap();
         assert!(plan.iter().all(|(node, _)| *node != 1), "{plan:?}");
         assert_eq!(covered(&plan), all_shards(8));
-        let listing = cluster.read_plan(layout).unwrap();
+        let listing = cluster.read_plan(&layout.into()).unwrap();
         assert!(listing.iter().all(|(node, _)| *node != 1));
         assert_eq!(covered(&listing), all_shards(8));
+    }
+
+    #[test]
+    fn stale_replicas_serve_no_read_of_their_index() {
+        let (cluster, _) = cluster_of(vec![FakeNode::healthy(); 3], 2);
+        let scope = Scope {
+            layout: Layout {
+                shards: 8,
+                replicas: 2,
+            },
+            indexes: vec!["movies".to_string()],
+        };
+        cluster.set_stale("movies", 2, true);
+        for _ in 0..3 {
+            let plan = cluster.search_plan(&scope, &all_shards(8), &[]).unwrap();
+            assert!(plan.iter().all(|(node, _)| *node != 2), "{plan:?}");
+            assert_eq!(covered(&plan), all_shards(8));
+        }
+        let other = Scope {
+            indexes: vec!["books".to_string()],
+            ..scope.clone()
+        };
+        let uses_two = (0..6).any(|_| {
+            let plan = cluster.search_plan(&other, &all_shards(8), &[]).unwrap();
+            plan.iter().any(|(node, _)| *node == 2)
+        });
+        assert!(uses_two, "another index still reads node 2");
+        cluster.set_stale("movies", 1, true);
+        assert!(cluster.search_plan(&scope, &all_shards(8), &[]).is_err());
+        assert_eq!(cluster.checked(0, false), Health::Suspect);
+        assert!(cluster.is_up(0), "a suspect node is still used");
+        assert_eq!(cluster.checked(0, false), Health::Down);
+        assert!(!cluster.is_up(0));
+        assert_eq!(cluster.checked(0, true), Health::Healthy);
+        assert!(cluster.is_up(0));
     }
 
     #[test]

@@ -116,6 +116,6 @@ fn document_owner(state: &AppState, input: &Value) -> Result<Option<usize>> {
     let shard = state.cluster.shard_of(index.shard_count, &id)?;
     let plan = state
         .cluster
-        .search_plan(state.cluster.layout(&index), &[shard], &[])?;
+        .search_plan(&state.cluster.scope(&index), &[shard], &[])?;
     Ok(plan.first().map(|(node, _)| *node))
 }

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::state::AppState;
 use crate::tasks::registry::NewTask;
 use crate::wire::task::summarized;
-use crate::write::dispatch::{broadcast, dispatch};
+use crate::write::journal::{broadcast, submit};
 
 /// `POST /dumps`: one Miroir task that has every node write a dump of its own data. A cluster
 /// is restored by starting each node from its own dump (same node ids and URLs) and Miroir on
@@ -48,6 +48,6 @@ async fn instance_task(
     };
     let _guard = state.write_lock.lock().await;
     let calls = broadcast(state, Method::POST, path, None);
-    let record = dispatch(state, task, calls).await?;
+    let record = submit(state, task, calls, None).await?;
     Ok(summarized(&record))
 }

@@ -59,7 +59,7 @@ pub(crate) async fn get_document(
     let state = &state;
     let mut answers = fan_out(
         &state.cluster,
-        state.cluster.layout(&index),
+        &state.cluster.scope(&index),
         &[shard],
         |node, _| async move {
             state
@@ -189,7 +189,7 @@ async fn fetch_listing_once(
     index: &IndexRecord,
     listing: &Listing,
 ) -> Result<Json<Value>> {
-    let plan = state.cluster.read_plan(state.cluster.layout(index))?;
+    let plan = state.cluster.read_plan(&state.cluster.scope(index))?;
     if let Some(Value::Array(sort)) = listing.rest.get("sort") {
         let sort = sort.clone();
         return fetch_sorted(state, index, listing, &plan, &sort).await;

@@ -63,7 +63,7 @@ pub(crate) async fn facet_search(
     let shards = query_shards(state, &index, client_filter.as_ref())?;
     let answers = fan_out(
         &state.cluster,
-        state.cluster.layout(&index),
+        &state.cluster.scope(&index),
         &shards,
         |node, shards| {
             let (path, client) = (&path, &client);

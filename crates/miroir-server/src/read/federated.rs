@@ -20,7 +20,7 @@ use super::scatter::parse_answer;
 use crate::cluster::fanout::fan_out;
 use crate::cluster::node::NodeBody;
 use crate::cluster::plan::all_shards;
-use crate::cluster::Layout;
+use crate::cluster::{Layout, Scope};
 use crate::error::{Error, MeiliError, Result};
 use crate::state::AppState;
 use crate::wire::search::SearchQuery;
@@ -95,9 +95,13 @@ pub(crate) async fn federated(
     node_federation.insert("offset".into(), Value::from(0));
     node_federation.insert("limit".into(), Value::from(depth));
     let shards = all_shards(layout.shards);
+    let scope = Scope {
+        layout,
+        indexes: queries.iter().map(|q| q.uid.clone()).collect(),
+    };
     let node_federation = &node_federation;
     let queries_ref = &queries;
-    let answers = fan_out(&state.cluster, layout, &shards, |node, shards| {
+    let answers = fan_out(&state.cluster, &scope, &shards, |node, shards| {
         let node_queries: Vec<Value> = queries_ref
             .iter()
             .map(|IndexQuery { uid, body }| {

@@ -58,7 +58,7 @@ pub(crate) async fn scatter(
     let shards = query_shards(state, index, client_filter.as_ref())?;
     fan_out(
         &state.cluster,
-        state.cluster.layout(index),
+        &state.cluster.scope(index),
         &shards,
         |node, shards| {
             let (path, base) = (&path, &base);

@@ -103,7 +103,7 @@ async fn similar(state: &AppState, uid: &str, mut query: Map<String, Value>) -> 
     let path = &path;
     let reference = fan_out(
         &state.cluster,
-        state.cluster.layout(&index),
+        &state.cluster.scope(&index),
         &[shard],
         |node, _| async move {
             match state
@@ -128,7 +128,7 @@ async fn similar(state: &AppState, uid: &str, mut query: Map<String, Value>) -> 
         probe.insert("id".into(), Value::String(id.clone()));
         let plan = state
             .cluster
-            .search_plan(state.cluster.layout(&index), &[shard], &[])?;
+            .search_plan(&state.cluster.scope(&index), &[shard], &[])?;
         if let Some((node, _)) = plan.first() {
             state
                 .cluster

@@ -1,11 +1,23 @@
-//! The task poller: derives each Miroir task's state from its node tasks.
+//! The task poller: follows the node tasks the journal's deliveries created, derives each
+//! Miroir task's state from them, and keeps the replica states.
 //!
 //! The poller wakes when a task is created and then polls every node that has unfinished
 //! node tasks (one `GET /tasks?uids=…` per node per round, every [`POLL_INTERVAL`]) until
-//! nothing is left to wait for. A node that does not answer leaves its tasks as they are until
-//! a later round. A task finishes when every node task did ([`miroir_core::task::aggregate`]):
-//! its details are completed (documents counted once per copy), its side effects applied (a
-//! primary key adopted), and the webhooks told.
+//! nothing is left to follow. A node that does not answer leaves its tasks as they are until
+//! a later round.
+//!
+//! Replica states (node granularity per index: a node that misses a write of an index misses
+//! it for every shard of that index it holds, so its replicas of that index go stale
+//! together): a replica whose node is down while a write of its index waits longer than
+//! `replica_timeout` becomes **stale**; stale replicas serve no read and no task waits for
+//! them. A stale replica whose node is back, has received every call of its index and finished
+//! them is **in sync** again. Both are persisted, so a restarted Miroir does not trust a stale
+//! replica.
+//!
+//! A journaled task finishes when every in-sync target replica received and finished its calls
+//! and at least `min_in_sync` of them count ([`miroir_core::journal::settle`]); its details are
+//! then completed (documents counted once per copy, from the counted replicas), its side
+//! effects applied (a primary key adopted), and the webhooks told.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -17,8 +29,9 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use miroir_core::task::{aggregate, NodeTaskState, TaskStatus};
-use miroir_store::{TaskFilter, TaskRecord};
+use miroir_core::journal::{settle, Part};
+use miroir_core::task::{NodeTaskState, TaskStatus};
+use miroir_store::{Delivery, JournalEntry, TaskFilter, TaskRecord};
 
 use super::filter::parse_filter;
 use crate::cluster::node::NodeBody;
@@ -31,9 +44,11 @@ use crate::wire::task::task_object;
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// What one node said about one of its tasks.
-struct NodeTaskView {
-    state: NodeTaskState,
-    details: Option<Value>,
+pub(crate) struct NodeTaskView {
+    /// Status, error and times.
+    pub state: NodeTaskState,
+    /// The node task's `details`.
+    pub details: Option<Value>,
 }
 
 fn parse_time(value: Option<&Value>) -> Option<OffsetDateTime> {
@@ -42,21 +57,31 @@ fn parse_time(value: Option<&Value>) -> Option<OffsetDateTime> {
         .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
 }
 
-fn node_task_view(task: &Value) -> Option<(u64, NodeTaskView)> {
-    let uid = task.get("uid")?.as_u64()?;
-    let status = TaskStatus::parse(task.get("status")?.as_str()?)?;
-    Some((
-        uid,
-        NodeTaskView {
-            state: NodeTaskState {
-                status,
-                error: task.get("error").filter(|e| !e.is_null()).cloned(),
-                started_at: parse_time(task.get("startedAt")),
-                finished_at: parse_time(task.get("finishedAt")),
-            },
-            details: task.get("details").cloned(),
+/// Reads a node's task object (an unknown status reads as `enqueued`: not finished).
+pub(crate) fn node_task_state(task: &Value) -> NodeTaskView {
+    let status = task
+        .get("status")
+        .and_then(Value::as_str)
+        .and_then(TaskStatus::parse)
+        .unwrap_or(TaskStatus::Enqueued);
+    NodeTaskView {
+        state: NodeTaskState {
+            status,
+            error: task.get("error").filter(|e| !e.is_null()).cloned(),
+            started_at: parse_time(task.get("startedAt")),
+            finished_at: parse_time(task.get("finishedAt")),
         },
-    ))
+        details: task.get("details").cloned(),
+    }
+}
+
+fn delivery_state(delivery: &Delivery) -> NodeTaskState {
+    NodeTaskState {
+        status: delivery.status,
+        error: delivery.error.clone(),
+        started_at: delivery.started_at,
+        finished_at: delivery.finished_at,
+    }
 }
 
 /// Runs forever: keeps Miroir task states in step with their node tasks.
@@ -79,19 +104,80 @@ pub(crate) async fn run_poller(state: Arc<AppState>) {
     }
 }
 
-/// One polling round. Returns whether unfinished tasks remain.
+/// One polling round. Returns whether anything is left to follow.
 async fn poll_once(state: &AppState) -> Result<bool> {
+    let following = refresh_deliveries(state).await?;
     let unfinished = state.store.unfinished_tasks()?;
+    let pending_uids: Vec<u64> = unfinished.iter().map(|t| t.uid).collect();
+    let mut finished = Vec::new();
+    for mut task in unfinished {
+        let Some(entry) = state.store.journal_entry_of_task(task.uid)? else {
+            if task.kind == "taskDeletion" && pending_uids.iter().all(|uid| *uid >= task.uid) {
+                run_task_deletion(state, &mut task)?;
+                state.store.update_task(&task)?;
+                finished.push(task_object(&task));
+            }
+            continue;
+        };
+        let deliveries = state.store.deliveries(entry.seq)?;
+        mark_stale_replicas(state, &task, &entry, &deliveries)?;
+        let parts = parts_of(state, &entry, &deliveries);
+        let derived = settle(
+            &parts
+                .iter()
+                .map(|(_, part)| part.clone())
+                .collect::<Vec<_>>(),
+            state.config.min_in_sync,
+        );
+        let changed = derived.status != task.status
+            || derived.started_at.map(|at| at.max(task.enqueued_at)) != task.started_at;
+        if !changed {
+            continue;
+        }
+        task.status = derived.status;
+        // Node clocks may run slightly behind Miroir's: never start before enqueued.
+        task.started_at = derived.started_at.map(|at| at.max(task.enqueued_at));
+        task.finished_at = derived
+            .finished_at
+            .map(|at| at.max(task.started_at.unwrap_or(task.enqueued_at)));
+        task.error = derived.error;
+        if task.status.is_finished() {
+            let counted: Vec<&String> = parts
+                .iter()
+                .filter(|(_, part)| !part.excluded)
+                .map(|(node, _)| node)
+                .collect();
+            let node_details: Vec<Value> = deliveries
+                .iter()
+                .filter(|d| counted.contains(&&d.node))
+                .filter_map(|d| d.details.clone())
+                .collect();
+            finish(state, &mut task, &node_details)?;
+        }
+        state.store.update_task(&task)?;
+        if task.status.is_finished() {
+            finished.push(task_object(&task));
+        }
+    }
+    super::webhooks::notify(state, &finished);
+    restore_caught_up_replicas(state)?;
+    Ok(following || !pending_uids.is_empty() || !state.cluster.stale_replicas().is_empty())
+}
+
+/// Asks each node about its node tasks that are not finished and records what changed.
+/// Returns whether there were any.
+async fn refresh_deliveries(state: &AppState) -> Result<bool> {
+    let unfinished = state.store.unfinished_deliveries()?;
     if unfinished.is_empty() {
         return Ok(false);
     }
     let mut wanted: HashMap<&str, HashSet<u64>> = HashMap::new();
-    for task in &unfinished {
-        for node_task in &task.node_tasks {
+    for delivery in &unfinished {
+        if let Some(uid) = delivery.node_task {
             wanted
-                .entry(node_task.node.as_str())
+                .entry(delivery.node.as_str())
                 .or_default()
-                .insert(node_task.uid);
+                .insert(uid);
         }
     }
     let queries = state.cluster.nodes().iter().filter_map(|node| {
@@ -111,63 +197,134 @@ async fn poll_once(state: &AppState) -> Result<bool> {
             Ok(body) => {
                 let results = body.get("results").and_then(Value::as_array);
                 for task in results.into_iter().flatten() {
-                    if let Some((uid, view)) = node_task_view(task) {
-                        views.insert((node.clone(), uid), view);
+                    if let Some(uid) = task.get("uid").and_then(Value::as_u64) {
+                        views.insert((node.clone(), uid), node_task_state(task));
                     }
                 }
             }
             Err(e) => tracing::debug!(%node, error = %e, "node unreachable while polling tasks"),
         }
     }
-    let pending_uids: Vec<u64> = unfinished.iter().map(|t| t.uid).collect();
-    let mut finished = Vec::new();
-    for mut task in unfinished {
-        if task.kind == "taskDeletion" && task.node_tasks.is_empty() {
-            if pending_uids.iter().all(|uid| *uid >= task.uid) {
-                run_task_deletion(state, &mut task)?;
-                state.store.update_task(&task)?;
-                finished.push(task_object(&task));
-            }
+    for delivery in unfinished {
+        let Some(uid) = delivery.node_task else {
             continue;
-        }
-        let mut states = Vec::with_capacity(task.node_tasks.len());
-        let mut node_details = Vec::new();
-        let mut complete = true;
-        for node_task in &task.node_tasks {
-            match views.get(&(node_task.node.clone(), node_task.uid)) {
-                Some(view) => {
-                    states.push(view.state.clone());
-                    node_details.extend(view.details.clone());
-                }
-                None => complete = false,
-            }
-        }
-        if !complete {
+        };
+        let Some(view) = views.remove(&(delivery.node.clone(), uid)) else {
             continue;
-        }
-        let derived = aggregate(&states);
-        let changed = derived.status != task.status
-            || derived.started_at.map(|at| at.max(task.enqueued_at)) != task.started_at;
-        if !changed {
-            continue;
-        }
-        task.status = derived.status;
-        // Node clocks may run slightly behind Miroir's: never start before enqueued.
-        task.started_at = derived.started_at.map(|at| at.max(task.enqueued_at));
-        task.finished_at = derived
-            .finished_at
-            .map(|at| at.max(task.started_at.unwrap_or(task.enqueued_at)));
-        task.error = derived.error;
-        if task.status.is_finished() {
-            finish(state, &mut task, &node_details)?;
-        }
-        state.store.update_task(&task)?;
-        if task.status.is_finished() {
-            finished.push(task_object(&task));
+        };
+        let updated = Delivery {
+            status: view.state.status,
+            error: view.state.error,
+            details: view.details,
+            started_at: view.state.started_at,
+            finished_at: view.state.finished_at,
+            ..delivery.clone()
+        };
+        if updated != delivery {
+            state.store.record_delivery(&updated)?;
         }
     }
-    super::webhooks::notify(state, &finished);
     Ok(true)
+}
+
+/// Each target node's part of a journaled task: stale replicas are excluded (for a task of no
+/// index, a node that is down counts as stale).
+fn parts_of(
+    state: &AppState,
+    entry: &JournalEntry,
+    deliveries: &[Delivery],
+) -> Vec<(String, Part)> {
+    let mut parts: Vec<(String, Part)> = Vec::new();
+    for (position, call) in entry.calls.iter().enumerate() {
+        let delivery = deliveries
+            .iter()
+            .find(|d| d.node == call.node && d.call as usize == position);
+        let index = parts.iter().position(|(node, _)| *node == call.node);
+        let part = match index {
+            Some(i) => &mut parts[i].1,
+            None => {
+                let node = state.cluster.position(&call.node);
+                let excluded = node.is_some_and(|node| match &entry.index_uid {
+                    Some(index) => state.cluster.is_stale(index, node),
+                    None => !state.cluster.is_up(node) && overdue(state, entry.created_at),
+                });
+                parts.push((
+                    call.node.clone(),
+                    Part {
+                        excluded,
+                        delivered: true,
+                        states: Vec::new(),
+                    },
+                ));
+                let last = parts.len() - 1;
+                &mut parts[last].1
+            }
+        };
+        match delivery {
+            Some(delivery) => part.states.push(delivery_state(delivery)),
+            None => part.delivered = false,
+        }
+    }
+    parts
+}
+
+/// Whether a task enqueued at `at` has waited longer than `replica_timeout`.
+fn overdue(state: &AppState, at: OffsetDateTime) -> bool {
+    let waited = OffsetDateTime::now_utc() - at;
+    waited > state.config.replica_timeout
+}
+
+/// A replica that keeps a task waiting longer than `replica_timeout` while its node is down
+/// becomes stale: it leaves the in-sync set (reads avoid it, tasks stop waiting for it) until
+/// it has caught up.
+fn mark_stale_replicas(
+    state: &AppState,
+    task: &TaskRecord,
+    entry: &JournalEntry,
+    deliveries: &[Delivery],
+) -> Result<()> {
+    let Some(index) = &entry.index_uid else {
+        return Ok(());
+    };
+    if !overdue(state, task.enqueued_at) {
+        return Ok(());
+    }
+    for (position, call) in entry.calls.iter().enumerate() {
+        let Some(node) = state.cluster.position(&call.node) else {
+            continue;
+        };
+        if state.cluster.is_up(node) || state.cluster.is_stale(index, node) {
+            continue;
+        }
+        let done = deliveries
+            .iter()
+            .any(|d| d.node == call.node && d.call as usize == position && d.status.is_finished());
+        if !done {
+            tracing::warn!(%index, node = %call.node, task = task.uid, "replica stale: its node is down and a write waited past replica_timeout");
+            state.store.set_stale(index, &call.node, true)?;
+            state.cluster.set_stale(index, node, true);
+        }
+    }
+    Ok(())
+}
+
+/// A stale replica whose node is up, has received every call of its index and finished them
+/// all is in sync again.
+fn restore_caught_up_replicas(state: &AppState) -> Result<()> {
+    for (index, node) in state.cluster.stale_replicas() {
+        if !state.cluster.is_up(node) {
+            continue;
+        }
+        let id = &state.cluster.node(node).id;
+        if state.store.undelivered(id, Some(&index))? == 0
+            && !state.store.node_busy_with(id, &index)?
+        {
+            tracing::info!(%index, node = %id, "replica caught up: in sync again");
+            state.store.set_stale(&index, id, false)?;
+            state.cluster.set_stale(&index, node, false);
+        }
+    }
+    Ok(())
 }
 
 /// Runs a task deletion once every earlier task finished: deletes the finished tasks its
@@ -290,139 +447,4 @@ fn apply_index_update(state: &AppState, task: &TaskRecord) -> Result<()> {
         state.store.put_index(&index)?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use axum::http::StatusCode;
-    use serde_json::json;
-
-    use super::*;
-    use crate::cluster::fakes::{Behaviour, FakeNode};
-    use crate::state::testing::state_over;
-    use crate::tasks::registry::{record, NewTask, Outcome};
-    use miroir_store::NodeTaskRef;
-
-    /// A node whose every task has the status in `status`, with `deletedDocuments: 3`.
-    fn node_with(status: &Arc<Mutex<&'static str>>) -> FakeNode {
-        let status = status.clone();
-        FakeNode::answering(move |call, _| {
-            let current = *status.lock().unwrap();
-            let uids: Vec<u64> = call
-                .path
-                .split("uids=")
-                .nth(1)
-                .and_then(|rest| rest.split('&').next())
-                .map(|list| list.split(',').filter_map(|u| u.parse().ok()).collect())
-                .unwrap_or_default();
-            let finished = matches!(current, "succeeded" | "failed");
-            let results: Vec<Value> = uids
-                .iter()
-                .map(|uid| {
-                    json!({
-                        "uid": uid,
-                        "status": current,
-                        "details": {"deletedDocuments": 3},
-                        "error": null,
-                        "startedAt": "2026-01-01T00:00:01Z",
-                        "finishedAt": if finished { json!("2026-01-01T00:00:02Z") } else { Value::Null },
-                    })
-                })
-                .collect();
-            (StatusCode::OK, json!({ "results": results }))
-        })
-    }
-
-    #[tokio::test]
-    async fn a_task_follows_its_node_tasks_to_the_end() {
-        let first = Arc::new(Mutex::new("succeeded"));
-        let second = Arc::new(Mutex::new("processing"));
-        let (state, fakes, _dir) = state_over(vec![node_with(&first), node_with(&second)], 2);
-        let task = NewTask {
-            kind: "documentDeletion",
-            index_uid: None,
-            details: Some(json!({"deletedDocuments": null})),
-            custom_metadata: None,
-        };
-        let node_tasks = vec![
-            NodeTaskRef {
-                node: "n0".into(),
-                uid: 7,
-            },
-            NodeTaskRef {
-                node: "n1".into(),
-                uid: 9,
-            },
-        ];
-        let enqueued_at = OffsetDateTime::now_utc();
-        let created = record(
-            &state,
-            task.clone(),
-            task.details.clone(),
-            node_tasks,
-            Outcome::enqueued(enqueued_at),
-        )
-        .unwrap();
-
-        assert!(poll_once(&state).await.unwrap(), "still waiting");
-        let seen = state.store.get_task(created.uid).unwrap().unwrap();
-        assert_eq!(seen.status, TaskStatus::Processing);
-        assert!(fakes[1].calls()[0].path.contains("uids=9"));
-
-        // A node that stops answering leaves the task as it was.
-        fakes[1].set(Behaviour::Refuse);
-        *second.lock().unwrap() = "succeeded";
-        poll_once(&state).await.unwrap();
-        let seen = state.store.get_task(created.uid).unwrap().unwrap();
-        assert_eq!(seen.status, TaskStatus::Processing);
-
-        fakes[1].set(Behaviour::Answer);
-        poll_once(&state).await.unwrap();
-        let done = state.store.get_task(created.uid).unwrap().unwrap();
-        assert_eq!(done.status, TaskStatus::Succeeded);
-        assert!(done.finished_at.is_some() && done.started_at >= Some(enqueued_at));
-        // 3 deleted on each of 2 copies: 3 documents.
-        assert_eq!(done.details.unwrap()["deletedDocuments"], 3);
-        assert!(
-            !poll_once(&state).await.unwrap(),
-            "nothing left to wait for"
-        );
-    }
-
-    #[tokio::test]
-    async fn one_failed_node_task_fails_the_task() {
-        let first = Arc::new(Mutex::new("succeeded"));
-        let second = Arc::new(Mutex::new("failed"));
-        let (state, _fakes, _dir) = state_over(vec![node_with(&first), node_with(&second)], 2);
-        let task = NewTask {
-            kind: "documentDeletion",
-            index_uid: None,
-            details: Some(json!({"deletedDocuments": null})),
-            custom_metadata: None,
-        };
-        let node_tasks = vec![
-            NodeTaskRef {
-                node: "n0".into(),
-                uid: 1,
-            },
-            NodeTaskRef {
-                node: "n1".into(),
-                uid: 1,
-            },
-        ];
-        let created = record(
-            &state,
-            task.clone(),
-            task.details.clone(),
-            node_tasks,
-            Outcome::enqueued(OffsetDateTime::now_utc()),
-        )
-        .unwrap();
-        poll_once(&state).await.unwrap();
-        let done = state.store.get_task(created.uid).unwrap().unwrap();
-        assert_eq!(done.status, TaskStatus::Failed);
-        assert_eq!(done.details.unwrap()["deletedDocuments"], 0);
-    }
 }

@@ -1,5 +1,6 @@
 //! `POST /tasks/cancel`: cancels the matching Miroir tasks that are still enqueued or
-//! processing, by canceling their node tasks on each node that holds some, as one Miroir task.
+//! processing: their calls not delivered yet are canceled in the journal, and their node
+//! tasks already enqueued are canceled on their nodes, as one Miroir task.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,9 +9,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::json;
+use time::OffsetDateTime;
 
-use super::dispatch::{dispatch, NodeCall};
-use crate::cluster::node::NodeBody;
+use miroir_core::task::TaskStatus;
+use miroir_store::Delivery;
+
+use super::journal::{submit, NodeCall};
 use crate::error::Result;
 use crate::extract::Params;
 use crate::state::AppState;
@@ -30,32 +34,65 @@ pub(crate) async fn cancel_tasks(
     // Like Meilisearch, `matchedTasks` counts every task the filter matches; only those still
     // enqueued or processing are actually canceled.
     let matched = state.store.matching_task_uids(&filter)?;
-    let mut per_node: HashMap<String, Vec<u64>> = HashMap::new();
     let mut targets = Vec::new();
     for uid in &matched {
         if let Some(task) = state.store.get_task(*uid)? {
-            if task.status.is_finished() {
-                continue;
+            if !task.status.is_finished() {
+                targets.push(task);
             }
-            for node_task in &task.node_tasks {
-                per_node
-                    .entry(node_task.node.clone())
-                    .or_default()
-                    .push(node_task.uid);
+        }
+    }
+    let mut entries = Vec::new();
+    for target in &targets {
+        entries.extend(state.store.journal_entry_of_task(target.uid)?);
+    }
+    // Calls not delivered yet are canceled in the journal: their nodes never receive them.
+    let now = OffsetDateTime::now_utc();
+    for node in 0..state.cluster.nodes().len() {
+        let id = &state.cluster.node(node).id;
+        let _sending = state.cluster.outbox(node).sending.lock().await;
+        for entry in &entries {
+            let delivered = state.store.deliveries(entry.seq)?;
+            for (position, call) in entry.calls.iter().enumerate() {
+                let known = delivered
+                    .iter()
+                    .any(|d| d.node == *id && d.call as usize == position);
+                if call.node == *id && !known {
+                    state.store.record_delivery(&Delivery {
+                        node: id.clone(),
+                        seq: entry.seq,
+                        call: position as u32,
+                        node_task: None,
+                        status: TaskStatus::Canceled,
+                        error: None,
+                        details: None,
+                        started_at: None,
+                        finished_at: Some(now),
+                    })?;
+                }
             }
-            targets.push(task);
+        }
+    }
+    // Node tasks already enqueued are canceled on their nodes, by a journaled call that each
+    // node receives after everything it was sent before.
+    let mut per_node: HashMap<String, Vec<u64>> = HashMap::new();
+    for entry in &entries {
+        for delivery in state.store.deliveries(entry.seq)? {
+            if let (Some(uid), false) = (delivery.node_task, delivery.status.is_finished()) {
+                per_node.entry(delivery.node.clone()).or_default().push(uid);
+            }
         }
     }
     let mut calls = Vec::new();
     for (index, node) in state.cluster.nodes().iter().enumerate() {
         if let Some(uids) = per_node.get(&node.id) {
             let list: Vec<String> = uids.iter().map(u64::to_string).collect();
-            calls.push(NodeCall {
-                node: index,
-                method: Method::POST,
-                path: format!("/tasks/cancel?uids={}", list.join(",")),
-                body: NodeBody::Empty,
-            });
+            calls.push(NodeCall::json(
+                index,
+                Method::POST,
+                format!("/tasks/cancel?uids={}", list.join(",")),
+                None,
+            ));
         }
     }
     let details = json!({
@@ -69,7 +106,7 @@ pub(crate) async fn cancel_tasks(
         details: Some(details),
         custom_metadata: None,
     };
-    let record = dispatch(&state, task, calls).await?;
+    let record = submit(&state, task, calls, None).await?;
     for mut target in targets {
         target.canceled_by = Some(record.uid);
         state.store.update_task(&target)?;

@@ -18,11 +18,13 @@ use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
 use miroir_core::document::{infer_primary_key, parse_payload, Document, PayloadFormat};
-use miroir_store::IndexRecord;
+use miroir_core::hash::ShardCount;
+use miroir_core::split::{concat_shards, ranges_of, split_by_shard};
+use miroir_store::{CallBody, IndexRecord};
 
-use super::dispatch::{dispatch, write_to_all, NodeCall};
 use super::indexes::{creation_calls, new_record};
-use crate::cluster::node::{url_encode, NodeBody};
+use super::journal::{submit, write_to_all, NodeCall};
+use crate::cluster::node::url_encode;
 use crate::error::{core_error, ErrorType, MeiliError, Result};
 use crate::extract::{content_type, Body, DocumentId, IndexUid, JsonBody, Params};
 use crate::state::AppState;
@@ -146,9 +148,10 @@ async fn write_documents(
         None => new_record(state, &uid, None)?,
     };
     let mut calls = Vec::new();
+    let mut payload = None;
     if let Some(key) = &primary_key {
-        let batches = match route_documents(state, &index, key, documents) {
-            Ok(batches) => batches,
+        let routed = match route_documents(state, &index, key, documents) {
+            Ok(routed) => routed,
             Err(e) => {
                 let record = registry::failed(state, task, &core_error(&e))?;
                 return Ok(summarized(&record));
@@ -160,19 +163,17 @@ async fn write_documents(
         if let Some(skip) = params.get("skipCreation") {
             path.push_str(&format!("&skipCreation={}", url_encode(skip)));
         }
-        for (node, bytes) in batches.into_iter().enumerate() {
-            if let Some(bytes) = bytes {
+        for (node, ranges) in routed.ranges.into_iter().enumerate() {
+            if !ranges.is_empty() {
                 calls.push(NodeCall {
                     node,
                     method: method.clone(),
                     path: path.clone(),
-                    body: NodeBody::Raw {
-                        content_type: "application/x-ndjson",
-                        bytes,
-                    },
+                    body: CallBody::Payload { ranges },
                 });
             }
         }
+        payload = Some(routed.payload);
     }
     let created = state.store.get_index(&uid)?.is_none();
     if created {
@@ -180,39 +181,43 @@ async fn write_documents(
         all.extend(calls);
         calls = all;
     }
-    let record = dispatch(state, task, calls).await?;
+    let record = submit(state, task, calls, payload).await?;
     index.primary_key = index.primary_key.or(primary_key);
     index.updated_at = OffsetDateTime::now_utc();
     state.store.put_index(&index)?;
     Ok(summarized(&record))
 }
 
-/// Validates every document, injects its shard marker and builds one NDJSON body per node
-/// (`None` for nodes that receive nothing).
+/// A document batch routed by shard: one payload (every shard's NDJSON, stored once), and the
+/// byte ranges of it each node receives (empty for nodes that receive nothing).
+struct Routed {
+    payload: Vec<u8>,
+    ranges: Vec<Vec<(u64, u64)>>,
+}
+
+/// Validates every document, injects its shard marker and routes it to the nodes of its shard.
 fn route_documents(
     state: &AppState,
     index: &IndexRecord,
     primary_key: &str,
     documents: Vec<Document>,
-) -> std::result::Result<Vec<Option<Bytes>>, miroir_core::Error> {
-    let node_count = state.cluster.nodes().len();
-    let mut bodies: Vec<Vec<u8>> = vec![Vec::new(); node_count];
+) -> std::result::Result<Routed, miroir_core::Error> {
     let invalid = || miroir_core::Error::InvalidShardCount(u64::from(index.shard_count));
     let table = state
         .cluster
         .table(state.cluster.layout(index))
         .map_err(|_| invalid())?;
-    let count = miroir_core::hash::ShardCount::new(index.shard_count).map_err(|_| invalid())?;
-    for routed in miroir_core::split::routed_lines(documents, primary_key, count) {
-        let (shard, line) = routed?;
-        for node in table.replicas(shard) {
-            bodies[*node].extend_from_slice(&line);
-        }
-    }
-    Ok(bodies
-        .into_iter()
-        .map(|b| (!b.is_empty()).then(|| Bytes::from(b)))
-        .collect())
+    let count = ShardCount::new(index.shard_count).map_err(|_| invalid())?;
+    let (payload, shard_ranges) = concat_shards(split_by_shard(documents, primary_key, count)?);
+    let ranges = (0..state.cluster.nodes().len())
+        .map(|node| {
+            let shards: Vec<u32> = (0..index.shard_count)
+                .filter(|shard| table.replicas(*shard).contains(&node))
+                .collect();
+            ranges_of(&shard_ranges, &shards)
+        })
+        .collect();
+    Ok(Routed { payload, ranges })
 }
 
 /// Groups canonical ids by the nodes holding them.
@@ -283,14 +288,16 @@ async fn delete_ids(
         .into_iter()
         .enumerate()
         .filter(|(_, ids)| !ids.is_empty())
-        .map(|(node, ids)| NodeCall {
-            node,
-            method: Method::POST,
-            path: format!("/indexes/{uid}/documents/delete-batch"),
-            body: NodeBody::Json(Value::Array(ids)),
+        .map(|(node, ids)| {
+            NodeCall::json(
+                node,
+                Method::POST,
+                format!("/indexes/{uid}/documents/delete-batch"),
+                Some(Value::Array(ids)),
+            )
         })
         .collect();
-    let record = dispatch(state, task, calls).await?;
+    let record = submit(state, task, calls, None).await?;
     Ok(summarized(&record))
 }
 

@@ -23,9 +23,8 @@ use miroir_core::marker::MARKER_FIELD;
 use miroir_core::task::TaskStatus;
 use miroir_store::{IndexRecord, TaskFilter};
 
-use super::dispatch::{broadcast, dispatch, NodeCall};
+use super::journal::{broadcast, submit, NodeCall};
 use crate::access::Access;
-use crate::cluster::node::NodeBody;
 use crate::error::{MeiliError, Result};
 use crate::extract::{json_body, require_json, Body, IndexUid, JsonBody};
 use crate::read::stats::per_node_index_stats;
@@ -43,18 +42,18 @@ pub(crate) fn creation_calls(
 ) -> Vec<NodeCall> {
     let mut calls = Vec::new();
     for node in 0..state.cluster.nodes().len() {
-        calls.push(NodeCall {
+        calls.push(NodeCall::json(
             node,
-            method: Method::POST,
-            path: "/indexes".to_string(),
-            body: NodeBody::Json(json!({"uid": uid, "primaryKey": primary_key})),
-        });
-        calls.push(NodeCall {
+            Method::POST,
+            "/indexes".to_string(),
+            Some(json!({"uid": uid, "primaryKey": primary_key})),
+        ));
+        calls.push(NodeCall::json(
             node,
-            method: Method::PATCH,
-            path: format!("/indexes/{uid}/settings"),
-            body: NodeBody::Json(node_defaults()),
-        });
+            Method::PATCH,
+            format!("/indexes/{uid}/settings"),
+            Some(node_defaults()),
+        ));
     }
     calls
 }
@@ -188,7 +187,7 @@ pub(crate) async fn create_index(
         return Ok(summarized(&record));
     }
     let calls = creation_calls(&state, &uid, request.primary_key.as_deref());
-    let record = dispatch(&state, task, calls).await?;
+    let record = submit(&state, task, calls, None).await?;
     state
         .store
         .put_index(&new_record(&state, &uid, request.primary_key)?)?;
@@ -247,7 +246,7 @@ pub(crate) async fn update_index(
         &format!("/indexes/{uid}"),
         Some(body),
     );
-    let record = dispatch(&state, task, calls).await?;
+    let record = submit(&state, task, calls, None).await?;
     if let Some(new_uid) = request.uid.filter(|n| n != &uid) {
         state.store.delete_index(&uid)?;
         index.uid = new_uid;
@@ -274,7 +273,7 @@ pub(crate) async fn delete_index(
         return Ok(summarized(&record));
     }
     let calls = broadcast(&state, Method::DELETE, &format!("/indexes/{uid}"), None);
-    let record = dispatch(&state, task, calls).await?;
+    let record = submit(&state, task, calls, None).await?;
     state.store.delete_index(&uid)?;
     Ok(summarized(&record))
 }
@@ -368,7 +367,7 @@ pub(crate) async fn swap_indexes(
         return Ok(summarized(&record));
     }
     let calls = broadcast(&state, Method::POST, "/swap-indexes", Some(body));
-    let record = dispatch(&state, task, calls).await?;
+    let record = submit(&state, task, calls, None).await?;
     let now = OffsetDateTime::now_utc();
     for swap in &swaps {
         let (a, b) = (&swap.indexes[0], &swap.indexes[1]);

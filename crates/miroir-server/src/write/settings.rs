@@ -15,10 +15,10 @@ use serde_json::{json, Map, Value};
 
 use miroir_core::marker::{with_marker_filterable, MARKER_FIELD};
 
-use super::dispatch::{broadcast, dispatch};
 use super::indexes::{
     make_foreign_targets_whole, new_record, node_defaults, NODE_MAX_VALUES_PER_FACET,
 };
+use super::journal::{broadcast, submit};
 use crate::error::{MeiliError, Result};
 use crate::extract::{json_body, require_json, Body, IndexUid, JsonBody, SettingSegment};
 use crate::state::AppState;
@@ -347,7 +347,7 @@ async fn write(
             Some(defaults),
         ));
     }
-    let record = dispatch(state, task, calls).await?;
+    let record = submit(state, task, calls, None).await?;
     let mut index = match state.store.get_index(uid)? {
         Some(index) => index,
         None => new_record(state, uid, None)?,

@@ -12,7 +12,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use miroir_server::{
-    NodeConfig, RunningMiroir, ServerConfig, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT,
+    NodeConfig, RunningMiroir, ServerConfig, DEFAULT_HEALTH_INTERVAL, DEFAULT_NODE_TIMEOUT,
+    DEFAULT_PAYLOAD_LIMIT, DEFAULT_REPLICA_TIMEOUT,
 };
 
 /// The key clients use toward Miroir in tests.
@@ -186,6 +187,9 @@ impl Cluster {
                 .collect(),
             http_payload_size_limit: DEFAULT_PAYLOAD_LIMIT,
             node_timeout: DEFAULT_NODE_TIMEOUT,
+            replica_timeout: DEFAULT_REPLICA_TIMEOUT,
+            min_in_sync: 1,
+            health_interval: DEFAULT_HEALTH_INTERVAL,
             whole_indexes: Vec::new(),
         };
         let miroir = miroir_server::spawn(config.clone())

@@ -1,0 +1,51 @@
+//! The loops that run beside the HTTP server: the task poller, one journal delivery loop per
+//! node, and one health check loop per node. They stop when their handles are aborted.
+
+use std::sync::Arc;
+
+use axum::http::Method;
+use tokio::task::JoinHandle;
+
+use crate::cluster::node::NodeBody;
+use crate::cluster::Health;
+use crate::state::AppState;
+use crate::tasks::poller::run_poller;
+use crate::write::delivery;
+
+/// Starts every background loop.
+pub(crate) fn spawn_all(state: &Arc<AppState>) -> Vec<JoinHandle<()>> {
+    let mut handles = vec![tokio::spawn(run_poller(state.clone()))];
+    for node in 0..state.cluster.nodes().len() {
+        handles.push(tokio::spawn(delivery::run(state.clone(), node)));
+        handles.push(tokio::spawn(check_health(state.clone(), node)));
+    }
+    handles
+}
+
+/// Checks `node`'s `/health` every `health_interval` (see [`Health`]); a node seen back wakes
+/// its delivery loop.
+async fn check_health(state: Arc<AppState>, node: usize) {
+    let mut ticks = tokio::time::interval(state.config.health_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let handle = state.cluster.node(node);
+        let before = state.cluster.health(node);
+        // A stalled node must not hold the check for a whole node deadline.
+        let deadline = state.config.health_interval * 2;
+        let answered = tokio::time::timeout(
+            deadline,
+            handle.json(Method::GET, "/health", NodeBody::Empty),
+        )
+        .await
+        .is_ok_and(|answer| answer.is_ok_and(|health| health["status"] == "available"));
+        let after = state.cluster.checked(node, answered);
+        if after != before {
+            tracing::info!(node = %handle.id, ?before, ?after, "node health changed");
+            if after == Health::Healthy {
+                state.cluster.outbox(node).wake.notify_one();
+                state.task_created.notify_one();
+            }
+        }
+    }
+}
