@@ -95,7 +95,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(part(&[0, 2]), b"a\ncc\n");
-        assert_eq!(ranges_of(&ranges, &[1, 2, 3, 0]), vec![(0, 8)]);
+        assert_eq!(ranges_of(&ranges, &[1, 2, 3, 0]), vec![(0, 7)]);
         assert_eq!(part(&[1]), b"");
         assert_eq!(part(&[3, 1]), b"d\n");
     }
