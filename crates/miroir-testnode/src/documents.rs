@@ -453,13 +453,14 @@ async fn add(
         "skipCreation",
     ])?;
     let primary_key = params.get("primaryKey").map(String::from);
+    let metadata = params.get("customMetadata").map(String::from);
     let delimiter = payload::csv_delimiter(params.get("csvDelimiter"))?;
     let format = payload::format(&headers, delimiter)?;
     let documents = payload::parse(format, &body, delimiter)?;
     let mut details = Map::new();
     details.insert("receivedDocuments".into(), json!(documents.len()));
     details.insert("indexedDocuments".into(), Value::Null);
-    let summary = state.register(
+    let summary = state.register_tagged(
         "documentAdditionOrUpdate",
         Some(uid),
         Some(details),
@@ -468,6 +469,7 @@ async fn add(
             primary_key,
             replace,
         },
+        metadata,
     );
     Ok((StatusCode::ACCEPTED, Json(summary)))
 }
@@ -502,8 +504,11 @@ fn deletion_details(provided: usize, filter: Option<String>) -> Map<String, Valu
     details
 }
 
-fn deletion_params(raw: Option<&str>) -> ApiResult<()> {
-    Params::parse(raw).deny_unknown(&["customMetadata"])
+/// Checks a deletion's query parameters; returns its `customMetadata`.
+fn deletion_params(raw: Option<&str>) -> ApiResult<Option<String>> {
+    let params = Params::parse(raw);
+    params.deny_unknown(&["customMetadata"])?;
+    Ok(params.get("customMetadata").map(String::from))
 }
 
 /// `DELETE /indexes/{uid}/documents/{id}`
@@ -513,12 +518,13 @@ pub async fn delete_document(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     check_path_uid(&uid)?;
-    deletion_params(raw.as_deref())?;
-    let summary = state.register(
+    let metadata = deletion_params(raw.as_deref())?;
+    let summary = state.register_tagged(
         "documentDeletion",
         Some(uid),
         Some(deletion_details(1, None)),
         Op::DeleteIds(vec![id]),
+        metadata,
     );
     Ok((StatusCode::ACCEPTED, Json(summary)))
 }
@@ -532,7 +538,7 @@ pub async fn delete_batch(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     check_path_uid(&uid)?;
-    deletion_params(raw.as_deref())?;
+    let metadata = deletion_params(raw.as_deref())?;
     require_json(&headers)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
@@ -549,11 +555,12 @@ pub async fn delete_batch(
             other => other.to_string(),
         })
         .collect();
-    let summary = state.register(
+    let summary = state.register_tagged(
         "documentDeletion",
         Some(uid),
         Some(deletion_details(ids.len(), None)),
         Op::DeleteIds(ids),
+        metadata,
     );
     Ok((StatusCode::ACCEPTED, Json(summary)))
 }
@@ -567,7 +574,7 @@ pub async fn delete_by_filter(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     check_path_uid(&uid)?;
-    deletion_params(raw.as_deref())?;
+    let metadata = deletion_params(raw.as_deref())?;
     let body = json_body(&headers, &body)?;
     let Some(object) = body.as_object() else {
         return Err(ApiError::bad_request(type_error("", &[Kind::Map], &body)));
@@ -590,11 +597,12 @@ pub async fn delete_by_filter(
         ));
     }
     filter::parse_json(filter, "invalid_document_filter")?;
-    let summary = state.register(
+    let summary = state.register_tagged(
         "documentDeletion",
         Some(uid),
         Some(deletion_details(0, Some(filter.to_string()))),
         Op::DeleteByFilter(filter.clone()),
+        metadata,
     );
     Ok((StatusCode::ACCEPTED, Json(summary)))
 }
@@ -606,10 +614,16 @@ pub async fn clear_documents(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     check_path_uid(&uid)?;
-    deletion_params(raw.as_deref())?;
+    let metadata = deletion_params(raw.as_deref())?;
     let mut details = Map::new();
     details.insert("deletedDocuments".into(), Value::Null);
-    let summary = state.register("documentDeletion", Some(uid), Some(details), Op::Clear);
+    let summary = state.register_tagged(
+        "documentDeletion",
+        Some(uid),
+        Some(details),
+        Op::Clear,
+        metadata,
+    );
     Ok((StatusCode::ACCEPTED, Json(summary)))
 }
 

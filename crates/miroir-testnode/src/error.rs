@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 /// One Meilisearch error: a code (which fixes the status and the type) and a message.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ApiError {
     /// The snake_case Meilisearch error code, e.g. `index_not_found`.
     pub code: String,

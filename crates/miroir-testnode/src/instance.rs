@@ -47,6 +47,7 @@ pub async fn update_features(
         }
         store.features.insert(name.clone(), value.clone());
     }
+    state.persist(&store);
     Ok(Json(Value::Object(store.features.clone())))
 }
 

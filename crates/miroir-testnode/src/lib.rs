@@ -2,8 +2,8 @@
 //!
 //! **Test support, not a product.** A small, in-memory HTTP server that speaks the subset of
 //! Meilisearch 1.50's API that Miroir uses, so Miroir's tests (and `miroir dev`) can run
-//! without a real `meilisearch` binary. Nothing is persisted; everything lives behind one
-//! mutex; one background worker processes the task queue. It is faithful where Miroir depends
+//! without a real `meilisearch` binary. Everything lives behind one mutex, persisted to a
+//! directory when one is given (`--db-path`); one background worker processes the task queue. It is faithful where Miroir depends
 //! on it (task lifecycle and objects, error objects and codes, document ids and primary-key
 //! inference, filters, ranking score details) and deliberately simple everywhere else.
 //!
@@ -36,7 +36,7 @@
 //! tokens), `proximityPrecision: byAttribute`, localized attributes, search cutoff,
 //! `mergeFacets` and remote/network options in federated search, autobatching (every task is
 //! its own batch), payload size limits beyond a fixed 100 MB, compressed request bodies,
-//! `customMetadata` (accepted, not echoed), persistence.
+//! `customMetadata` on anything but document writes (there it is echoed in the task).
 
 #![warn(missing_docs)]
 
@@ -72,6 +72,8 @@ use crate::store::AppState;
 pub struct Config {
     /// The master key every request (but `/health`) must present, if any.
     pub master_key: Option<String>,
+    /// Where the node persists its state (`None`: in memory only).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// Adds a route and its trailing-slash twin (Meilisearch trims trailing slashes).
@@ -203,7 +205,10 @@ impl Drop for AbortOnDrop {
 
 /// Serves until the listener is dropped / the task is aborted.
 pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()> {
-    let state = Arc::new(AppState::new(config.master_key));
+    let state = Arc::new(match &config.data_dir {
+        Some(dir) => AppState::open(config.master_key, dir)?,
+        None => AppState::new(config.master_key),
+    });
     let _worker = AbortOnDrop(tokio::spawn(worker::run(state.clone())));
     axum::serve(listener, router(state)).await
 }

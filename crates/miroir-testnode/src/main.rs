@@ -16,7 +16,7 @@ struct Args {
     /// Master key required on every route but `/health`.
     #[arg(long, env = "MEILI_MASTER_KEY")]
     master_key: Option<String>,
-    /// Accepted and ignored (nothing is persisted).
+    /// Where the node persists its state (in memory only without it).
     #[arg(long)]
     db_path: Option<PathBuf>,
     /// Accepted and ignored.
@@ -45,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
         listener,
         miroir_testnode::Config {
             master_key: args.master_key,
+            data_dir: args.db_path,
         },
     )
     .await?;

@@ -120,7 +120,7 @@ pub fn default_value(key: &str) -> Value {
 }
 
 /// An index's current settings (every visible key, in `GET` order).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Settings {
     values: Map<String, Value>,
 }

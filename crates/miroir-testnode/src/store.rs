@@ -1,9 +1,14 @@
-//! The in-memory state of a node: indexes with their documents and settings, and the task
-//! queue. Everything lives behind one mutex in [`AppState`]; nothing is persisted.
+//! The state of a node: indexes with their documents and settings, and the task queue.
+//! Everything lives behind one mutex in [`AppState`]. Started with a data directory, the node
+//! writes its whole state there (`state.json`, replaced atomically) whenever a task is
+//! registered or finished, so that a node killed and started again on its directory has every
+//! task it acknowledged, as Meilisearch does (test support: fine for test-sized data).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -19,6 +24,8 @@ pub struct AppState {
     pub wake: Notify,
     /// The master key, if the node was started with one.
     pub master_key: Option<String>,
+    /// Where the state is persisted, if anywhere.
+    data_dir: Option<PathBuf>,
 }
 
 impl AppState {
@@ -31,6 +38,44 @@ impl AppState {
             }),
             wake: Notify::new(),
             master_key,
+            data_dir: None,
+        }
+    }
+
+    /// A node persisted in `dir`: its saved state if there is one (a task that was processing
+    /// when the node stopped is enqueued again), else a fresh one.
+    pub fn open(master_key: Option<String>, dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut state = AppState::new(master_key);
+        let file = dir.join(STATE_FILE);
+        if file.exists() {
+            let bytes = std::fs::read(&file)?;
+            let mut store: Store = serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
+            for task in store.tasks.values_mut() {
+                if task.status == Status::Processing {
+                    task.status = Status::Enqueued;
+                    task.started_at = None;
+                }
+            }
+            state.store = Mutex::new(store);
+        }
+        state.data_dir = Some(dir.to_path_buf());
+        Ok(state)
+    }
+
+    /// Writes the state to the data directory, if any (a temporary file renamed over the
+    /// previous one, so a kill mid-write leaves the previous state whole).
+    pub fn persist(&self, store: &Store) {
+        let Some(dir) = &self.data_dir else { return };
+        let result = serde_json::to_vec(store)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                let temporary = dir.join(format!("{STATE_FILE}.tmp"));
+                std::fs::write(&temporary, bytes)?;
+                std::fs::rename(&temporary, dir.join(STATE_FILE))
+            });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not persist the node's state");
         }
     }
 
@@ -49,14 +94,35 @@ impl AppState {
         details: Option<Map<String, Value>>,
         op: Op,
     ) -> Value {
-        let summary = self.lock().register(kind, index_uid, details, op);
+        self.register_tagged(kind, index_uid, details, op, None)
+    }
+
+    /// [`AppState::register`] with the client's `customMetadata` (document writes).
+    pub fn register_tagged(
+        &self,
+        kind: &'static str,
+        index_uid: Option<String>,
+        details: Option<Map<String, Value>>,
+        op: Op,
+        custom_metadata: Option<String>,
+    ) -> Value {
+        let mut store = self.lock();
+        let summary = store.register(kind, index_uid, details, op);
+        if let Some(task) = store.tasks.values_mut().next_back() {
+            task.custom_metadata = custom_metadata;
+        }
+        self.persist(&store);
+        drop(store);
         self.wake.notify_one();
         summary
     }
 }
 
+/// The file the state is persisted in, under the data directory.
+const STATE_FILE: &str = "state.json";
+
 /// Everything a node holds.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub struct Store {
     /// Indexes by uid.
     pub indexes: BTreeMap<String, Index>,
@@ -96,6 +162,7 @@ impl Store {
             started_at: None,
             finished_at: None,
             op,
+            custom_metadata: None,
         };
         let summary = task.summary();
         self.tasks.insert(uid, task);
@@ -118,7 +185,7 @@ impl Store {
 }
 
 /// A task status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Status {
     /// Waiting in the queue.
     Enqueued,
@@ -182,7 +249,7 @@ pub const TASK_TYPES: [&str; 18] = [
 ];
 
 /// What a task does when processed (released once it is finished).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Op {
     /// Nothing left to do (finished task).
     Done,
@@ -226,7 +293,7 @@ pub enum Op {
 }
 
 /// One task, as Meilisearch shows it plus the work it carries.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Task {
     /// Global, sequential uid.
     pub uid: u32,
@@ -237,7 +304,8 @@ pub struct Task {
     /// Status.
     pub status: Status,
     /// Task type.
-    pub kind: &'static str,
+    #[serde(with = "task_kind")]
+    pub kind: TaskKind,
     /// Uid of the cancelation task that canceled this one.
     pub canceled_by: Option<u32>,
     /// The details object (absent for some types).
@@ -245,13 +313,19 @@ pub struct Task {
     /// The error of a failed task.
     pub error: Option<ApiError>,
     /// Registration time.
+    #[serde(with = "time::serde::rfc3339")]
     pub enqueued_at: OffsetDateTime,
     /// Processing start.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub started_at: Option<OffsetDateTime>,
     /// Processing end.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub finished_at: Option<OffsetDateTime>,
     /// The work to do.
     pub op: Op,
+    /// The client's `customMetadata`, echoed in the task object.
+    #[serde(default)]
+    pub custom_metadata: Option<String>,
 }
 
 impl Task {
@@ -293,6 +367,9 @@ impl Task {
         out.insert("enqueuedAt".into(), date_value(Some(self.enqueued_at)));
         out.insert("startedAt".into(), date_value(self.started_at));
         out.insert("finishedAt".into(), date_value(self.finished_at));
+        if let Some(metadata) = &self.custom_metadata {
+            out.insert("customMetadata".into(), json!(metadata));
+        }
         Value::Object(out)
     }
 
@@ -316,7 +393,7 @@ impl Task {
 }
 
 /// One stored document.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Doc {
     /// External id (the primary key value as a string).
     pub id: String,
@@ -324,6 +401,7 @@ pub struct Doc {
     pub body: Map<String, Value>,
     /// Its text leaves, tokenized on first search (the body never changes: an update stores
     /// a new `Doc`).
+    #[serde(skip)]
     pub leaves: std::sync::OnceLock<Vec<crate::search::tokenize::TokenizedLeaf>>,
 }
 
@@ -336,13 +414,15 @@ impl Doc {
 }
 
 /// One index.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Index {
     /// Uid.
     pub uid: String,
     /// Creation date.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// Last update date.
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     /// Primary key, once known.
     pub primary_key: Option<String>,
@@ -500,4 +580,28 @@ pub fn default_features() -> Map<String, Value> {
         .into_iter()
         .map(|name| (name.to_string(), Value::Bool(false)))
         .collect()
+}
+
+/// A task type, one of [`TASK_TYPES`] (an alias, so that serde does not take the field for a
+/// string borrowed from the input).
+pub type TaskKind = &'static str;
+
+/// Task types as stored: the name, read back as the static name of [`TASK_TYPES`].
+mod task_kind {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(kind: &&'static str, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(kind)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<&'static str, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        super::TASK_TYPES
+            .iter()
+            .find(|kind| **kind == name)
+            .copied()
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown task type `{name}`")))
+    }
 }

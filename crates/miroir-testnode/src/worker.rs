@@ -96,6 +96,7 @@ fn finish(state: &AppState, uid: u32) {
             task.fail_details();
         }
     }
+    state.persist(&store);
 }
 
 fn index_uid(context: &Context) -> Result<&str, ApiError> {

@@ -21,6 +21,7 @@ impl Client {
     async fn start() -> (TestNode, Client) {
         let node = spawn(Config {
             master_key: Some(KEY.into()),
+            data_dir: None,
         })
         .await
         .expect("node starts");

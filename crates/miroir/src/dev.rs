@@ -82,6 +82,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             for i in 0..args.nodes {
                 let node = miroir_testnode::spawn(miroir_testnode::Config {
                     master_key: Some(NODE_KEY.to_string()),
+                    data_dir: None,
                 })
                 .await
                 .context("cannot start a test node")?;

@@ -62,92 +62,182 @@ macro_rules! dual_test {
 pub enum Node {
     /// In-process test node.
     Test(miroir_testnode::TestNode),
-    /// A real Meilisearch process and its data directory.
-    Real {
-        /// The process, killed on drop.
-        child: Child,
-        /// Its URL.
-        url: String,
-        /// Its data.
-        _dir: tempfile::TempDir,
-    },
+    /// A node process (real Meilisearch, or the test node's binary), which tests may kill and
+    /// start again on its data.
+    Process(Box<NodeProcess>),
+}
+
+/// A node running as a process, with what it takes to start it again on the same data.
+pub struct NodeProcess {
+    /// The binary.
+    binary: PathBuf,
+    /// Its arguments (data directory and port included).
+    args: Vec<String>,
+    /// The process while it runs; killed on drop.
+    child: Option<Child>,
+    /// Its URL.
+    url: String,
+    /// Its data.
+    _dir: tempfile::TempDir,
+}
+
+impl NodeProcess {
+    fn spawn(&mut self) {
+        let child = Command::new(&self.binary)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node process starts");
+        self.child = Some(child);
+    }
+
+    async fn wait_healthy(&self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(format!("{}/health", self.url)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "{} did not come up", self.url);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The test node's binary, next to the test binaries (built by `cargo test --workspace`; built
+/// here when only this package's tests are being built).
+fn testnode_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory")
+        .to_path_buf();
+    let binary = dir.join("miroir-testnode");
+    if !binary.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "miroir-testnode", "--bin", "miroir-testnode"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the test node binary builds");
+    }
+    binary
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
 }
 
 impl Node {
-    /// Starts one node.
+    /// Starts one node (in-process for the test node).
     pub async fn start(backend: &Backend) -> Node {
         match backend {
             Backend::TestNode => Node::Test(
                 miroir_testnode::spawn(miroir_testnode::Config {
                     master_key: Some(NODE_KEY.to_string()),
+                    data_dir: None,
                 })
                 .await
                 .expect("test node starts"),
             ),
-            Backend::Real(binary) => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let port = std::net::TcpListener::bind("127.0.0.1:0")
-                    .and_then(|l| l.local_addr())
-                    .expect("free port")
-                    .port();
-                let child = Command::new(binary)
-                    .arg("--db-path")
-                    .arg(dir.path().join("data.ms"))
-                    .arg("--http-addr")
-                    .arg(format!("127.0.0.1:{port}"))
-                    .arg("--master-key")
-                    .arg(NODE_KEY)
-                    .arg("--no-analytics")
-                    .arg("--dump-dir")
-                    .arg(dir.path().join("dumps"))
-                    .arg("--snapshot-dir")
-                    .arg(dir.path().join("snapshots"))
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("meilisearch starts");
-                let url = format!("http://127.0.0.1:{port}");
-                let node = Node::Real {
-                    child,
-                    url: url.clone(),
-                    _dir: dir,
-                };
-                let client = reqwest::Client::new();
-                let deadline = Instant::now() + Duration::from_secs(30);
-                loop {
-                    if let Ok(r) = client.get(format!("{url}/health")).send().await {
-                        if r.status().is_success() {
-                            break;
-                        }
-                    }
-                    assert!(Instant::now() < deadline, "meilisearch did not come up");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                node
-            }
+            Backend::Real(_) => Node::start_process(backend).await,
         }
+    }
+
+    /// Starts one node as a process with its data in a directory, so that it can be killed
+    /// and started again on its data.
+    pub async fn start_process(backend: &Backend) -> Node {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let data = dir.path().join("data.ms").display().to_string();
+        let addr = format!("127.0.0.1:{port}");
+        let (binary, args) = match backend {
+            Backend::TestNode => (
+                testnode_binary(),
+                vec![
+                    "--db-path".to_string(),
+                    data,
+                    "--http-addr".to_string(),
+                    addr,
+                    "--master-key".to_string(),
+                    NODE_KEY.to_string(),
+                ],
+            ),
+            Backend::Real(binary) => (
+                binary.clone(),
+                vec![
+                    "--db-path".to_string(),
+                    data,
+                    "--http-addr".to_string(),
+                    addr,
+                    "--master-key".to_string(),
+                    NODE_KEY.to_string(),
+                    "--no-analytics".to_string(),
+                    "--dump-dir".to_string(),
+                    dir.path().join("dumps").display().to_string(),
+                    "--snapshot-dir".to_string(),
+                    dir.path().join("snapshots").display().to_string(),
+                ],
+            ),
+        };
+        let mut process = NodeProcess {
+            binary,
+            args,
+            child: None,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        process.spawn();
+        process.wait_healthy().await;
+        Node::Process(Box::new(process))
+    }
+
+    /// Kills the node's process with SIGKILL.
+    pub fn kill(&mut self) {
+        let Node::Process(process) = self else {
+            panic!("only node processes can be killed");
+        };
+        if let Some(mut child) = process.child.take() {
+            child.kill().expect("SIGKILL sent");
+            child.wait().expect("process reaped");
+        }
+    }
+
+    /// Starts the node's process again on its own data.
+    pub async fn restart(&mut self) {
+        let Node::Process(process) = self else {
+            panic!("only node processes can be restarted");
+        };
+        process.spawn();
+        process.wait_healthy().await;
     }
 
     /// The node's base URL.
     pub fn url(&self) -> String {
         match self {
             Node::Test(node) => node.url(),
-            Node::Real { url, .. } => url.clone(),
+            Node::Process(process) => process.url.clone(),
         }
     }
 
     /// A client that talks to this node directly.
     pub fn client(&self) -> Client {
         Client::new(self.url(), NODE_KEY)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Node::Real { child, .. } = self {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
@@ -168,6 +258,31 @@ impl Cluster {
         for _ in 0..nodes {
             started.push(Node::start(backend).await);
         }
+        Cluster::over(started, rf, shards, |_| {}).await
+    }
+
+    /// Starts `nodes` node processes (which tests may kill and restart) and Miroir with `rf`
+    /// copies and `shards` shards per index, its configuration adjusted by `adjust`.
+    pub async fn start_processes(
+        backend: &Backend,
+        nodes: usize,
+        rf: usize,
+        shards: u32,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> Cluster {
+        let mut started = Vec::new();
+        for _ in 0..nodes {
+            started.push(Node::start_process(backend).await);
+        }
+        Cluster::over(started, rf, shards, adjust).await
+    }
+
+    async fn over(
+        started: Vec<Node>,
+        rf: usize,
+        shards: u32,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> Cluster {
         let state = tempfile::tempdir().expect("temp dir");
         let config = ServerConfig {
             master_key: Some(MASTER_KEY.to_string()),
@@ -192,6 +307,8 @@ impl Cluster {
             health_interval: DEFAULT_HEALTH_INTERVAL,
             whole_indexes: Vec::new(),
         };
+        let mut config = config;
+        adjust(&mut config);
         let miroir = miroir_server::spawn(config.clone())
             .await
             .expect("miroir starts");

@@ -85,6 +85,7 @@ impl Fleet {
                 None => {
                     let node = miroir_testnode::spawn(miroir_testnode::Config {
                         master_key: Some(NODE_KEY.to_string()),
+                        data_dir: None,
                     })
                     .await
                     .context("cannot start a test node")?;
