@@ -88,6 +88,12 @@ fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
     config.validate()?;
     let store = SqliteStore::open(&config.db_path)?;
     let cluster = cluster::Cluster::new(&config).map_err(|e| StartError::Other(e.to_string()))?;
+    // An entry held when Miroir stopped had its first call in flight: the node's delivery
+    // loop reconciles before sending it, so it is delivered exactly once either way.
+    let released = store.release_held()?;
+    if released > 0 {
+        tracing::info!(released, "journal entries held at the last stop released");
+    }
     for (index, node) in store.stale_replicas()? {
         if let Some(position) = cluster.position(&node) {
             cluster.set_stale(&index, position, true);

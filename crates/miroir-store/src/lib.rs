@@ -262,6 +262,9 @@ pub trait Store: Send + Sync {
     ) -> Result<(u64, u64)>;
     /// Lets the nodes' deliveries take a held entry.
     fn release_entry(&self, seq: u64) -> Result<()>;
+    /// Releases every held entry (after a restart: whether their first call reached its node
+    /// is for the delivery's reconciliation to find out). Returns how many there were.
+    fn release_held(&self) -> Result<u64>;
     /// Forgets a held entry and its task (its first call was refused, so nothing was written
     /// anywhere and the client gets the refusal instead of a task).
     fn abandon_entry(&self, seq: u64) -> Result<()>;

@@ -116,27 +116,32 @@ impl Drop for NodeProcess {
     }
 }
 
-/// The test node's binary, next to the test binaries (built by `cargo test --workspace`; built
-/// here when only this package's tests are being built).
-fn testnode_binary() -> PathBuf {
+/// A binary of the workspace, next to the test binaries (built by `cargo test --workspace`;
+/// built here when only this package's tests are being built).
+pub fn workspace_binary(package: &str, name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target directory")
         .to_path_buf();
-    let binary = dir.join("miroir-testnode");
+    let binary = dir.join(name);
     if !binary.exists() {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "miroir-testnode", "--bin", "miroir-testnode"])
+            .args(["build", "-p", package, "--bin", name])
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "the test node binary builds");
+        assert!(status.success(), "{name} builds");
     }
     binary
 }
 
-fn free_port() -> u16 {
+fn testnode_binary() -> PathBuf {
+    workspace_binary("miroir-testnode", "miroir-testnode")
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -398,6 +403,30 @@ impl Client {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         (status, value)
+    }
+
+    /// Sends a JSON request; `None` as the status when nothing answered (connection refused).
+    pub async fn try_send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> (Option<StatusCode>, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .json(&body);
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key);
+        }
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                let value = response.json().await.unwrap_or(Value::Null);
+                (Some(status), value)
+            }
+            Err(_) => (None, Value::Null),
+        }
     }
 
     /// GET
