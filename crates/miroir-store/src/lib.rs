@@ -289,8 +289,11 @@ pub trait Store: Send + Sync {
     fn unfinished_deliveries(&self) -> Result<Vec<Delivery>>;
     /// Whether `node` has a node task of an entry for `index_uid` that is not finished.
     fn node_busy_with(&self, node: &str, index_uid: &str) -> Result<bool>;
-    /// The highest node task uid recorded for `node`.
+    /// The highest node task uid recorded for `node` (kept when the journal is pruned).
     fn last_node_task(&self, node: &str) -> Result<Option<u64>>;
+    /// Forgets the entries every node has received and finished, whose task is finished (or
+    /// deleted): nothing can need them again. Returns how many were pruned.
+    fn prune_journal(&self) -> Result<u64>;
     /// Marks the replicas of `index_uid` on `node` stale (they missed writes) or in sync.
     fn set_stale(&self, index_uid: &str, node: &str, stale: bool) -> Result<()>;
     /// Every stale `(index, node)` replica.

@@ -83,6 +83,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (node, seq, call)
 );
 CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries(status);
+CREATE TABLE IF NOT EXISTS node_marks (
+    node TEXT PRIMARY KEY,
+    last_task INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS stale_replicas (
     index_uid TEXT NOT NULL,
     node TEXT NOT NULL,
@@ -690,6 +694,13 @@ impl Store for SqliteStore {
             )
             .optional()?;
         upsert_delivery(&tx, delivery)?;
+        if let Some(node_task) = delivery.node_task {
+            tx.execute(
+                "INSERT INTO node_marks (node, last_task) VALUES (?1, ?2)
+                 ON CONFLICT(node) DO UPDATE SET last_task = MAX(last_task, excluded.last_task)",
+                params![delivery.node, node_task as i64],
+            )?;
+        }
         let new_node_task = delivery
             .node_task
             .filter(|uid| known.flatten() != Some(*uid as i64));
@@ -752,12 +763,42 @@ impl Store for SqliteStore {
     }
 
     fn last_node_task(&self, node: &str) -> Result<Option<u64>> {
-        let last: Option<i64> = self.lock().query_row(
-            "SELECT MAX(node_task) FROM deliveries WHERE node = ?1",
-            params![node],
-            |row| row.get(0),
-        )?;
+        let last: Option<i64> = self
+            .lock()
+            .query_row(
+                "SELECT last_task FROM node_marks WHERE node = ?1",
+                params![node],
+                |row| row.get(0),
+            )
+            .optional()?;
         Ok(last.map(|uid| uid as u64))
+    }
+
+    fn prune_journal(&self) -> Result<u64> {
+        let mut connection = self.lock();
+        let tx = connection.transaction()?;
+        let pruned = tx.execute(
+            "DELETE FROM journal WHERE held = 0 AND seq IN (
+                 SELECT j.seq FROM journal j LEFT JOIN tasks t ON t.uid = j.task_uid
+                 WHERE (t.uid IS NULL OR t.status IN ('succeeded', 'failed', 'canceled'))
+                 AND NOT EXISTS (
+                     SELECT 1 FROM journal_targets g
+                     LEFT JOIN deliveries d ON d.node = g.node AND d.seq = g.seq AND d.call = g.call
+                     WHERE g.seq = j.seq AND (d.node IS NULL OR d.status IN ('enqueued', 'processing'))
+                 )
+             )",
+            [],
+        )?;
+        tx.execute(
+            "DELETE FROM journal_targets WHERE seq NOT IN (SELECT seq FROM journal)",
+            [],
+        )?;
+        tx.execute(
+            "DELETE FROM deliveries WHERE seq NOT IN (SELECT seq FROM journal)",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(pruned as u64)
     }
 
     fn set_stale(&self, index_uid: &str, node: &str, stale: bool) -> Result<()> {
@@ -1165,6 +1206,30 @@ mod tests {
         );
         store.set_stale("movies", "b", false)?;
         assert!(store.stale_replicas()?.is_empty());
+        // Finished everywhere, its task finished: pruned; the node's mark stays.
+        let mut last = delivered("a", first, 2, 8);
+        last.status = TaskStatus::Succeeded;
+        store.record_delivery(&last)?;
+        assert_eq!(
+            store.prune_journal()?,
+            0,
+            "node b has not received its call"
+        );
+        let mut on_b = delivered("b", first, 1, 3);
+        on_b.status = TaskStatus::Succeeded;
+        store.record_delivery(&on_b)?;
+        assert_eq!(store.prune_journal()?, 0, "its task is not finished");
+        let mut finished = store.get_task(uid)?.expect("task");
+        finished.status = TaskStatus::Succeeded;
+        store.update_task(&finished)?;
+        assert_eq!(store.prune_journal()?, 1);
+        assert!(store.journal_entry(first)?.is_none());
+        assert!(store.deliveries(first)?.is_empty());
+        assert_eq!(store.last_node_task("a")?, Some(8));
+        assert_eq!(
+            store.next_delivery("a")?.map(|(e, c)| (e.seq, c)),
+            Some((second, 0))
+        );
         // A refused probe leaves nothing behind.
         let (refused, third) =
             store.create_journaled_task(&task("movies", "settingsUpdate"), &entry, true)?;
@@ -1174,10 +1239,10 @@ mod tests {
         drop(store);
         let reopened = SqliteStore::open(dir.path())?;
         assert_eq!(
-            reopened.journal_entry_of_task(uid)?.map(|e| e.seq),
-            Some(first)
+            reopened.next_delivery("b")?.map(|(e, c)| (e.seq, c)),
+            Some((second, 1))
         );
-        assert_eq!(reopened.deliveries(first)?.len(), 2);
+        assert_eq!(reopened.last_node_task("b")?, Some(3));
         Ok(())
     }
 }

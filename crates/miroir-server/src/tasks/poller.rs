@@ -160,6 +160,9 @@ async fn poll_once(state: &AppState) -> Result<bool> {
         }
     }
     super::webhooks::notify(state, &finished);
+    if !finished.is_empty() {
+        state.store.prune_journal()?;
+    }
     restore_caught_up_replicas(state)?;
     Ok(following || !pending_uids.is_empty() || !state.cluster.stale_replicas().is_empty())
 }
