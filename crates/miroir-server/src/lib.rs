@@ -94,6 +94,11 @@ fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
     if released > 0 {
         tracing::info!(released, "journal entries held at the last stop released");
     }
+    for node in store.lost_nodes()? {
+        if let Some(position) = cluster.position(&node) {
+            cluster.set_lost(position, true);
+        }
+    }
     for (index, node) in store.stale_replicas()? {
         if let Some(position) = cluster.position(&node) {
             cluster.set_stale(&index, position, true);

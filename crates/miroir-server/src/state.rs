@@ -62,9 +62,19 @@ pub(crate) mod testing {
         nodes: Vec<FakeNode>,
         rf: usize,
     ) -> (Arc<AppState>, Vec<Arc<FakeService>>, tempfile::TempDir) {
+        state_with(nodes, rf, |_| {})
+    }
+
+    /// [`state_over`] with the configuration adjusted by `adjust`.
+    pub(crate) fn state_with(
+        nodes: Vec<FakeNode>,
+        rf: usize,
+        adjust: impl FnOnce(&mut crate::config::ServerConfig),
+    ) -> (Arc<AppState>, Vec<Arc<FakeService>>, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = fake_config(nodes.len(), rf);
         config.db_path = dir.path().join("db");
+        adjust(&mut config);
         let store = SqliteStore::open(&config.db_path).expect("store opens");
         let (cluster, fakes) = cluster_of(nodes, rf);
         (

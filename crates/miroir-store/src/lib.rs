@@ -294,6 +294,11 @@ pub trait Store: Send + Sync {
     /// Forgets the entries every node has received and finished, whose task is finished (or
     /// deleted): nothing can need them again. Returns how many were pruned.
     fn prune_journal(&self) -> Result<u64>;
+    /// Marks a node as having lost its data (its task list restarted below what Miroir
+    /// recorded), or not.
+    fn set_node_lost(&self, node: &str, lost: bool) -> Result<()>;
+    /// Nodes marked as having lost their data.
+    fn lost_nodes(&self) -> Result<Vec<String>>;
     /// Marks the replicas of `index_uid` on `node` stale (they missed writes) or in sync.
     fn set_stale(&self, index_uid: &str, node: &str, stale: bool) -> Result<()>;
     /// Every stale `(index, node)` replica.

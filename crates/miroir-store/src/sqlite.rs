@@ -87,6 +87,9 @@ CREATE TABLE IF NOT EXISTS node_marks (
     node TEXT PRIMARY KEY,
     last_task INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS lost_nodes (
+    node TEXT PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS stale_replicas (
     index_uid TEXT NOT NULL,
     node TEXT NOT NULL,
@@ -801,6 +804,25 @@ impl Store for SqliteStore {
         Ok(pruned as u64)
     }
 
+    fn set_node_lost(&self, node: &str, lost: bool) -> Result<()> {
+        let sql = if lost {
+            "INSERT OR IGNORE INTO lost_nodes (node) VALUES (?1)"
+        } else {
+            "DELETE FROM lost_nodes WHERE node = ?1"
+        };
+        self.lock().execute(sql, params![node])?;
+        Ok(())
+    }
+
+    fn lost_nodes(&self) -> Result<Vec<String>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare("SELECT node FROM lost_nodes ORDER BY node")?;
+        let rows = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(rows)
+    }
+
     fn set_stale(&self, index_uid: &str, node: &str, stale: bool) -> Result<()> {
         let sql = if stale {
             "INSERT OR IGNORE INTO stale_replicas (index_uid, node) VALUES (?1, ?2)"
@@ -1206,6 +1228,10 @@ mod tests {
         );
         store.set_stale("movies", "b", false)?;
         assert!(store.stale_replicas()?.is_empty());
+        store.set_node_lost("b", true)?;
+        assert_eq!(store.lost_nodes()?, vec!["b".to_string()]);
+        store.set_node_lost("b", false)?;
+        assert!(store.lost_nodes()?.is_empty());
         // Finished everywhere, its task finished: pruned; the node's mark stays.
         let mut last = delivered("a", first, 2, 8);
         last.status = TaskStatus::Succeeded;

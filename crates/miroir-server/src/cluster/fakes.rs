@@ -112,13 +112,18 @@ pub(crate) fn meili_like() -> (FakeNode, Arc<Mutex<Vec<Value>>>) {
                         .cloned()
                         .collect()
                 }
-                (None, from) => {
+                (None, from) if param("reverse").as_deref() == Some("true") => {
                     let from: u64 = from.and_then(|f| f.parse().ok()).unwrap_or(0);
                     tasks
                         .iter()
                         .filter(|t| t["uid"].as_u64().is_some_and(|u| u >= from))
                         .cloned()
                         .collect()
+                }
+                // Newest first, as Meilisearch lists tasks by default.
+                (None, _) => {
+                    let limit: usize = param("limit").and_then(|l| l.parse().ok()).unwrap_or(20);
+                    tasks.iter().rev().take(limit).cloned().collect()
                 }
             };
             return (StatusCode::OK, json!({ "results": results }));

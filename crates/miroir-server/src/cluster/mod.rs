@@ -111,6 +111,8 @@ pub(crate) struct Cluster {
     stale: RwLock<HashSet<(String, usize)>>,
     /// Per node: its delivery state.
     outboxes: Vec<Outbox>,
+    /// Per node: it lost its data (see [`Cluster::set_lost`]).
+    lost: Vec<AtomicBool>,
 }
 
 impl Cluster {
@@ -146,6 +148,7 @@ impl Cluster {
             health: nodes.iter().map(|_| AtomicU8::new(0)).collect(),
             stale: RwLock::new(HashSet::new()),
             outboxes: nodes.iter().map(|_| Outbox::default()).collect(),
+            lost: nodes.iter().map(|_| AtomicBool::new(false)).collect(),
             nodes,
             specs,
             replication_factor: config.replication_factor,
@@ -227,10 +230,11 @@ impl Cluster {
         }
     }
 
-    /// Whether a node is currently considered reachable: not down by its health checks, and
-    /// not failed by a request in the last [`DOWN_FOR`].
+    /// Whether a node is currently considered reachable: not down by its health checks, not
+    /// failed by a request in the last [`DOWN_FOR`], and not known to have lost its data.
     pub fn is_up(&self, node: usize) -> bool {
         self.health(node) != Health::Down
+            && !self.is_lost(node)
             && self
                 .down_until
                 .get(node)
@@ -263,6 +267,21 @@ impl Cluster {
             health.store(next as u8, Ordering::Relaxed);
         }
         next
+    }
+
+    /// Marks a node as having lost its data (or not): such a node is treated as down — it
+    /// serves no read and receives no write — until its replicas are rebuilt.
+    pub fn set_lost(&self, node: usize, lost: bool) {
+        if let Some(flag) = self.lost.get(node) {
+            flag.store(lost, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether a node lost its data.
+    pub fn is_lost(&self, node: usize) -> bool {
+        self.lost
+            .get(node)
+            .is_some_and(|flag| flag.load(Ordering::SeqCst))
     }
 
     /// Whether the replicas of `index` on `node` are stale.

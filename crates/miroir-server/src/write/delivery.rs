@@ -132,13 +132,27 @@ pub(crate) async fn deliver(
 }
 
 /// Records the calls `node` accepted but Miroir did not record (see the module docs).
-/// Returns how many were found.
+/// Returns how many were found. A node whose task list restarted below the last task Miroir
+/// recorded has lost its data: it is marked lost (see [`mark_lost`]) and gets nothing more.
 pub(crate) async fn reconcile(state: &AppState, node: usize) -> Result<usize> {
     let handle = state.cluster.node(node);
-    let from = state
-        .store
-        .last_node_task(&handle.id)?
-        .map_or(0, |last| last + 1);
+    let last = state.store.last_node_task(&handle.id)?;
+    if let Some(last) = last {
+        let newest = handle
+            .json(Method::GET, "/tasks?limit=1", NodeBody::Empty)
+            .await?;
+        let newest = newest["results"][0]["uid"].as_u64();
+        if newest.is_none_or(|newest| newest < last) {
+            mark_lost(state, node)?;
+            return Err(Error::NodeUnavailable {
+                node: handle.id.clone(),
+                reason: format!(
+                    "its task list ends at {newest:?}, below task {last} Miroir recorded: it lost its data"
+                ),
+            });
+        }
+    }
+    let from = last.map_or(0, |last| last + 1);
     let listing = handle
         .json(
             Method::GET,
@@ -196,6 +210,20 @@ pub(crate) async fn reconcile(state: &AppState, node: usize) -> Result<usize> {
         tracing::info!(node = %handle.id, found, "recorded calls the node had already accepted");
     }
     Ok(found)
+}
+
+/// Marks a node that lost its data: every replica it holds is stale (persisted), and it is
+/// treated as down, receiving no write, until its replicas are rebuilt.
+fn mark_lost(state: &AppState, node: usize) -> Result<()> {
+    let id = &state.cluster.node(node).id;
+    tracing::error!(node = %id, "the node lost its data: its replicas are stale and it receives no write until they are rebuilt");
+    state.store.set_node_lost(id, true)?;
+    state.cluster.set_lost(node, true);
+    for index in state.store.list_indexes()? {
+        state.store.set_stale(&index.uid, id, true)?;
+        state.cluster.set_stale(&index.uid, node, true);
+    }
+    Ok(())
 }
 
 /// Runs forever: delivers `node`'s journal calls in order (see the module docs).
@@ -269,9 +297,10 @@ mod tests {
 
     use super::*;
     use crate::cluster::fakes::{meili_like, Behaviour, FakeNode};
-    use crate::state::testing::state_over;
+    use crate::state::testing::{state_over, state_with};
     use crate::tasks::poller::run_poller;
     use crate::tasks::registry::NewTask;
+    use crate::write::indexes::new_record;
     use crate::write::journal::{broadcast, submit};
 
     /// The delivery loops and the poller (node health follows failed requests alone here).
@@ -467,5 +496,76 @@ mod tests {
         assert_eq!(count(&lists[1]), 1);
         assert!(state.store.stale_replicas().unwrap().is_empty());
         loops.iter().for_each(|l| l.abort());
+    }
+
+    #[tokio::test]
+    async fn a_node_that_lost_its_data_is_marked_and_gets_nothing_more() {
+        let (first, wiped) = meili_like();
+        let (second, kept) = meili_like();
+        let (state, fakes, _dir) = state_over(vec![first, second], 2);
+        let index = new_record(&state, "movies", None).unwrap();
+        state.store.put_index(&index).unwrap();
+        let loops = spawn_all(&state);
+        let before = write(&state, 0).await.expect("journaled");
+        eventually("the first write everywhere", || {
+            count(&wiped) == 1 && count(&kept) == 1
+        })
+        .await;
+        // The node goes down, then comes back empty (its disk was replaced).
+        fakes[0].set(Behaviour::Refuse);
+        let during = write(&state, 1).await.expect("journaled");
+        eventually("the second write on the live node", || count(&kept) == 2).await;
+        wiped.lock().unwrap().clear();
+        fakes[0].set(Behaviour::Answer);
+        eventually("the node to be found lost", || state.cluster.is_lost(0)).await;
+        assert!(state.cluster.is_stale("movies", 0));
+        assert_eq!(state.store.lost_nodes().unwrap(), vec!["n0".to_string()]);
+        for uid in [before.uid, during.uid] {
+            eventually("the tasks to succeed on the live replica", || {
+                state
+                    .store
+                    .get_task(uid)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|t| t.status == TaskStatus::Succeeded)
+            })
+            .await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            count(&wiped),
+            0,
+            "nothing is written to a node that lost its data"
+        );
+        loops.iter().for_each(|l| l.abort());
+    }
+
+    #[tokio::test]
+    async fn too_few_replicas_in_sync_refuse_a_write_up_front() {
+        let (state, fakes, _dir) = state_with(vec![meili_like().0, meili_like().0], 2, |config| {
+            config.min_in_sync = 2
+        });
+        let index = new_record(&state, "movies", None).unwrap();
+        state.store.put_index(&index).unwrap();
+        write(&state, 0).await.expect("both replicas in sync");
+        state.cluster.set_stale("movies", 1, true);
+        let Err(Error::Meili(refusal)) = write(&state, 1).await else {
+            panic!("expected a refusal");
+        };
+        assert_eq!(refusal.code, "miroir_not_enough_replicas");
+        assert_eq!(refusal.status, StatusCode::SERVICE_UNAVAILABLE);
+        let writes = |i: usize| {
+            fakes[i]
+                .calls()
+                .iter()
+                .filter(|c| c.method != Method::GET)
+                .count()
+        };
+        assert_eq!(
+            writes(0) + writes(1),
+            1,
+            "only the first write's probe was sent"
+        );
+        assert_eq!(state.store.unfinished_tasks().unwrap().len(), 1);
     }
 }

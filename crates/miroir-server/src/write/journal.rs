@@ -22,7 +22,7 @@
 
 use std::sync::atomic::Ordering;
 
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -30,7 +30,7 @@ use miroir_core::task::TaskStatus;
 use miroir_store::{CallBody, JournalCall, NewEntry, TaskRecord};
 
 use super::delivery::{deliver, Sent};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorType, MeiliError, Result};
 use crate::state::AppState;
 use crate::tasks::registry::{self, NewTask};
 use crate::wire::error::index_not_found;
@@ -84,6 +84,9 @@ pub(crate) async fn submit(
     let Some(first) = calls.first().map(|c| c.node) else {
         return registry::succeeded(state, task);
     };
+    if let Some(uid) = &task.index_uid {
+        require_in_sync(state, uid)?;
+    }
     let entry = NewEntry {
         index_uid: task.index_uid.clone(),
         calls: calls
@@ -151,6 +154,40 @@ pub(crate) async fn submit(
     state.task_created.notify_one();
     let record = TaskRecord { uid, ..record };
     Ok(record)
+}
+
+/// With `min_in_sync` above 1, refuses a write to an index some shard of which has fewer
+/// replicas in sync and up than that (as Elasticsearch's `wait_for_active_shards` does):
+/// nothing is written. Every shard is checked, not only those the write touches.
+fn require_in_sync(state: &AppState, uid: &str) -> Result<()> {
+    let needed = state.config.min_in_sync;
+    if needed <= 1 {
+        return Ok(());
+    }
+    let Some(index) = state.store.get_index(uid)? else {
+        return Ok(());
+    };
+    let layout = state.cluster.layout(&index);
+    let table = state.cluster.table(layout)?;
+    for shard in 0..layout.shards {
+        let in_sync = table
+            .replicas(shard)
+            .iter()
+            .filter(|n| state.cluster.is_up(**n) && !state.cluster.is_stale(uid, **n))
+            .count();
+        if in_sync < needed {
+            return Err(MeiliError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "miroir_not_enough_replicas",
+                ErrorType::System,
+                format!(
+                    "Index `{uid}` has a shard with {in_sync} replica(s) in sync and up, fewer than `min_in_sync` ({needed}); nothing was written. Retry once the replicas are back."
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// A write that every node applies to an existing index: refused as Meilisearch refuses it
