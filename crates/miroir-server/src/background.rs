@@ -1,5 +1,5 @@
-//! The loops that run beside the HTTP server: the task poller, one journal delivery loop per
-//! node, and one health check loop per node. They stop when their handles are aborted.
+//! The loops that run beside the HTTP server: the task poller, the rebuild of nodes that lost
+//! their data, one journal delivery loop per node, and one health check loop per node. They stop when their handles are aborted.
 
 use std::sync::Arc;
 
@@ -10,11 +10,14 @@ use crate::cluster::node::NodeBody;
 use crate::cluster::Health;
 use crate::state::AppState;
 use crate::tasks::poller::run_poller;
-use crate::write::delivery;
+use crate::write::{delivery, rebuild};
 
 /// Starts every background loop.
 pub(crate) fn spawn_all(state: &Arc<AppState>) -> Vec<JoinHandle<()>> {
-    let mut handles = vec![tokio::spawn(run_poller(state.clone()))];
+    let mut handles = vec![
+        tokio::spawn(run_poller(state.clone())),
+        tokio::spawn(rebuild::run(state.clone())),
+    ];
     for node in 0..state.cluster.nodes().len() {
         handles.push(tokio::spawn(delivery::run(state.clone(), node)));
         handles.push(tokio::spawn(check_health(state.clone(), node)));
@@ -43,7 +46,13 @@ async fn check_health(state: Arc<AppState>, node: usize) {
         if after != before {
             tracing::info!(node = %handle.id, ?before, ?after, "node health changed");
             if after == Health::Healthy {
-                state.cluster.outbox(node).wake.notify_one();
+                // A node seen back may have restarted, possibly empty: its delivery loop
+                // reconciles (and finds out) before sending anything.
+                let outbox = state.cluster.outbox(node);
+                outbox
+                    .unsure
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                outbox.wake.notify_one();
                 state.task_created.notify_one();
             }
         }

@@ -43,11 +43,15 @@ async fn search_until(client: Client, stop: Arc<AtomicBool>) -> (usize, Vec<Stri
     (done, failures)
 }
 
-/// Every document id each node holds of index `docs`, asked of the node directly.
+/// Every document id each node holds of index `docs`, asked of the node directly (none while
+/// the node has no such index).
 async fn ids_on(client: &Client) -> Vec<String> {
     let (status, answer) = client
         .get("/indexes/docs/documents?limit=100000&fields=id")
         .await;
+    if status == StatusCode::NOT_FOUND {
+        return Vec::new();
+    }
     assert_eq!(status, StatusCode::OK, "{answer}");
     answer["results"]
         .as_array()
@@ -200,3 +204,112 @@ async fn a_node_killed_and_restarted_costs_nothing(backend: Backend) {
 }
 
 dual_test!(a_node_killed_and_restarted_costs_nothing);
+
+/// Documents `n0..n1` with a filterable field.
+fn batch(from: u64, to: u64) -> Value {
+    Value::Array(
+        (from..to)
+            .map(|id| json!({"id": id, "group": id % 5}))
+            .collect(),
+    )
+}
+
+async fn a_node_back_empty_is_rebuilt(backend: Backend) {
+    let mut cluster = Cluster::start_processes(&backend, 3, 2, 16, |config| {
+        config.replica_timeout = Duration::from_secs(1);
+        config.health_interval = Duration::from_millis(200);
+        config.node_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let client = cluster.client();
+    client
+        .write_ok(
+            Method::POST,
+            "/indexes",
+            json!({"uid": "docs", "primaryKey": "id"}),
+        )
+        .await;
+    client
+        .write_ok(
+            Method::PUT,
+            "/indexes/docs/settings/filterable-attributes",
+            json!(["group"]),
+        )
+        .await;
+    for start in (0..600).step_by(200) {
+        client
+            .write_ok(
+                Method::POST,
+                "/indexes/docs/documents",
+                batch(start, start + 200),
+            )
+            .await;
+    }
+    // The node dies and loses its disk; writes go on meanwhile.
+    cluster.nodes[2].kill();
+    cluster.nodes[2].wipe();
+    let mut tasks = Vec::new();
+    for start in (600..1000).step_by(100) {
+        let (status, answer) = client
+            .send(
+                Method::POST,
+                "/indexes/docs/documents",
+                batch(start, start + 100),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        tasks.push(task_uid(&answer));
+    }
+    let (status, answer) = client
+        .post(
+            "/indexes/docs/documents/delete",
+            json!({"filter": "group = 3"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    tasks.push(task_uid(&answer));
+    cluster.nodes[2].restart().await;
+    for uid in &tasks {
+        let task = client.wait_task(*uid).await;
+        assert_eq!(task["status"], "succeeded", "{task}");
+    }
+    let expected: BTreeSet<String> = (0..1000u64)
+        .filter(|id| id % 5 != 3)
+        .map(|id| id.to_string())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let mut copies: BTreeMap<String, usize> = BTreeMap::new();
+        for node in &cluster.nodes {
+            for id in ids_on(&node.client()).await {
+                *copies.entry(id).or_default() += 1;
+            }
+        }
+        let held: BTreeSet<String> = copies.keys().cloned().collect();
+        if held == expected && copies.values().all(|c| *c == 2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the empty node was not rebuilt: {} ids held of {}, copies {:?}",
+            held.len(),
+            expected.len(),
+            copies.values().collect::<BTreeSet<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, settings) = cluster.nodes[2]
+        .client()
+        .get("/indexes/docs/settings/filterable-attributes")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{settings}");
+    assert!(
+        settings.to_string().contains("group"),
+        "the rebuilt copy has the index's settings: {settings}"
+    );
+    let (status, stats) = client.get("/indexes/docs/stats").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stats["numberOfDocuments"], expected.len(), "{stats}");
+}
+
+dual_test!(a_node_back_empty_is_rebuilt);

@@ -291,6 +291,19 @@ pub trait Store: Send + Sync {
     fn node_busy_with(&self, node: &str, index_uid: &str) -> Result<bool>;
     /// The highest node task uid recorded for `node` (kept when the journal is pruned).
     fn last_node_task(&self, node: &str) -> Result<Option<u64>>;
+    /// The highest sequence number journaled so far (0 before the first entry).
+    fn journal_head(&self) -> Result<u64>;
+    /// How many calls for `node` of entries up to `seq` are not delivered yet.
+    fn undelivered_through(&self, node: &str, seq: u64) -> Result<u64>;
+    /// Whether `node` has a node task (of any entry) that is not finished.
+    fn node_busy(&self, node: &str) -> Result<bool>;
+    /// Records every call for `node` of entries up to `seq` that is not delivered or not
+    /// finished as succeeded without a node task: a rebuild copied their effect onto the node.
+    /// Returns how many calls it concerned.
+    fn supersede_through(&self, node: &str, seq: u64) -> Result<u64>;
+    /// Sets (or forgets) the highest node task uid recorded for `node` (after a rebuild, the
+    /// node's task list starts again).
+    fn set_last_node_task(&self, node: &str, uid: Option<u64>) -> Result<()>;
     /// Forgets the entries every node has received and finished, whose task is finished (or
     /// deleted): nothing can need them again. Returns how many were pruned.
     fn prune_journal(&self) -> Result<u64>;

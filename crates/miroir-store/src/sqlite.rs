@@ -777,6 +777,67 @@ impl Store for SqliteStore {
         Ok(last.map(|uid| uid as u64))
     }
 
+    fn journal_head(&self) -> Result<u64> {
+        let head: Option<i64> =
+            self.lock()
+                .query_row("SELECT MAX(seq) FROM journal", [], |row| row.get(0))?;
+        Ok(head.unwrap_or(0) as u64)
+    }
+
+    fn undelivered_through(&self, node: &str, seq: u64) -> Result<u64> {
+        let count: i64 = self.lock().query_row(
+            "SELECT COUNT(*) FROM journal_targets t
+             LEFT JOIN deliveries d ON d.node = t.node AND d.seq = t.seq AND d.call = t.call
+             WHERE t.node = ?1 AND t.seq <= ?2 AND d.node IS NULL",
+            params![node, seq as i64],
+            |row| row.get(0),
+        )?;
+        Ok(count as u64)
+    }
+
+    fn node_busy(&self, node: &str) -> Result<bool> {
+        let count: i64 = self.lock().query_row(
+            "SELECT COUNT(*) FROM deliveries
+             WHERE node = ?1 AND status IN ('enqueued', 'processing')",
+            params![node],
+            |row| row.get(0),
+        )?;
+        Ok(count > 0)
+    }
+
+    fn supersede_through(&self, node: &str, seq: u64) -> Result<u64> {
+        let mut connection = self.lock();
+        let tx = connection.transaction()?;
+        let now = nanos(OffsetDateTime::now_utc());
+        let delivered = tx.execute(
+            "UPDATE deliveries SET status = 'succeeded', finished_at = ?3
+             WHERE node = ?1 AND seq <= ?2 AND status IN ('enqueued', 'processing')",
+            params![node, seq as i64, now],
+        )?;
+        let undelivered = tx.execute(
+            "INSERT INTO deliveries (node, seq, call, node_task, status, started_at, finished_at)
+             SELECT t.node, t.seq, t.call, NULL, 'succeeded', ?3, ?3 FROM journal_targets t
+             LEFT JOIN deliveries d ON d.node = t.node AND d.seq = t.seq AND d.call = t.call
+             WHERE t.node = ?1 AND t.seq <= ?2 AND d.node IS NULL",
+            params![node, seq as i64, now],
+        )?;
+        tx.commit()?;
+        Ok((delivered + undelivered) as u64)
+    }
+
+    fn set_last_node_task(&self, node: &str, uid: Option<u64>) -> Result<()> {
+        let connection = self.lock();
+        match uid {
+            Some(uid) => connection.execute(
+                "INSERT INTO node_marks (node, last_task) VALUES (?1, ?2)
+                 ON CONFLICT(node) DO UPDATE SET last_task = excluded.last_task",
+                params![node, uid as i64],
+            )?,
+            None => connection.execute("DELETE FROM node_marks WHERE node = ?1", params![node])?,
+        };
+        Ok(())
+    }
+
     fn prune_journal(&self) -> Result<u64> {
         let mut connection = self.lock();
         let tx = connection.transaction()?;
@@ -1228,6 +1289,15 @@ mod tests {
         );
         store.set_stale("movies", "b", false)?;
         assert!(store.stale_replicas()?.is_empty());
+        assert_eq!(store.journal_head()?, second);
+        assert_eq!(store.undelivered_through("b", first)?, 1);
+        assert_eq!(store.supersede_through("b", first)?, 1);
+        assert_eq!(store.undelivered_through("b", first)?, 0);
+        assert!(!store.node_busy("b")?);
+        store.set_last_node_task("b", Some(1))?;
+        assert_eq!(store.last_node_task("b")?, Some(1));
+        store.set_last_node_task("b", None)?;
+        assert_eq!(store.last_node_task("b")?, None);
         store.set_node_lost("b", true)?;
         assert_eq!(store.lost_nodes()?, vec!["b".to_string()]);
         store.set_node_lost("b", false)?;

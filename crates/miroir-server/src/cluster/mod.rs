@@ -81,6 +81,9 @@ pub(crate) struct Outbox {
     /// A send failed without an answer (or Miroir just started): the node may hold calls the
     /// journal does not know it received, so its delivery loop reconciles before sending.
     pub unsure: AtomicBool,
+    /// Entries after this sequence number are held back from the node (`u64::MAX`: none), so
+    /// that its data stays as of that entry while a rebuild copies from it.
+    pub hold_after: AtomicU64,
 }
 
 impl Default for Outbox {
@@ -89,6 +92,7 @@ impl Default for Outbox {
             sending: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
             unsure: AtomicBool::new(true),
+            hold_after: AtomicU64::new(u64::MAX),
         }
     }
 }

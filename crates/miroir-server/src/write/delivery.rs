@@ -259,8 +259,14 @@ pub(crate) async fn run(state: Arc<AppState>, node: usize) {
 /// delivered (or reconciled).
 async fn step(state: &AppState, node: usize) -> Result<bool> {
     let id = &state.cluster.node(node).id;
-    if state.store.next_delivery(id)?.is_none() {
-        return Ok(false);
+    let outbox = state.cluster.outbox(node);
+    match state.store.next_delivery(id)? {
+        None => return Ok(false),
+        // Held back while a rebuild copies this node's data.
+        Some((entry, _)) if entry.seq > outbox.hold_after.load(Ordering::SeqCst) => {
+            return Ok(false)
+        }
+        Some(_) => {}
     }
     if !state.cluster.is_up(node) {
         // Down by its health checks: wait for them to see it back rather than hammer it.
@@ -269,7 +275,6 @@ async fn step(state: &AppState, node: usize) -> Result<bool> {
             reason: "down".to_string(),
         });
     }
-    let outbox = state.cluster.outbox(node);
     let _sending = outbox.sending.lock().await;
     if outbox.unsure.load(Ordering::SeqCst) {
         let found = reconcile(state, node).await?;
@@ -282,6 +287,9 @@ async fn step(state: &AppState, node: usize) -> Result<bool> {
     let Some((entry, call)) = state.store.next_delivery(id)? else {
         return Ok(false);
     };
+    if entry.seq > outbox.hold_after.load(Ordering::SeqCst) {
+        return Ok(false);
+    }
     deliver(state, node, &entry, call).await?;
     state.task_created.notify_one();
     Ok(true)

@@ -122,7 +122,9 @@ pub(crate) async fn submit(
     } else {
         None
     };
-    let caught_up = probe && state.store.undelivered(&node.id, None)? == 0;
+    let caught_up = probe
+        && outbox.hold_after.load(Ordering::SeqCst) == u64::MAX
+        && state.store.undelivered(&node.id, None)? == 0;
     let (uid, seq) = state
         .store
         .create_journaled_task(&record, &entry, caught_up)?;

@@ -13,5 +13,6 @@ pub(crate) mod delivery;
 pub(crate) mod documents;
 pub(crate) mod indexes;
 pub(crate) mod journal;
+pub(crate) mod rebuild;
 pub(crate) mod relay;
 pub(crate) mod settings;

@@ -77,6 +77,8 @@ pub struct NodeProcess {
     child: Option<Child>,
     /// Its URL.
     url: String,
+    /// Its data directory (inside `_dir`).
+    data: PathBuf,
     /// Its data.
     _dir: tempfile::TempDir,
 }
@@ -169,7 +171,8 @@ impl Node {
     pub async fn start_process(backend: &Backend) -> Node {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let data = dir.path().join("data.ms").display().to_string();
+        let data_path = dir.path().join("data.ms");
+        let data = data_path.display().to_string();
         let addr = format!("127.0.0.1:{port}");
         let (binary, args) = match backend {
             Backend::TestNode => (
@@ -205,6 +208,7 @@ impl Node {
             args,
             child: None,
             url: format!("http://127.0.0.1:{port}"),
+            data: data_path,
             _dir: dir,
         };
         process.spawn();
@@ -221,6 +225,15 @@ impl Node {
             child.kill().expect("SIGKILL sent");
             child.wait().expect("process reaped");
         }
+    }
+
+    /// Deletes the node's data directory (the node must be stopped): it starts again empty.
+    pub fn wipe(&mut self) {
+        let Node::Process(process) = self else {
+            panic!("only node processes have a data directory");
+        };
+        assert!(process.child.is_none(), "wipe a stopped node only");
+        std::fs::remove_dir_all(&process.data).expect("data directory removed");
     }
 
     /// Starts the node's process again on its own data.

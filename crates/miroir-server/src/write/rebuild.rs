@@ -1,0 +1,373 @@
+//! Rebuilding the replicas of a node that lost its data (its disk was replaced, its data
+//! directory deleted): found by the delivery's reconciliation (`write::delivery`), the node is
+//! marked lost — treated as down, its replicas stale — until this rebuild copied every shard it
+//! holds from an in-sync peer.
+//!
+//! How it stays exact while writes go on: the journal head `H` is noted and every peer is held
+//! at it (`Outbox::hold_after`): peers apply every entry up to `H` and nothing after, so their
+//! data is exactly the state at `H` while it is copied (reads are served as usual; tasks of
+//! later writes wait for the peers until the copy ends). For each index the node's copy is
+//! created with the peer's settings (shard marker and facet cap included), then the documents
+//! of each shard it holds are copied from a peer holding it, selected by the shard marker
+//! (offset paging is stable here: the source receives no write while it is read), and the
+//! counts are checked. The node's calls up to `H` are then recorded as superseded, the peers
+//! released, and the node receives the journal from `H` on like any node catching up; its
+//! replicas are in sync once it has.
+//!
+//! Progress (indexes, shards, documents) is logged. Not copied: stored embeddings (`_vectors`),
+//! chat workspaces, and an embedder's API key, which a node never shows.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::Method;
+use serde_json::json;
+
+use miroir_core::marker::shards_filter;
+use miroir_store::IndexRecord;
+
+use crate::cluster::node::{url_encode, Node, NodeBody};
+use crate::cluster::Health;
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// Documents copied per request.
+const PAGE: usize = 1000;
+/// The longest a rebuild waits for a node to finish its tasks or for peers to reach the head.
+const PATIENCE: Duration = Duration::from_secs(600);
+
+/// Runs forever: rebuilds every node found lost, once its health checks see it answering.
+pub(crate) async fn run(state: Arc<AppState>) {
+    let mut ticks = tokio::time::interval(state.config.health_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        for node in 0..state.cluster.nodes().len() {
+            if !state.cluster.is_lost(node) || state.cluster.health(node) != Health::Healthy {
+                continue;
+            }
+            let id = state.cluster.node(node).id.clone();
+            let started = Instant::now();
+            match rebuild(&state, node).await {
+                Ok(documents) => tracing::info!(
+                    node = %id,
+                    documents,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "node rebuilt; it catches up on the journal from here"
+                ),
+                Err(error) => tracing::warn!(node = %id, %error, "rebuild failed; retrying"),
+            }
+        }
+    }
+}
+
+/// Rebuilds `node` (see the module docs); returns how many documents were copied.
+pub(crate) async fn rebuild(state: &AppState, node: usize) -> Result<u64> {
+    let peers: Vec<usize> = (0..state.cluster.nodes().len())
+        .filter(|peer| *peer != node)
+        .collect();
+    let head = {
+        let _journaling = state.write_lock.lock().await;
+        let head = state.store.journal_head()?;
+        for peer in &peers {
+            state
+                .cluster
+                .outbox(*peer)
+                .hold_after
+                .store(head, Ordering::SeqCst);
+        }
+        head
+    };
+    tracing::info!(node = %state.cluster.node(node).id, head, "rebuild: peers held at the journal head");
+    let copied = copy_all(state, node, &peers, head).await;
+    for peer in &peers {
+        let outbox = state.cluster.outbox(*peer);
+        outbox.hold_after.store(u64::MAX, Ordering::SeqCst);
+        outbox.wake.notify_one();
+    }
+    let copied = copied?;
+    let id = state.cluster.node(node).id.clone();
+    state.store.supersede_through(&id, head)?;
+    let newest = newest_task(state.cluster.node(node)).await?;
+    state.store.set_last_node_task(&id, newest)?;
+    state.store.set_node_lost(&id, false)?;
+    state.cluster.set_lost(node, false);
+    state
+        .cluster
+        .outbox(node)
+        .unsure
+        .store(false, Ordering::SeqCst);
+    state.cluster.outbox(node).wake.notify_one();
+    state.task_created.notify_one();
+    Ok(copied)
+}
+
+/// Waits for the peers to reach `head`, then copies every index onto `node`.
+async fn copy_all(state: &AppState, node: usize, peers: &[usize], head: u64) -> Result<u64> {
+    let deadline = Instant::now() + PATIENCE;
+    for peer in peers {
+        if !state.cluster.is_up(*peer) {
+            continue;
+        }
+        let id = &state.cluster.node(*peer).id;
+        while state.store.undelivered_through(id, head)? > 0 || state.store.node_busy(id)? {
+            if Instant::now() > deadline {
+                return Err(unavailable(
+                    state,
+                    *peer,
+                    "did not reach the journal head in time",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    copy_features(state, node, peers).await?;
+    let mut copied = 0;
+    for index in state.store.list_indexes()? {
+        copied += copy_index(state, node, &index).await?;
+    }
+    Ok(copied)
+}
+
+fn unavailable(state: &AppState, node: usize, reason: &str) -> Error {
+    Error::NodeUnavailable {
+        node: state.cluster.node(node).id.clone(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The experimental features of the first peer that answers, applied to `node` (settings that
+/// depend on a feature are refused without it).
+async fn copy_features(state: &AppState, node: usize, peers: &[usize]) -> Result<()> {
+    let Some(peer) = peers.iter().find(|p| state.cluster.is_up(**p)) else {
+        return Ok(());
+    };
+    let features = state
+        .cluster
+        .node(*peer)
+        .json(Method::GET, "/experimental-features", NodeBody::Empty)
+        .await?;
+    state
+        .cluster
+        .node(node)
+        .json(
+            Method::PATCH,
+            "/experimental-features",
+            NodeBody::Json(features),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The in-sync replica (other than `node`) a shard of `index` is copied from.
+fn source_of(state: &AppState, index: &IndexRecord, shard: u32, node: usize) -> Result<usize> {
+    let table = state.cluster.table(state.cluster.layout(index))?;
+    table
+        .replicas(shard)
+        .iter()
+        .copied()
+        .find(|peer| {
+            *peer != node
+                && state.cluster.is_up(*peer)
+                && !state.cluster.is_stale(&index.uid, *peer)
+        })
+        .ok_or_else(|| {
+            Error::from(crate::error::MeiliError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "miroir_shard_unavailable",
+                crate::error::ErrorType::System,
+                format!(
+                    "Shard {shard} of index `{}` has no replica in sync to rebuild from.",
+                    index.uid
+                ),
+            ))
+        })
+}
+
+/// Recreates `index` on `node` with a peer's settings and copies the documents of the shards
+/// `node` holds; returns how many were copied.
+async fn copy_index(state: &AppState, node: usize, index: &IndexRecord) -> Result<u64> {
+    let uid = &index.uid;
+    let target = state.cluster.node(node);
+    let layout = state.cluster.layout(index);
+    let table = state.cluster.table(layout)?;
+    let shards: Vec<u32> = (0..layout.shards)
+        .filter(|shard| table.replicas(*shard).contains(&node))
+        .collect();
+    let Some(first) = shards.first() else {
+        return Ok(0);
+    };
+    let settings_source = state.cluster.node(source_of(state, index, *first, node)?);
+    let settings = settings_source
+        .json(
+            Method::GET,
+            &format!("/indexes/{uid}/settings"),
+            NodeBody::Empty,
+        )
+        .await?;
+    let mut tasks = Vec::new();
+    if let Ok(answer) = target
+        .json(Method::DELETE, &format!("/indexes/{uid}"), NodeBody::Empty)
+        .await
+    {
+        tasks.extend(answer["taskUid"].as_u64());
+    }
+    let created = target
+        .json(
+            Method::POST,
+            "/indexes",
+            NodeBody::Json(json!({"uid": uid, "primaryKey": index.primary_key})),
+        )
+        .await?;
+    tasks.extend(created["taskUid"].as_u64());
+    let configured = target
+        .json(
+            Method::PATCH,
+            &format!("/indexes/{uid}/settings"),
+            NodeBody::Json(settings),
+        )
+        .await?;
+    tasks.extend(configured["taskUid"].as_u64());
+    wait_tasks(target, &tasks).await?;
+
+    // Shards grouped by the peer they are copied from.
+    let mut by_source: Vec<(usize, Vec<u32>)> = Vec::new();
+    for shard in &shards {
+        let source = source_of(state, index, *shard, node)?;
+        match by_source.iter_mut().find(|(s, _)| *s == source) {
+            Some((_, list)) => list.push(*shard),
+            None => by_source.push((source, vec![*shard])),
+        }
+    }
+    let path = match &index.primary_key {
+        Some(key) => format!("/indexes/{uid}/documents?primaryKey={}", url_encode(key)),
+        None => format!("/indexes/{uid}/documents"),
+    };
+    let mut copied = 0u64;
+    let mut expected = 0u64;
+    let started = Instant::now();
+    for (source, group) in by_source {
+        let source = state.cluster.node(source);
+        let filter = shards_filter(&group);
+        let mut offset = 0;
+        let mut tasks = Vec::new();
+        loop {
+            let page = source
+                .json(
+                    Method::POST,
+                    &format!("/indexes/{uid}/documents/fetch"),
+                    NodeBody::Json(json!({"filter": filter, "offset": offset, "limit": PAGE})),
+                )
+                .await?;
+            let documents = page["results"]
+                .as_array()
+                .ok_or_else(|| Error::NodeUnavailable {
+                    node: source.id.clone(),
+                    reason: "answered a document listing without results".to_string(),
+                })?;
+            if offset == 0 {
+                expected += page["total"].as_u64().unwrap_or(0);
+            }
+            if documents.is_empty() {
+                break;
+            }
+            let mut ndjson = Vec::new();
+            for document in documents {
+                serde_json::to_writer(&mut ndjson, document).map_err(|e| {
+                    Error::NodeUnavailable {
+                        node: source.id.clone(),
+                        reason: format!("answered a document Miroir cannot re-encode: {e}"),
+                    }
+                })?;
+                ndjson.push(b'\n');
+            }
+            let answer = target
+                .json(
+                    Method::POST,
+                    &path,
+                    NodeBody::Raw {
+                        content_type: "application/x-ndjson",
+                        bytes: ndjson.into(),
+                    },
+                )
+                .await?;
+            tasks.extend(answer["taskUid"].as_u64());
+            copied += documents.len() as u64;
+            offset += documents.len();
+            tracing::info!(
+                node = %target.id, index = %uid, shards = shards.len(), copied, expected,
+                seconds = started.elapsed().as_secs_f64(),
+                "rebuild: copying documents"
+            );
+        }
+        wait_tasks(target, &tasks).await?;
+    }
+    let held = target
+        .json(
+            Method::POST,
+            &format!("/indexes/{uid}/documents/fetch"),
+            NodeBody::Json(json!({"limit": 0})),
+        )
+        .await?;
+    let held = held["total"].as_u64().unwrap_or(0);
+    if held != expected {
+        return Err(Error::NodeUnavailable {
+            node: target.id.clone(),
+            reason: format!(
+                "holds {held} documents of `{uid}` after the rebuild, expected {expected}"
+            ),
+        });
+    }
+    Ok(copied)
+}
+
+/// The newest task uid on a node (`None`: no task).
+async fn newest_task(node: &Node) -> Result<Option<u64>> {
+    let answer = node
+        .json(Method::GET, "/tasks?limit=1", NodeBody::Empty)
+        .await?;
+    Ok(answer["results"][0]["uid"].as_u64())
+}
+
+/// Waits until every task of `uids` finished on `node`; a failed one fails the rebuild.
+async fn wait_tasks(node: &Node, uids: &[u64]) -> Result<()> {
+    if uids.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = uids.iter().map(u64::to_string).collect();
+    let path = format!("/tasks?uids={}&limit={}", list.join(","), uids.len());
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let answer = node.json(Method::GET, &path, NodeBody::Empty).await?;
+        let tasks = answer["results"].as_array().cloned().unwrap_or_default();
+        let finished = tasks
+            .iter()
+            .filter(|t| {
+                matches!(
+                    t["status"].as_str(),
+                    Some("succeeded" | "failed" | "canceled")
+                )
+            })
+            .count();
+        let failed = tasks
+            .iter()
+            .find(|t| t["status"] == "failed" && t["type"] != "indexDeletion");
+        if let Some(failed) = failed {
+            return Err(Error::NodeUnavailable {
+                node: node.id.clone(),
+                reason: format!("a rebuild task failed: {}", failed["error"]),
+            });
+        }
+        if finished == uids.len() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::NodeUnavailable {
+                node: node.id.clone(),
+                reason: "rebuild tasks did not finish in time".to_string(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
