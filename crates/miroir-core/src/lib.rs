@@ -8,7 +8,8 @@
 //! - [`facets`]: summing facet counts and stats over shards;
 //! - [`merge`]: ordering hits from several shards as one index would;
 //! - [`task`]: a Miroir task's status derived from its node tasks;
-//! - [`journal`]: the write journal's rules (call tags, task types, settling over replicas).
+//! - [`journal`]: the write journal's rules (call tags, task types, settling over replicas);
+//! - [`verify`]: comparing a shard's replicas and planning their repair.
 //!
 //! No tokio, no network, no files: the server crate does the I/O and calls into this one, so
 //! the rules here are tested with unit and property tests alone.
@@ -25,5 +26,6 @@ pub mod placement;
 pub mod planner;
 pub mod split;
 pub mod task;
+pub mod verify;
 
 pub use error::Error;

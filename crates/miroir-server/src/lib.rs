@@ -4,7 +4,7 @@
 //! Dependencies point one way, from the edge down:
 //!
 //! ```text
-//! http (router, auth) ─▶ read / write / tasks / instance (handlers) ─▶ state ─▶ cluster ─▶ node
+//! http (router, auth) ─▶ read / write / tasks / instance / admin ─▶ state ─▶ cluster ─▶ node
 //!                  every layer may use: extract, access, error, wire (Meilisearch's JSON shapes)
 //! ```
 //!
@@ -16,6 +16,7 @@
 //! - [`tasks`]: the task registry, the poller that follows node tasks, `/tasks`, `/batches`,
 //!   webhooks;
 //! - [`instance`]: keys, chats, experimental features, dumps, unsupported routes;
+//! - [`admin`]: Miroir's own API under `/_miroir/` (replica verification and repair);
 //! - [`cluster`]: nodes behind the [`cluster::node::NodeApi`] trait, placement, read plans,
 //!   fan-out with failover;
 //! - [`state`], [`extract`], [`access`], [`error`], [`wire`], [`config`]: what they say.
@@ -35,6 +36,7 @@
 //! node tasks until the task is finished.
 
 mod access;
+mod admin;
 mod background;
 mod cluster;
 pub mod config;

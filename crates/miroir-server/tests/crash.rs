@@ -63,7 +63,7 @@ impl MiroirProcess {
             .expect("log file");
         let child = Command::new(workspace_binary("miroir", "miroir"))
             .args(&self.args)
-            .env("RUST_LOG", "info")
+            .env("MIROIR_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -689,6 +689,16 @@ async fn every_documented_route(backend: Backend) {
         .await;
     }
 
+    // Miroir's own routes.
+    c.check(
+        M::POST,
+        "/_miroir/verify",
+        "/_miroir/verify",
+        Some(json!({})),
+        Shape::Object(ok, &["consistent", "indexes", "repairTasks"]),
+    )
+    .await;
+
     // Cleanup routes last.
     c.check(
         M::DELETE,

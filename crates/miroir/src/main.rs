@@ -6,11 +6,13 @@
 //! - `miroir dev`: a local cluster in one command (N nodes plus Miroir), for trying Miroir out.
 //! - `miroir bench`: Miroir against one Meilisearch with the same data: parity, latency,
 //!   throughput, memory (see `docs/benchmarks.md`).
+//! - `miroir verify [--repair]`: compares every shard's replicas through a running Miroir.
 
 mod bench;
 mod dev;
 mod local;
 mod settings;
+mod verify;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -33,6 +35,8 @@ enum Command {
     Dev(dev::DevArgs),
     /// Measures Miroir against one Meilisearch holding the same data.
     Bench(bench::BenchArgs),
+    /// Compares every shard's replicas through a running Miroir (and repairs them).
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -69,5 +73,12 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Dev(args) => runtime.block_on(dev::run(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
+        Command::Verify(args) => {
+            let consistent = runtime.block_on(verify::run(args))?;
+            if !consistent {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
