@@ -1,15 +1,24 @@
-//! Fanning a read out to one replica per shard, with failover inside the request.
+//! Fanning a read out to one replica per shard, with failover and hedging inside the request.
 //!
-//! The shards are covered by [`Cluster::search_plan`]; when a node fails with a retryable
-//! error (unreachable, past its deadline, not answering as Meilisearch), it is marked down, and
-//! only its shards are planned again over the remaining replicas, in the same request. A node's
-//! own error object is the answer (every replica would say the same). When some shard has no
-//! replica left, the read fails with `miroir_shard_unavailable` rather than answering with part
-//! of the data.
+//! The shards are covered by [`Cluster::search_plan`] (which prefers the least loaded of
+//! equally useful replicas). Each planned node request then:
+//!
+//! - **fails over** when it fails with a retryable error (unreachable, past its deadline, not
+//!   answering as Meilisearch): the node is marked down and only its shards are planned again
+//!   over the remaining replicas, in the same request;
+//! - **hedges** when it has not answered within the node's hedge delay (about its recent 95th
+//!   percentile, see `cluster::load`): its shards are also planned over the other in-sync
+//!   replicas, and whichever side answers first is kept (the other is dropped), so each shard
+//!   is still answered exactly once.
+//!
+//! A node's own error object is the answer (every replica would say the same). When some shard
+//! has no replica left, the read fails with `miroir_shard_unavailable` rather than answering
+//! with part of the data.
 
 use std::future::Future;
+use std::time::Instant;
 
-use futures::future::join_all;
+use futures::future::{join_all, BoxFuture};
 
 use axum::http::Method;
 use bytes::Bytes;
@@ -21,10 +30,10 @@ use super::node::{Node, NodeBody};
 use super::{Cluster, Scope};
 use crate::error::{Error, Result};
 
-/// Runs `request(node, selection)` over a plan covering `shards`, re-planning the shards of
-/// nodes that fail to answer. `selection` is what the node must filter on (see
-/// [`Cluster::shard_selection`]: empty when the node is asked for every shard it holds).
-/// Returns one result per node finally asked.
+/// Runs `request(node, selection)` over a plan covering `shards` (see the module docs).
+/// `selection` is what the node must filter on (see [`Cluster::shard_selection`]: empty when
+/// the node is asked for every shard it holds). Returns one result per node whose answer was
+/// kept.
 #[tracing::instrument(level = "debug", skip(cluster, scope, request), fields(shards = shards.len()))]
 pub(crate) async fn fan_out<T, F, Fut>(
     cluster: &Cluster,
@@ -33,40 +42,116 @@ pub(crate) async fn fan_out<T, F, Fut>(
     request: F,
 ) -> Result<Vec<T>>
 where
-    F: Fn(usize, Vec<u32>) -> Fut,
-    Fut: Future<Output = Result<T>>,
+    T: Send,
+    F: Fn(usize, Vec<u32>) -> Fut + Sync,
+    Fut: Future<Output = Result<T>> + Send,
 {
-    let mut exclude: Vec<usize> = Vec::new();
-    let mut pending: Vec<u32> = shards.to_vec();
-    let mut results = Vec::new();
-    // Each round excludes at least one more node, so this ends after at most one round per node.
-    for _ in 0..=cluster.nodes().len() {
-        let plan = cluster.search_plan(scope, &pending, &exclude)?;
-        let outcomes = join_all(plan.into_iter().map(|(node, shards)| {
-            let outcome = request(node, cluster.shard_selection(scope.layout, node, &shards));
-            async move { (node, shards, outcome.await) }
-        }))
-        .await;
-        pending.clear();
-        for (node, shards, outcome) in outcomes {
-            match outcome {
-                Ok(result) => results.push(result),
-                Err(error) if error.is_retryable() => {
-                    tracing::warn!(node = %cluster.node(node).id, %error, "failing over");
-                    cluster.mark_down(node);
-                    exclude.push(node);
-                    pending.extend(shards);
+    cover(cluster, scope, shards.to_vec(), Vec::new(), &request).await
+}
+
+/// Covers `shards` avoiding `exclude`: one attempt per planned node, concurrently.
+fn cover<'a, T, F, Fut>(
+    cluster: &'a Cluster,
+    scope: &'a Scope,
+    shards: Vec<u32>,
+    exclude: Vec<usize>,
+    request: &'a F,
+) -> BoxFuture<'a, Result<Vec<T>>>
+where
+    T: Send,
+    F: Fn(usize, Vec<u32>) -> Fut + Sync,
+    Fut: Future<Output = Result<T>> + Send,
+{
+    Box::pin(async move {
+        let plan = cluster.search_plan(scope, &shards, &exclude)?;
+        let attempts =
+            join_all(plan.into_iter().map(|(node, shards)| {
+                attempt(cluster, scope, node, shards, exclude.clone(), request)
+            }))
+            .await;
+        let mut results = Vec::new();
+        for attempt in attempts {
+            results.extend(attempt?);
+        }
+        Ok(results)
+    })
+}
+
+/// Asks `node` for `shards`; fails over on a retryable error, hedges past the node's delay.
+fn attempt<'a, T, F, Fut>(
+    cluster: &'a Cluster,
+    scope: &'a Scope,
+    node: usize,
+    shards: Vec<u32>,
+    exclude: Vec<usize>,
+    request: &'a F,
+) -> BoxFuture<'a, Result<Vec<T>>>
+where
+    T: Send,
+    F: Fn(usize, Vec<u32>) -> Fut + Sync,
+    Fut: Future<Output = Result<T>> + Send,
+{
+    Box::pin(async move {
+        let load = &cluster.load[node];
+        let in_flight = load.begin();
+        let started = Instant::now();
+        let mut primary = Box::pin(request(
+            node,
+            cluster.shard_selection(scope.layout, node, &shards),
+        ));
+        let mut without: Vec<usize> = exclude.clone();
+        without.push(node);
+        // Hedging needs another replica in sync for every shard of this request.
+        let can_hedge = cluster.search_plan(scope, &shards, &without).is_ok();
+        let delay = load.hedge_delay(cluster.node(node).timeout());
+        let outcome = if can_hedge {
+            tokio::select! {
+                outcome = &mut primary => outcome,
+                () = tokio::time::sleep(delay) => {
+                    tracing::debug!(node = %cluster.node(node).id, ?delay, "hedging a slow read");
+                    let mut backup = cover(cluster, scope, shards.clone(), without.clone(), request);
+                    tokio::select! {
+                        outcome = &mut primary => match outcome {
+                            Ok(result) => {
+                                load.record(started.elapsed());
+                                return Ok(vec![result]);
+                            }
+                            Err(error) if error.is_retryable() => {
+                                fail_over_note(cluster, node, &error);
+                                drop(in_flight);
+                                return backup.await;
+                            }
+                            Err(error) => return Err(error),
+                        },
+                        backup_outcome = &mut backup => match backup_outcome {
+                            Ok(results) => return Ok(results),
+                            // The backup failed: the primary may still answer.
+                            Err(_) => primary.await,
+                        },
+                    }
                 }
-                Err(other) => return Err(other),
             }
+        } else {
+            primary.await
+        };
+        match outcome {
+            Ok(result) => {
+                load.record(started.elapsed());
+                Ok(vec![result])
+            }
+            Err(error) if error.is_retryable() => {
+                fail_over_note(cluster, node, &error);
+                drop(in_flight);
+                cover(cluster, scope, shards, without, request).await
+            }
+            Err(error) => Err(error),
         }
-        if pending.is_empty() {
-            return Ok(results);
-        }
-    }
-    // Unreachable in practice: the last round's plan already reports the uncovered shard.
-    cluster.search_plan(scope, &pending, &exclude)?;
-    Ok(results)
+    })
+}
+
+fn fail_over_note(cluster: &Cluster, node: usize, error: &Error) {
+    tracing::warn!(node = %cluster.node(node).id, %error, "failing over");
+    cluster.mark_down(node);
 }
 
 /// A node's rejection as one Meilisearch would word it. When the client's filter is at fault,
@@ -256,5 +341,44 @@ mod tests {
         let asked: usize = fakes.iter().map(|f| f.calls().len()).sum();
         assert_eq!(asked, 1, "a deterministic refusal is not retried elsewhere");
         assert!(cluster.is_up(0) && cluster.is_up(1));
+    }
+
+    #[tokio::test]
+    async fn a_slow_replica_is_hedged_and_the_first_answer_kept() {
+        let (cluster, fakes) = cluster_of(vec![FakeNode::healthy(); 2], 2);
+        fakes[0].set(Behaviour::Late(Duration::from_millis(250)));
+        // Node 0 looks fast from its past reads, so the plan asks it first.
+        for _ in 0..10 {
+            cluster.load[0].record(Duration::from_millis(1));
+            cluster.load[1].record(Duration::from_millis(5));
+        }
+        let started = Instant::now();
+        let answers = fan_out(&cluster, &LAYOUT.into(), &all_shards(8), |node, _| {
+            let handle = cluster.node(node).clone();
+            async move {
+                handle
+                    .json(Method::GET, "/x", NodeBody::Empty)
+                    .await
+                    .map(|_| node)
+            }
+        })
+        .await
+        .expect("an answer");
+        assert_eq!(
+            answers,
+            vec![1],
+            "the hedge answered first; each shard answered once"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
+            "did not wait for the slow replica: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            fakes[0].calls().len(),
+            1,
+            "the slow replica was asked first"
+        );
+        assert!(cluster.is_up(0), "a slow node is not a down node");
     }
 }

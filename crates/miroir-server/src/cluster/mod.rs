@@ -9,6 +9,7 @@
 //! copies) and cached.
 
 pub(crate) mod fanout;
+pub(crate) mod load;
 pub(crate) mod node;
 pub(crate) mod plan;
 
@@ -117,6 +118,8 @@ pub(crate) struct Cluster {
     outboxes: Vec<Outbox>,
     /// Per node: it lost its data (see [`Cluster::set_lost`]).
     lost: Vec<AtomicBool>,
+    /// Per node: read latency and requests in flight (see [`load`]).
+    pub(crate) load: Vec<load::NodeLoad>,
 }
 
 impl Cluster {
@@ -153,6 +156,7 @@ impl Cluster {
             stale: RwLock::new(HashSet::new()),
             outboxes: nodes.iter().map(|_| Outbox::default()).collect(),
             lost: nodes.iter().map(|_| AtomicBool::new(false)).collect(),
+            load: nodes.iter().map(|_| load::NodeLoad::default()).collect(),
             nodes,
             specs,
             replication_factor: config.replication_factor,

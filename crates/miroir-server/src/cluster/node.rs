@@ -116,6 +116,11 @@ impl Node {
         Node { id, api, timeout }
     }
 
+    /// The total deadline of one call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Sends one request; past the deadline the node is unavailable.
     #[tracing::instrument(level = "debug", skip(self, body), fields(node = %self.id))]
     pub async fn send(&self, method: Method, path: &str, body: NodeBody) -> Result<NodeResponse> {

@@ -4,8 +4,9 @@
 //!   placement order, so the same node serves the same shard on every page and paging is
 //!   stable;
 //! - [`Cluster::search_plan`] (searches): a greedy cover that asks as few nodes as possible
-//!   (each extra node is one more request to wait for), breaking ties between equally useful
-//!   nodes with a rotating counter so that load spreads over the replicas.
+//!   (each extra node is one more request to wait for), preferring among equally useful nodes
+//!   the least loaded (latency and reads in flight, see `cluster::load`), then a rotating
+//!   counter so that load spreads over the replicas.
 //!
 //! A node that recently failed (see [`Cluster::mark_down`]) is avoided while any replica of the
 //! shard is up, and a shard with no reachable replica is an error (`miroir_shard_unavailable`),
@@ -104,10 +105,12 @@ impl Cluster {
                         .iter()
                         .filter(|s| uncovered.contains(s))
                         .count();
-                    // Among equals, the first in rotated order wins (max_by_key keeps the last
-                    // maximum, so rank by reverse position).
+                    // Among nodes covering as much, the least loaded (adaptive replica choice,
+                    // see `load`); among equals, the first in rotated order (max_by_key keeps
+                    // the last maximum, so rank by reverse position).
                     (
                         covered,
+                        std::cmp::Reverse(self.load[*n].score()),
                         node_count - ((*n + node_count - start) % node_count),
                     )
                 });
@@ -251,6 +254,25 @@ mod tests {
         assert!(!cluster.is_up(0));
         assert_eq!(cluster.checked(0, true), Health::Healthy);
         assert!(cluster.is_up(0));
+    }
+
+    #[test]
+    fn a_slow_replica_is_avoided_when_another_covers_as_much() {
+        let (cluster, _) = cluster_of(vec![FakeNode::healthy(); 2], 2);
+        let layout = Layout {
+            shards: 4,
+            replicas: 2,
+        };
+        for _ in 0..10 {
+            cluster.load[0].record(std::time::Duration::from_millis(300));
+            cluster.load[1].record(std::time::Duration::from_millis(3));
+        }
+        for _ in 0..4 {
+            let plan = cluster
+                .search_plan(&layout.into(), &all_shards(4), &[])
+                .unwrap();
+            assert_eq!(plan, vec![(1, all_shards(4))]);
+        }
     }
 
     #[test]
