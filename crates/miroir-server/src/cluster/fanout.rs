@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 
 use miroir_core::marker::{and_filter, MARKER_FIELD};
 
+use super::load::InFlight;
 use super::node::{Node, NodeBody};
 use super::{Cluster, Scope};
 use crate::error::{Error, Result};
@@ -104,54 +105,64 @@ where
         // Hedging needs another replica in sync for every shard of this request.
         let can_hedge = cluster.search_plan(scope, &shards, &without).is_ok();
         let delay = load.hedge_delay(cluster.node(node).timeout());
-        let outcome = if can_hedge {
-            tokio::select! {
-                outcome = &mut primary => outcome,
-                () = tokio::time::sleep(delay) => {
-                    tracing::debug!(node = %cluster.node(node).id, ?delay, "hedging a slow read");
-                    let mut backup = cover(cluster, scope, shards.clone(), without.clone(), request);
-                    tokio::select! {
-                        outcome = &mut primary => match outcome {
-                            Ok(result) => {
-                                load.record(started.elapsed());
-                                return Ok(vec![result]);
-                            }
-                            Err(error) if error.is_retryable() => {
-                                fail_over_note(cluster, node, &error);
-                                drop(in_flight);
-                                return backup.await;
-                            }
-                            Err(error) => return Err(error),
-                        },
-                        backup_outcome = &mut backup => match backup_outcome {
-                            Ok(results) => return Ok(results),
-                            // The backup failed: the primary may still answer.
-                            Err(_) => primary.await,
-                        },
+        if !can_hedge {
+            let outcome = primary.await;
+            let fail_over = cover(cluster, scope, shards, without, request);
+            return settle(cluster, node, started, in_flight, outcome, fail_over).await;
+        }
+        tokio::select! {
+            outcome = &mut primary => {
+                let fail_over = cover(cluster, scope, shards, without, request);
+                settle(cluster, node, started, in_flight, outcome, fail_over).await
+            }
+            () = tokio::time::sleep(delay) => {
+                tracing::debug!(node = %cluster.node(node).id, ?delay, "hedging a slow read");
+                let mut backup = cover(cluster, scope, shards, without, request);
+                tokio::select! {
+                    outcome = &mut primary => {
+                        settle(cluster, node, started, in_flight, outcome, backup).await
                     }
+                    backup_outcome = &mut backup => match backup_outcome {
+                        Ok(results) => Ok(results),
+                        // The backup failed: the primary may still answer; if it fails too, the
+                        // backup's error is the answer.
+                        Err(backup_error) => {
+                            let outcome = primary.await;
+                            let no_replica_left: BoxFuture<'_, Result<Vec<T>>> =
+                                Box::pin(async move { Err(backup_error) });
+                            settle(cluster, node, started, in_flight, outcome, no_replica_left)
+                                .await
+                        }
+                    },
                 }
             }
-        } else {
-            primary.await
-        };
-        match outcome {
-            Ok(result) => {
-                load.record(started.elapsed());
-                Ok(vec![result])
-            }
-            Err(error) if error.is_retryable() => {
-                fail_over_note(cluster, node, &error);
-                drop(in_flight);
-                cover(cluster, scope, shards, without, request).await
-            }
-            Err(error) => Err(error),
         }
     })
 }
 
-fn fail_over_note(cluster: &Cluster, node: usize, error: &Error) {
-    tracing::warn!(node = %cluster.node(node).id, %error, "failing over");
-    cluster.mark_down(node);
+/// What a node's own answer makes of its part: kept (and its latency recorded), the node's
+/// refusal, or — on a retryable failure — the node marked down and `fallback` awaited.
+async fn settle<T>(
+    cluster: &Cluster,
+    node: usize,
+    started: Instant,
+    in_flight: InFlight<'_>,
+    outcome: Result<T>,
+    fallback: BoxFuture<'_, Result<Vec<T>>>,
+) -> Result<Vec<T>> {
+    match outcome {
+        Ok(result) => {
+            cluster.load[node].record(started.elapsed());
+            Ok(vec![result])
+        }
+        Err(error) if error.is_retryable() => {
+            tracing::warn!(node = %cluster.node(node).id, %error, "failing over");
+            cluster.mark_down(node);
+            drop(in_flight);
+            fallback.await
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// A node's rejection as one Meilisearch would word it. When the client's filter is at fault,

@@ -340,7 +340,14 @@ async fn wait_tasks(node: &Node, uids: &[u64]) -> Result<()> {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let answer = node.json(Method::GET, &path, NodeBody::Empty).await?;
-        let tasks = answer["results"].as_array().cloned().unwrap_or_default();
+        let tasks =
+            answer["results"]
+                .as_array()
+                .cloned()
+                .ok_or_else(|| Error::NodeUnavailable {
+                    node: node.id.clone(),
+                    reason: "answered a task listing without results".to_string(),
+                })?;
         let finished = tasks
             .iter()
             .filter(|t| {
