@@ -1,7 +1,8 @@
 //! Fanning a read out to one replica per shard, with failover and hedging inside the request.
 //!
 //! The shards are covered by [`Cluster::search_plan`] (which prefers the least loaded of
-//! equally useful replicas). Each planned node request then:
+//! equally useful replicas), leaving out nodes far slower than the best (`Cluster::slow_nodes`)
+//! when the other replicas cover their shards. Each planned node request then:
 //!
 //! - **fails over** when it fails with a retryable error (unreachable, past its deadline, not
 //!   answering as Meilisearch): the node is marked down and only its shards are planned again
@@ -64,7 +65,18 @@ where
     Fut: Future<Output = Result<T>> + Send,
 {
     Box::pin(async move {
-        let plan = cluster.search_plan(scope, &shards, &exclude)?;
+        // Far slower nodes are left out when the others cover their shards.
+        let slow = cluster.slow_nodes();
+        let mut avoiding = exclude.clone();
+        avoiding.extend(slow.iter().copied());
+        let plan = match cluster.search_plan(scope, &shards, &avoiding) {
+            Ok(plan) if !slow.is_empty() => {
+                slow.iter().for_each(|node| cluster.load[*node].decay());
+                plan
+            }
+            Ok(plan) => plan,
+            Err(_) => cluster.search_plan(scope, &shards, &exclude)?,
+        };
         let attempts =
             join_all(plan.into_iter().map(|(node, shards)| {
                 attempt(cluster, scope, node, shards, exclude.clone(), request)
@@ -123,7 +135,13 @@ where
                         settle(cluster, node, started, in_flight, outcome, backup).await
                     }
                     backup_outcome = &mut backup => match backup_outcome {
-                        Ok(results) => Ok(results),
+                        Ok(results) => {
+                            // The node lost the race: it takes longer than this, by how much
+                            // is unknown. Counting twice the wait as its latency lets replica
+                            // choice learn to avoid it while it stays slow.
+                            cluster.load[node].record(started.elapsed() * 2);
+                            Ok(results)
+                        }
                         // The backup failed: the primary may still answer; if it fails too, the
                         // backup's error is the answer.
                         Err(backup_error) => {

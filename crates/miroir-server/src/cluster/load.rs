@@ -1,8 +1,9 @@
 //! What reads observe of each node: an exponentially weighted mean and variance of its read
 //! latency, and its reads in flight. They drive adaptive replica choice (in the spirit of
-//! Elasticsearch's adaptive replica selection: among replicas equally useful to a plan, the
-//! one with the lowest `latency × (1 + in flight)` is asked) and hedging (a read that has not
-//! answered within about the node's 95th percentile is also sent to another replica).
+//! Elasticsearch's adaptive replica selection: a node scoring far worse than the best is left
+//! out of a plan when other replicas cover its shards, and among replicas equally useful to a
+//! plan the one with the lowest `latency × (1 + in flight)` is asked) and hedging (a read that
+//! has not answered within about the node's 95th percentile is also sent to another replica).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -10,8 +11,13 @@ use std::time::Duration;
 
 /// Weight of a new sample in the moving averages.
 const ALPHA: f64 = 0.2;
+/// How much an avoided node's latency estimate shrinks each time a plan leaves it out.
+const DECAY: f64 = 0.99;
+/// A node scoring more than this many times the best measured node is avoided when the
+/// other replicas can cover its shards.
+pub(crate) const SLOW_FACTOR: u64 = 4;
 /// The shortest hedge delay (below it, hedges would mostly duplicate healthy requests).
-pub(crate) const HEDGE_FLOOR: Duration = Duration::from_millis(20);
+pub(crate) const HEDGE_FLOOR: Duration = Duration::from_millis(10);
 /// The hedge delay of a node with no latency sample yet.
 pub(crate) const HEDGE_UNKNOWN: Duration = Duration::from_millis(100);
 
@@ -69,6 +75,23 @@ impl NodeLoad {
             .latency
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Lets a node that is being avoided drift back toward being tried again: its latency
+    /// estimate shrinks a little each time a plan leaves it out, so a node that recovered gets
+    /// asked again (and measured) before long.
+    pub fn decay(&self) {
+        let mut latency = self
+            .latency
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        latency.mean_us *= DECAY;
+        latency.variance *= DECAY * DECAY;
+    }
+
+    /// Whether the node has been measured.
+    pub fn measured(&self) -> bool {
+        self.latency().samples > 0
     }
 
     /// The replica-choice score: lower is better (0 for a node never measured).

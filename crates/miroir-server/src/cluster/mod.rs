@@ -325,6 +325,27 @@ impl Cluster {
         all
     }
 
+    /// Nodes whose load score is more than [`load::SLOW_FACTOR`] times the best measured
+    /// node's (at least 1 ms): reads avoid them while other replicas can serve.
+    pub fn slow_nodes(&self) -> Vec<usize> {
+        let measured: Vec<(usize, u64)> = self
+            .load
+            .iter()
+            .enumerate()
+            .filter(|(_, load)| load.measured())
+            .map(|(node, load)| (node, load.score()))
+            .collect();
+        let Some(best) = measured.iter().map(|(_, score)| *score).min() else {
+            return Vec::new();
+        };
+        let bar = best.max(1_000) * load::SLOW_FACTOR;
+        measured
+            .into_iter()
+            .filter(|(_, score)| *score > bar)
+            .map(|(node, _)| node)
+            .collect()
+    }
+
     /// A node's outbox.
     pub fn outbox(&self, node: usize) -> &Outbox {
         &self.outboxes[node]

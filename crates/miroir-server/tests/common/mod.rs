@@ -227,6 +227,14 @@ impl Node {
         }
     }
 
+    /// The process id of a running node process.
+    pub fn pid(&self) -> u32 {
+        let Node::Process(process) = self else {
+            panic!("only node processes have a pid");
+        };
+        process.child.as_ref().expect("the node runs").id()
+    }
+
     /// Deletes the node's data directory (the node must be stopped): it starts again empty.
     pub fn wipe(&mut self) {
         let Node::Process(process) = self else {
