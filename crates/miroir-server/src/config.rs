@@ -48,7 +48,18 @@ pub struct ServerConfig {
     pub min_in_sync: usize,
     /// How often every node's `/health` is checked.
     pub health_interval: Duration,
+    /// How long the journal keeps a node's undelivered writes: past it, the node's backlog is
+    /// dropped and its replicas are rebuilt from their peers when it is back.
+    pub journal_retention: Duration,
+    /// How many bytes of document payloads the journal may hold: past it, the backlogs of the
+    /// nodes that are down are dropped (and their replicas rebuilt when they are back).
+    pub journal_retention_bytes: u64,
 }
+
+/// Default [`ServerConfig::journal_retention`]: one day.
+pub const DEFAULT_JOURNAL_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Default [`ServerConfig::journal_retention_bytes`]: 10 GiB.
+pub const DEFAULT_JOURNAL_RETENTION_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 
 /// Default [`ServerConfig::replica_timeout`].
 pub const DEFAULT_REPLICA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -220,6 +231,8 @@ mod tests {
             replica_timeout: DEFAULT_REPLICA_TIMEOUT,
             min_in_sync: 1,
             health_interval: DEFAULT_HEALTH_INTERVAL,
+            journal_retention: DEFAULT_JOURNAL_RETENTION,
+            journal_retention_bytes: DEFAULT_JOURNAL_RETENTION_BYTES,
         }
     }
 

@@ -61,8 +61,9 @@ use miroir_store::{SqliteStore, Store};
 use state::AppState;
 
 pub use config::{
-    ConfigError, NodeConfig, ServerConfig, DEFAULT_HEALTH_INTERVAL, DEFAULT_NODE_TIMEOUT,
-    DEFAULT_PAYLOAD_LIMIT, DEFAULT_REPLICA_TIMEOUT,
+    ConfigError, NodeConfig, ServerConfig, DEFAULT_HEALTH_INTERVAL, DEFAULT_JOURNAL_RETENTION,
+    DEFAULT_JOURNAL_RETENTION_BYTES, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT,
+    DEFAULT_REPLICA_TIMEOUT,
 };
 pub use http::auth::Guard;
 pub use http::router::{routes, RouteSpec};

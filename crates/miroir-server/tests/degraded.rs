@@ -215,10 +215,30 @@ fn batch(from: u64, to: u64) -> Value {
 }
 
 async fn a_node_back_empty_is_rebuilt(backend: Backend) {
+    rebuilt_after_an_outage(backend, Outage::DataLost).await;
+}
+
+async fn a_backlog_past_retention_is_rebuilt(backend: Backend) {
+    rebuilt_after_an_outage(backend, Outage::PastRetention).await;
+}
+
+/// How node 2 misses writes.
+#[derive(PartialEq)]
+enum Outage {
+    /// It dies, loses its data directory, and comes back empty.
+    DataLost,
+    /// It dies and comes back with its data, after the journal dropped its backlog.
+    PastRetention,
+}
+
+/// Node 2 misses writes (see [`Outage`]); once back it is rebuilt: every document on exactly 2
+/// nodes, exact counts, settings restored.
+async fn rebuilt_after_an_outage(backend: Backend, outage: Outage) {
     let mut cluster = Cluster::start_processes(&backend, 3, 2, 16, |config| {
         config.replica_timeout = Duration::from_secs(1);
         config.health_interval = Duration::from_millis(200);
         config.node_timeout = Duration::from_secs(3);
+        config.journal_retention = Duration::from_secs(2);
     })
     .await;
     let client = cluster.client();
@@ -245,9 +265,11 @@ async fn a_node_back_empty_is_rebuilt(backend: Backend) {
             )
             .await;
     }
-    // The node dies and loses its disk; writes go on meanwhile.
+    // The node dies (and loses its disk); writes go on meanwhile.
     cluster.nodes[2].kill();
-    cluster.nodes[2].wipe();
+    if outage == Outage::DataLost {
+        cluster.nodes[2].wipe();
+    }
     let mut tasks = Vec::new();
     for start in (600..1000).step_by(100) {
         let (status, answer) = client
@@ -268,6 +290,23 @@ async fn a_node_back_empty_is_rebuilt(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     tasks.push(task_uid(&answer));
+    if outage == Outage::PastRetention {
+        // The backlog passes the 2 s retention: dropped, the node marked lost.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, nodes) = client.get("/_miroir/nodes").await;
+            assert_eq!(status, StatusCode::OK, "{nodes}");
+            if nodes["results"][2]["lost"] == true {
+                assert_eq!(nodes["results"][2]["undelivered"], 0, "{nodes}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the backlog was never dropped: {nodes}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     cluster.nodes[2].restart().await;
     for uid in &tasks {
         let task = client.wait_task(*uid).await;
@@ -313,3 +352,4 @@ async fn a_node_back_empty_is_rebuilt(backend: Backend) {
 }
 
 dual_test!(a_node_back_empty_is_rebuilt);
+dual_test!(a_backlog_past_retention_is_rebuilt);

@@ -691,6 +691,14 @@ async fn every_documented_route(backend: Backend) {
 
     // Miroir's own routes.
     c.check(
+        M::GET,
+        "/_miroir/nodes",
+        "/_miroir/nodes",
+        None,
+        Shape::Object(ok, &["results"]),
+    )
+    .await;
+    c.check(
         M::POST,
         "/_miroir/verify",
         "/_miroir/verify",

@@ -291,6 +291,10 @@ pub trait Store: Send + Sync {
     fn node_busy_with(&self, node: &str, index_uid: &str) -> Result<bool>;
     /// The highest node task uid recorded for `node` (kept when the journal is pruned).
     fn last_node_task(&self, node: &str) -> Result<Option<u64>>;
+    /// When the oldest entry with a call not delivered to `node` was journaled.
+    fn oldest_undelivered(&self, node: &str) -> Result<Option<OffsetDateTime>>;
+    /// The bytes of document payloads the journal holds.
+    fn journal_bytes(&self) -> Result<u64>;
     /// The highest sequence number journaled so far (0 before the first entry).
     fn journal_head(&self) -> Result<u64>;
     /// How many calls for `node` of entries up to `seq` are not delivered yet.

@@ -777,6 +777,27 @@ impl Store for SqliteStore {
         Ok(last.map(|uid| uid as u64))
     }
 
+    fn oldest_undelivered(&self, node: &str) -> Result<Option<OffsetDateTime>> {
+        let oldest: Option<i64> = self.lock().query_row(
+            "SELECT MIN(j.created_at) FROM journal_targets t
+             JOIN journal j ON j.seq = t.seq
+             LEFT JOIN deliveries d ON d.node = t.node AND d.seq = t.seq AND d.call = t.call
+             WHERE t.node = ?1 AND d.node IS NULL",
+            params![node],
+            |row| row.get(0),
+        )?;
+        Ok(from_nanos(oldest))
+    }
+
+    fn journal_bytes(&self) -> Result<u64> {
+        let bytes: Option<i64> =
+            self.lock()
+                .query_row("SELECT SUM(LENGTH(payload)) FROM journal", [], |row| {
+                    row.get(0)
+                })?;
+        Ok(bytes.unwrap_or(0) as u64)
+    }
+
     fn journal_head(&self) -> Result<u64> {
         let head: Option<i64> =
             self.lock()
@@ -1290,6 +1311,9 @@ mod tests {
         store.set_stale("movies", "b", false)?;
         assert!(store.stale_replicas()?.is_empty());
         assert_eq!(store.journal_head()?, second);
+        assert!(store.oldest_undelivered("b")?.is_some());
+        assert!(store.oldest_undelivered("nobody")?.is_none());
+        assert_eq!(store.journal_bytes()?, 2 * 18);
         assert_eq!(store.undelivered_through("b", first)?, 1);
         assert_eq!(store.supersede_through("b", first)?, 1);
         assert_eq!(store.undelivered_through("b", first)?, 0);

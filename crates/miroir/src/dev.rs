@@ -13,7 +13,8 @@ use clap::Args;
 use tokio::process::Child;
 
 use miroir_server::{
-    NodeConfig, ServerConfig, DEFAULT_HEALTH_INTERVAL, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT,
+    NodeConfig, ServerConfig, DEFAULT_HEALTH_INTERVAL, DEFAULT_JOURNAL_RETENTION,
+    DEFAULT_JOURNAL_RETENTION_BYTES, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT,
     DEFAULT_REPLICA_TIMEOUT,
 };
 
@@ -111,6 +112,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         replica_timeout: DEFAULT_REPLICA_TIMEOUT,
         min_in_sync: 1,
         health_interval: DEFAULT_HEALTH_INTERVAL,
+        journal_retention: DEFAULT_JOURNAL_RETENTION,
+        journal_retention_bytes: DEFAULT_JOURNAL_RETENTION_BYTES,
         whole_indexes: args.whole_indexes.clone(),
     };
     config.validate()?;

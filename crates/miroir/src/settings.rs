@@ -7,7 +7,8 @@ use clap::Args;
 use serde::Deserialize;
 
 use miroir_server::{
-    NodeConfig, ServerConfig, DEFAULT_HEALTH_INTERVAL, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT,
+    NodeConfig, ServerConfig, DEFAULT_HEALTH_INTERVAL, DEFAULT_JOURNAL_RETENTION,
+    DEFAULT_JOURNAL_RETENTION_BYTES, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT,
     DEFAULT_REPLICA_TIMEOUT,
 };
 
@@ -57,6 +58,13 @@ pub struct ServeArgs {
     /// How often each node's health is checked, in milliseconds.
     #[arg(long, env = "MIROIR_HEALTH_INTERVAL_MS")]
     pub health_interval_ms: Option<u64>,
+    /// How long the journal keeps a node's undelivered writes, in milliseconds (past it, the
+    /// node is rebuilt from its peers when it is back).
+    #[arg(long, env = "MIROIR_JOURNAL_RETENTION_MS")]
+    pub journal_retention_ms: Option<u64>,
+    /// How many bytes of document payloads the journal may hold while nodes are down.
+    #[arg(long, env = "MIROIR_JOURNAL_RETENTION_BYTES")]
+    pub journal_retention_bytes: Option<u64>,
 }
 
 /// The TOML file's shape.
@@ -73,6 +81,8 @@ struct FileSettings {
     replica_timeout_ms: Option<u64>,
     min_in_sync: Option<usize>,
     health_interval_ms: Option<u64>,
+    journal_retention_ms: Option<u64>,
+    journal_retention_bytes: Option<u64>,
     #[serde(default)]
     whole_indexes: Vec<String>,
     #[serde(default)]
@@ -167,6 +177,14 @@ pub fn resolve(args: ServeArgs) -> Result<(String, ServerConfig), String> {
             .health_interval_ms
             .or(file.health_interval_ms)
             .map_or(DEFAULT_HEALTH_INTERVAL, Duration::from_millis),
+        journal_retention: args
+            .journal_retention_ms
+            .or(file.journal_retention_ms)
+            .map_or(DEFAULT_JOURNAL_RETENTION, Duration::from_millis),
+        journal_retention_bytes: args
+            .journal_retention_bytes
+            .or(file.journal_retention_bytes)
+            .unwrap_or(DEFAULT_JOURNAL_RETENTION_BYTES),
         whole_indexes: if args.whole_indexes.is_empty() {
             file.whole_indexes
         } else {

@@ -1,4 +1,5 @@
 //! Miroir's own administration API, under `/_miroir/` (routes Meilisearch does not have):
-//! replica verification and repair.
+//! node states, replica verification and repair.
 
+pub(crate) mod nodes;
 pub(crate) mod verify;

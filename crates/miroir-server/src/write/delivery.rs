@@ -214,7 +214,7 @@ pub(crate) async fn reconcile(state: &AppState, node: usize) -> Result<usize> {
 
 /// Marks a node that lost its data: every replica it holds is stale (persisted), and it is
 /// treated as down, receiving no write, until its replicas are rebuilt.
-fn mark_lost(state: &AppState, node: usize) -> Result<()> {
+pub(crate) fn mark_lost(state: &AppState, node: usize) -> Result<()> {
     let id = &state.cluster.node(node).id;
     tracing::error!(node = %id, "the node lost its data: its replicas are stale and it receives no write until they are rebuilt");
     state.store.set_node_lost(id, true)?;

@@ -1,7 +1,8 @@
 //! Rebuilding the replicas of a node that lost its data (its disk was replaced, its data
-//! directory deleted): found by the delivery's reconciliation (`write::delivery`), the node is
-//! marked lost — treated as down, its replicas stale — until this rebuild copied every shard it
-//! holds from an in-sync peer.
+//! directory deleted; found by the delivery's reconciliation, `write::delivery`) or whose
+//! backlog the journal no longer keeps (past `journal_retention`): the node is marked lost —
+//! treated as down, its replicas stale — until this rebuild copied every shard it holds from
+//! an in-sync peer.
 //!
 //! How it stays exact while writes go on: the journal head `H` is noted and every peer is held
 //! at it (`Outbox::hold_after`): peers apply every entry up to `H` and nothing after, so their
@@ -37,12 +38,16 @@ const PAGE: usize = 1000;
 /// The longest a rebuild waits for a node to finish its tasks or for peers to reach the head.
 const PATIENCE: Duration = Duration::from_secs(600);
 
-/// Runs forever: rebuilds every node found lost, once its health checks see it answering.
+/// Runs forever: enforces the journal's retention, and rebuilds every node found lost once
+/// its health checks see it answering.
 pub(crate) async fn run(state: Arc<AppState>) {
     let mut ticks = tokio::time::interval(state.config.health_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        if let Err(error) = enforce_retention(&state) {
+            tracing::warn!(%error, "journal retention could not be enforced");
+        }
         for node in 0..state.cluster.nodes().len() {
             if !state.cluster.is_lost(node) || state.cluster.health(node) != Health::Healthy {
                 continue;
@@ -60,6 +65,33 @@ pub(crate) async fn run(state: Arc<AppState>) {
             }
         }
     }
+}
+
+/// Drops the backlog of every node that keeps the journal past its retention — its oldest
+/// undelivered write is older than `journal_retention`, or the journal holds more than
+/// `journal_retention_bytes` of payloads while the node is down — and marks the node lost, so
+/// that its replicas are rebuilt from their peers when it is back.
+fn enforce_retention(state: &AppState) -> Result<()> {
+    let over_bytes = state.store.journal_bytes()? > state.config.journal_retention_bytes;
+    for node in 0..state.cluster.nodes().len() {
+        if state.cluster.is_lost(node) {
+            continue;
+        }
+        let id = state.cluster.node(node).id.clone();
+        let Some(oldest) = state.store.oldest_undelivered(&id)? else {
+            continue;
+        };
+        let waited = time::OffsetDateTime::now_utc() - oldest;
+        let too_old = waited > state.config.journal_retention;
+        if !(too_old || (over_bytes && !state.cluster.is_up(node))) {
+            continue;
+        }
+        tracing::warn!(node = %id, "the node's backlog passed the journal retention: dropped; its replicas are rebuilt when it is back");
+        super::delivery::mark_lost(state, node)?;
+        let head = state.store.journal_head()?;
+        state.store.supersede_through(&id, head)?;
+    }
+    Ok(())
 }
 
 /// Rebuilds `node` (see the module docs); returns how many documents were copied.

@@ -12,8 +12,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use miroir_server::{
-    NodeConfig, RunningMiroir, ServerConfig, DEFAULT_HEALTH_INTERVAL, DEFAULT_NODE_TIMEOUT,
-    DEFAULT_PAYLOAD_LIMIT, DEFAULT_REPLICA_TIMEOUT,
+    NodeConfig, RunningMiroir, ServerConfig, DEFAULT_HEALTH_INTERVAL, DEFAULT_JOURNAL_RETENTION,
+    DEFAULT_JOURNAL_RETENTION_BYTES, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT,
+    DEFAULT_REPLICA_TIMEOUT,
 };
 
 /// The key clients use toward Miroir in tests.
@@ -331,6 +332,8 @@ impl Cluster {
             replica_timeout: DEFAULT_REPLICA_TIMEOUT,
             min_in_sync: 1,
             health_interval: DEFAULT_HEALTH_INTERVAL,
+            journal_retention: DEFAULT_JOURNAL_RETENTION,
+            journal_retention_bytes: DEFAULT_JOURNAL_RETENTION_BYTES,
             whole_indexes: Vec::new(),
         };
         let mut config = config;

@@ -1,0 +1,39 @@
+//! `GET /_miroir/nodes`: each node's state as Miroir sees it — health (healthy, suspect, down),
+//! whether it lost its data (and waits to be rebuilt), the indexes whose replicas on it are
+//! stale, and how many journal calls it has not received yet.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::cluster::Health;
+use crate::error::Result;
+use crate::state::AppState;
+
+/// `GET /_miroir/nodes`
+pub(crate) async fn nodes(State(state): State<Arc<AppState>>) -> Result<Json<Value>> {
+    let stale = state.cluster.stale_replicas();
+    let mut results = Vec::new();
+    for (position, node) in state.cluster.nodes().iter().enumerate() {
+        let health = match state.cluster.health(position) {
+            Health::Healthy => "healthy",
+            Health::Suspect => "suspect",
+            Health::Down => "down",
+        };
+        let stale_indexes: Vec<&String> = stale
+            .iter()
+            .filter(|(_, n)| *n == position)
+            .map(|(index, _)| index)
+            .collect();
+        results.push(json!({
+            "id": node.id,
+            "health": health,
+            "lost": state.cluster.is_lost(position),
+            "staleIndexes": stale_indexes,
+            "undelivered": state.store.undelivered(&node.id, None)?,
+        }));
+    }
+    Ok(Json(json!({ "results": results })))
+}
