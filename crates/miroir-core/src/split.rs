@@ -38,9 +38,12 @@ pub fn split_by_shard(
     Ok(bodies)
 }
 
+/// A payload and the `[start, end)` byte range of each of its parts.
+pub type Concatenated = (Vec<u8>, Vec<(u64, u64)>);
+
 /// One payload holding every shard's body, stored once however many nodes receive parts of
 /// it: the shard bodies concatenated in shard order, and each shard's `[start, end)` range.
-pub fn concat_shards(bodies: Vec<Vec<u8>>) -> (Vec<u8>, Vec<(u64, u64)>) {
+pub fn concat_shards(bodies: Vec<Vec<u8>>) -> Concatenated {
     let total = bodies.iter().map(Vec::len).sum();
     let mut payload = Vec::with_capacity(total);
     let mut ranges = Vec::with_capacity(bodies.len());
@@ -52,8 +55,34 @@ pub fn concat_shards(bodies: Vec<Vec<u8>>) -> (Vec<u8>, Vec<(u64, u64)>) {
     (payload, ranges)
 }
 
+/// Routes every document (as [`routed_lines`]) into the body of its shard's group —
+/// `group_of_shard[shard]`, e.g. the shard's replica set — keeping payload order within each
+/// group, then concatenates the groups (as [`concat_shards`]). A node receives the groups it
+/// belongs to; when that is a single group (one node, or a whole index), it receives the
+/// documents in the client's order, as one Meilisearch would.
+pub fn concat_groups(
+    documents: Vec<Document>,
+    primary_key: &str,
+    count: ShardCount,
+    group_of_shard: &[usize],
+) -> Result<Concatenated, Error> {
+    let groups = group_of_shard.iter().max().map_or(0, |g| g + 1);
+    let mut bodies = vec![Vec::new(); groups];
+    for routed in routed_lines(documents, primary_key, count) {
+        let (shard, line) = routed?;
+        if let Some(body) = group_of_shard
+            .get(shard as usize)
+            .and_then(|group| bodies.get_mut(*group))
+        {
+            body.extend_from_slice(&line);
+        }
+    }
+    Ok(concat_shards(bodies))
+}
+
 /// The byte ranges of the non-empty bodies of `shards` (in shard order), adjacent ranges
-/// merged: what one node receives of a payload built by [`concat_shards`].
+/// merged: what one node receives of a payload built by [`concat_shards`] (or of the groups
+/// of one built by [`concat_groups`]).
 pub fn ranges_of(shard_ranges: &[(u64, u64)], shards: &[u32]) -> Vec<(u64, u64)> {
     let mut wanted: Vec<u32> = shards.to_vec();
     wanted.sort_unstable();
@@ -77,6 +106,24 @@ pub fn ranges_of(shard_ranges: &[(u64, u64)], shards: &[u32]) -> Vec<(u64, u64)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_group_keeps_the_clients_order() {
+        let documents = parse_payload(
+            b"[{\"id\": 3}, {\"id\": 1}, {\"id\": 2}, {\"id\": 7}]",
+            PayloadFormat::Json,
+        )
+        .unwrap();
+        let count = ShardCount::new(8).unwrap();
+        let (payload, ranges) = concat_groups(documents, "id", count, &[0; 8]).unwrap();
+        let text = String::from_utf8(payload).unwrap();
+        let ids: Vec<&str> = text
+            .lines()
+            .map(|l| l.split(',').next().unwrap_or(""))
+            .collect();
+        assert_eq!(ids, ["{\"id\":3", "{\"id\":1", "{\"id\":2", "{\"id\":7"]);
+        assert_eq!(ranges.len(), 1);
+    }
 
     #[test]
     fn a_node_gets_exactly_its_shards_bodies() {

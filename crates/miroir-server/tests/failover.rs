@@ -36,7 +36,7 @@ async fn load(client: &Client) {
 }
 
 async fn reads_survive_a_lost_node(backend: Backend) {
-    let mut cluster = Cluster::start(&backend, 3, 2, 8).await;
+    let mut cluster = Cluster::start_processes(&backend, 3, 2, 8, |_| {}).await;
     let client = cluster.client();
     load(&client).await;
     let before = all_ids(&client).await;
@@ -64,7 +64,7 @@ async fn reads_survive_a_lost_node(backend: Backend) {
 dual_test!(reads_survive_a_lost_node);
 
 async fn no_replica_left_is_an_error(backend: Backend) {
-    let mut cluster = Cluster::start(&backend, 2, 1, 8).await;
+    let mut cluster = Cluster::start_processes(&backend, 2, 1, 8, |_| {}).await;
     let client = cluster.client();
     load(&client).await;
     drop(cluster.nodes.remove(0));
@@ -93,7 +93,7 @@ async fn pinned_ids_ask_only_their_shards(backend: Backend) {
     use miroir_core::hash::{document_id_hash, shard_of, ShardCount};
     use miroir_core::placement::{NodeSpec, PlacementTable};
 
-    let mut cluster = Cluster::start(&backend, 3, 1, 8).await;
+    let mut cluster = Cluster::start_processes(&backend, 3, 1, 8, |_| {}).await;
     let client = cluster.client();
     load(&client).await;
     client

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 use miroir_core::document::{infer_primary_key, parse_payload, Document, PayloadFormat};
 use miroir_core::hash::ShardCount;
-use miroir_core::split::{concat_shards, ranges_of, split_by_shard};
+use miroir_core::split::{concat_groups, ranges_of};
 use miroir_store::{CallBody, IndexRecord};
 
 use super::indexes::{creation_calls, new_record};
@@ -188,8 +188,9 @@ async fn write_documents(
     Ok(summarized(&record))
 }
 
-/// A document batch routed by shard: one payload (every shard's NDJSON, stored once), and the
-/// byte ranges of it each node receives (empty for nodes that receive nothing).
+/// A document batch routed by shard: one payload (every document's NDJSON line once, grouped
+/// by the replica set of its shard), and the byte ranges of it each node receives (empty for
+/// nodes that receive nothing).
 struct Routed {
     payload: Vec<u8>,
     ranges: Vec<Vec<(u64, u64)>>,
@@ -208,13 +209,30 @@ fn route_documents(
         .table(state.cluster.layout(index))
         .map_err(|_| invalid())?;
     let count = ShardCount::new(index.shard_count).map_err(|_| invalid())?;
-    let (payload, shard_ranges) = concat_shards(split_by_shard(documents, primary_key, count)?);
+    // Documents grouped by the replica set of their shard, in the client's order within a
+    // group: a node holding everything gets them in the client's order, as one Meilisearch.
+    let mut replica_sets: Vec<Vec<usize>> = Vec::new();
+    let group_of_shard: Vec<usize> = (0..index.shard_count)
+        .map(|shard| {
+            let mut set = table.replicas(shard).to_vec();
+            set.sort_unstable();
+            match replica_sets.iter().position(|known| *known == set) {
+                Some(group) => group,
+                None => {
+                    replica_sets.push(set);
+                    replica_sets.len() - 1
+                }
+            }
+        })
+        .collect();
+    let (payload, group_ranges) = concat_groups(documents, primary_key, count, &group_of_shard)?;
     let ranges = (0..state.cluster.nodes().len())
         .map(|node| {
-            let shards: Vec<u32> = (0..index.shard_count)
-                .filter(|shard| table.replicas(*shard).contains(&node))
+            let groups: Vec<u32> = (0..replica_sets.len())
+                .filter(|group| replica_sets[*group].contains(&node))
+                .map(|group| group as u32)
                 .collect();
-            ranges_of(&shard_ranges, &shards)
+            ranges_of(&group_ranges, &groups)
         })
         .collect();
     Ok(Routed { payload, ranges })
