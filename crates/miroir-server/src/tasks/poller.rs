@@ -87,25 +87,45 @@ fn delivery_state(delivery: &Delivery) -> NodeTaskState {
 /// Runs forever: keeps Miroir task states in step with their node tasks.
 pub(crate) async fn run_poller(state: Arc<AppState>) {
     loop {
-        let pending = match poll_once(&state).await {
-            Ok(pending) => pending,
+        let next = match poll_once(&state).await {
+            Ok(next) => next,
             Err(e) => {
                 tracing::warn!(error = %e, "task poll failed");
-                true
+                Next::Following
             }
         };
-        if pending {
-            tokio::time::sleep(POLL_INTERVAL).await;
-        } else {
-            // Idle until a task is created; the timeout is a safety net only.
-            let _ =
-                tokio::time::timeout(Duration::from_secs(1), state.task_created.notified()).await;
+        match next {
+            Next::Following => tokio::time::sleep(POLL_INTERVAL).await,
+            // Waiting for stale replicas to catch up (their node may stay down for long), or
+            // idle: until a task is created or a node comes back, or a while.
+            Next::Watching | Next::Idle => {
+                let wait = if next == Next::Watching {
+                    WATCH_INTERVAL
+                } else {
+                    Duration::from_secs(1)
+                };
+                let _ = tokio::time::timeout(wait, state.task_created.notified()).await;
+            }
         }
     }
 }
 
-/// One polling round. Returns whether anything is left to follow.
-async fn poll_once(state: &AppState) -> Result<bool> {
+/// What the poller has left after a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Node tasks or Miroir tasks to follow: poll again soon.
+    Following,
+    /// Only stale replicas to watch for catching up.
+    Watching,
+    /// Nothing.
+    Idle,
+}
+
+/// How often stale replicas are checked for having caught up while nothing else is pending.
+const WATCH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// One polling round.
+async fn poll_once(state: &AppState) -> Result<Next> {
     let following = refresh_deliveries(state).await?;
     let unfinished = state.store.unfinished_tasks()?;
     let pending_uids: Vec<u64> = unfinished.iter().map(|t| t.uid).collect();
@@ -164,7 +184,13 @@ async fn poll_once(state: &AppState) -> Result<bool> {
         state.store.prune_journal()?;
     }
     restore_caught_up_replicas(state)?;
-    Ok(following || !pending_uids.is_empty() || !state.cluster.stale_replicas().is_empty())
+    Ok(if following || !pending_uids.is_empty() {
+        Next::Following
+    } else if !state.cluster.stale_replicas().is_empty() {
+        Next::Watching
+    } else {
+        Next::Idle
+    })
 }
 
 /// Asks each node about its node tasks that are not finished and records what changed.
