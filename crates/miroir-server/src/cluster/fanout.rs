@@ -247,6 +247,20 @@ mod tests {
     use crate::cluster::plan::all_shards;
     use crate::cluster::Layout;
 
+    /// Fans out over every shard; each node answers its own position.
+    async fn asked_nodes(cluster: &Cluster, scope: &Scope) -> Result<Vec<usize>> {
+        fan_out(cluster, scope, &all_shards(8), |node, _| {
+            let handle = cluster.node(node).clone();
+            async move {
+                handle
+                    .json(Method::GET, "/x", NodeBody::Empty)
+                    .await
+                    .map(|_| node)
+            }
+        })
+        .await
+    }
+
     const LAYOUT: Layout = Layout {
         shards: 8,
         replicas: 2,
@@ -304,17 +318,9 @@ mod tests {
         fakes[1].set(Behaviour::Stall);
         let mut stalled_was_asked = false;
         for _ in 0..2 {
-            let answers = fan_out(&cluster, &LAYOUT.into(), &all_shards(8), |node, _| {
-                let handle = cluster.node(node).clone();
-                async move {
-                    handle
-                        .json(Method::POST, "/x", NodeBody::Empty)
-                        .await
-                        .map(|_| node)
-                }
-            })
-            .await
-            .expect("the healthy replica answers");
+            let answers = asked_nodes(&cluster, &LAYOUT.into())
+                .await
+                .expect("the healthy replica answers");
             assert_eq!(answers, vec![0]);
             stalled_was_asked |= !fakes[1].calls().is_empty();
         }
@@ -382,17 +388,9 @@ mod tests {
             cluster.load[1].record(Duration::from_millis(5));
         }
         let started = Instant::now();
-        let answers = fan_out(&cluster, &LAYOUT.into(), &all_shards(8), |node, _| {
-            let handle = cluster.node(node).clone();
-            async move {
-                handle
-                    .json(Method::GET, "/x", NodeBody::Empty)
-                    .await
-                    .map(|_| node)
-            }
-        })
-        .await
-        .expect("an answer");
+        let answers = asked_nodes(&cluster, &LAYOUT.into())
+            .await
+            .expect("an answer");
         assert_eq!(
             answers,
             vec![1],
