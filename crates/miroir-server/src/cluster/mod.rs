@@ -293,11 +293,17 @@ impl Cluster {
     }
 
     /// Whether the replicas of `index` on `node` are stale.
+    /// Asked for every replica of every shard a read plans, so it allocates nothing when no
+    /// replica is stale (the usual case).
     pub fn is_stale(&self, index: &str, node: usize) -> bool {
-        self.stale
+        let stale = self
+            .stale
             .read()
-            .map(|stale| stale.contains(&(index.to_string(), node)))
-            .unwrap_or_else(|poisoned| poisoned.into_inner().contains(&(index.to_string(), node)))
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        !stale.is_empty()
+            && stale
+                .iter()
+                .any(|(stale_index, stale_node)| *stale_node == node && stale_index == index)
     }
 
     /// Marks the replicas of `index` on `node` stale or in sync (in memory; the caller
