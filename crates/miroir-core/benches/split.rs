@@ -1,5 +1,5 @@
-//! Splitting a client payload by shard: parse (JSON array, NDJSON, CSV), hash each id, append
-//! the marker, write the NDJSON line for its shard. Throughput is in payload bytes.
+//! Routing a client payload by shard: locate each document (JSON array, NDJSON, CSV), hash its
+//! id, and write the routed NDJSON with markers. Throughput is in payload bytes.
 //! Targets (issue #5), one core: NDJSON ≥ 200 MB/s, JSON array ≥ 150 MB/s.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -7,7 +7,7 @@ use serde_json::json;
 
 use miroir_core::document::{parse_payload, PayloadFormat};
 use miroir_core::hash::ShardCount;
-use miroir_core::split::split_by_shard;
+use miroir_core::route::{route_payload, Route};
 
 /// About 4 MB of package-like documents (the shape of the Debian packages dataset).
 fn documents() -> Vec<serde_json::Value> {
@@ -59,14 +59,22 @@ fn payloads() -> Vec<(&'static str, PayloadFormat, Vec<u8>)> {
 
 fn split(c: &mut Criterion) {
     let shards = ShardCount::new(64).unwrap_or_else(|_| unreachable!("64 is a power of two"));
-    let mut group = c.benchmark_group("split_by_shard");
+    let groups = [0usize, 1, 2, 0, 1, 2, 0, 1].repeat(8);
+    let mut group = c.benchmark_group("route_payload");
     group.sample_size(20);
     for (name, format, payload) in payloads() {
         group.throughput(Throughput::Bytes(payload.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), &payload, |b, payload| {
             b.iter(|| {
-                let documents = parse_payload(payload, format).unwrap_or_default();
-                split_by_shard(documents, "id", shards).map(|bodies| bodies.len())
+                let route = Route {
+                    primary_key: Some("id"),
+                    count: shards,
+                    group_of_shard: &groups,
+                };
+                let routed = route_payload(payload, format, route).ok()?;
+                let mut out = Vec::with_capacity(routed.len() as usize);
+                routed.write_to(payload, &mut out).ok()?;
+                Some(out.len())
             })
         });
         group.bench_with_input(

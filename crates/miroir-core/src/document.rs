@@ -49,7 +49,7 @@ pub fn parse_payload(bytes: &[u8], format: PayloadFormat) -> Result<Vec<Document
     }
 }
 
-fn malformed(format: PayloadFormat, detail: impl std::fmt::Display) -> Error {
+pub(crate) fn malformed(format: PayloadFormat, detail: impl std::fmt::Display) -> Error {
     Error::MalformedPayload {
         format: format.name(),
         detail: detail.to_string(),
@@ -112,6 +112,17 @@ fn parse_csv_header(raw: &str) -> (String, CsvType) {
 }
 
 fn parse_csv(bytes: &[u8], delimiter: u8) -> Result<Vec<Document>, Error> {
+    csv_documents(bytes, delimiter)?.collect()
+}
+
+/// The documents of a CSV payload, one record at a time (typed cells converted as
+/// Meilisearch does), so a large payload is never held as documents all at once. A header
+/// that cannot be read is an error at once; a malformed record ends the iteration with its
+/// error.
+pub fn csv_documents(
+    bytes: &[u8],
+    delimiter: u8,
+) -> Result<impl Iterator<Item = Result<Document, Error>> + '_, Error> {
     let format = PayloadFormat::Csv { delimiter };
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -123,42 +134,52 @@ fn parse_csv(bytes: &[u8], delimiter: u8) -> Result<Vec<Document>, Error> {
         .iter()
         .map(parse_csv_header)
         .collect();
-    let mut documents = Vec::new();
-    for (line, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| malformed(format, e))?;
-        let mut document = Document::with_capacity(headers.len());
-        for ((name, kind), cell) in headers.iter().zip(record.iter()) {
-            let value = match kind {
-                _ if cell.is_empty() => Value::Null,
-                CsvType::String => Value::String(cell.to_string()),
-                CsvType::Number => parse_csv_number(cell.trim()).ok_or_else(|| {
-                    malformed(
+    Ok(reader
+        .into_records()
+        .enumerate()
+        .map(move |(line, record)| {
+            let record = record.map_err(|e| malformed(format, e))?;
+            csv_document(&headers, &record, line, format)
+        }))
+}
+
+fn csv_document(
+    headers: &[(String, CsvType)],
+    record: &csv::StringRecord,
+    line: usize,
+    format: PayloadFormat,
+) -> Result<Document, Error> {
+    let mut document = Document::with_capacity(headers.len());
+    for ((name, kind), cell) in headers.iter().zip(record.iter()) {
+        let value = match kind {
+            _ if cell.is_empty() => Value::Null,
+            CsvType::String => Value::String(cell.to_string()),
+            CsvType::Number => parse_csv_number(cell.trim()).ok_or_else(|| {
+                malformed(
+                    format,
+                    format!(
+                        "Error parsing number \"{cell}\" at line {}: invalid float literal",
+                        line + 1
+                    ),
+                )
+            })?,
+            CsvType::Boolean => match cell.trim() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                other => {
+                    return Err(malformed(
                         format,
                         format!(
-                            "Error parsing number \"{cell}\" at line {}: invalid float literal",
+                            "Error parsing boolean \"{other}\" at line {}: provided string was not `true` or `false`",
                             line + 1
                         ),
-                    )
-                })?,
-                CsvType::Boolean => match cell.trim() {
-                    "true" => Value::Bool(true),
-                    "false" => Value::Bool(false),
-                    other => {
-                        return Err(malformed(
-                            format,
-                            format!(
-                                "Error parsing boolean \"{other}\" at line {}: provided string was not `true` or `false`",
-                                line + 1
-                            ),
-                        ))
-                    }
-                },
-            };
-            document.insert(name.clone(), value);
-        }
-        documents.push(document);
+                    ))
+                }
+            },
+        };
+        document.insert(name.clone(), value);
     }
-    Ok(documents)
+    Ok(document)
 }
 
 fn parse_csv_number(cell: &str) -> Option<Value> {
@@ -172,14 +193,20 @@ fn parse_csv_number(cell: &str) -> Option<Value> {
 /// Meilisearch's primary-key inference: the fields of the first document whose name ends with
 /// `id` (case-insensitive). Exactly one candidate is chosen; none or several is an error.
 pub fn infer_primary_key(first: &Document) -> Result<String, Error> {
-    let mut candidates: Vec<&String> = first
-        .keys()
+    infer_primary_key_of(first.keys().map(String::as_str))
+}
+
+/// [`infer_primary_key`] over the first document's field names alone.
+pub fn infer_primary_key_of<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<String, Error> {
+    let mut candidates: Vec<&str> = names
+        .into_iter()
         .filter(|name| name.to_lowercase().ends_with("id"))
         .collect();
-    candidates.sort();
+    candidates.sort_unstable();
+    candidates.dedup();
     match candidates.as_slice() {
         [] => Err(Error::NoPrimaryKeyCandidate),
-        [one] => Ok((*one).clone()),
+        [one] => Ok((*one).to_string()),
         many => Err(Error::MultiplePrimaryKeyCandidates(
             many.iter().map(|s| s.to_string()).collect(),
         )),

@@ -5,6 +5,8 @@
 //! - [`planner`]: which shards a filter pinning primary keys can match;
 //! - [`document`]: payload parsing, primary keys and document ids, Meilisearch's rules;
 //! - [`marker`]: the hidden per-document shard marker, and removing it from responses;
+//! - [`route`]: a client payload routed by shard in place, without holding its documents;
+//! - [`split`]: payloads stored once for several nodes, and each node's byte ranges;
 //! - [`facets`]: summing facet counts and stats over shards;
 //! - [`merge`]: ordering hits from several shards as one index would;
 //! - [`task`]: a Miroir task's status derived from its node tasks;
@@ -24,6 +26,7 @@ pub mod merge;
 pub mod parity;
 pub mod placement;
 pub mod planner;
+pub mod route;
 pub mod split;
 pub mod task;
 pub mod verify;

@@ -28,6 +28,13 @@ pub fn marker_value(shard: u32) -> Value {
     Value::Object(inner)
 }
 
+/// The marker as the last member of a compact JSON object, `"_miroir":{"s12":null}`: exactly
+/// what serializing a document after [`inject`] ends with, for appending to a document's raw
+/// bytes without parsing it.
+pub fn marker_member(shard: u32) -> String {
+    format!("\"{MARKER_FIELD}\":{{\"{}\":null}}", shard_key(shard))
+}
+
 /// Appends the marker for `shard` as the document's last field (replacing any value a client
 /// sent under the reserved name).
 pub fn inject(document: &mut Map<String, Value>, shard: u32) {

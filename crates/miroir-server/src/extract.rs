@@ -13,31 +13,51 @@
 //! Tenant-token rules are applied where a search body is read (`read::query`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
+use bytes::BytesMut;
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, MeiliError, Result};
+use crate::state::AppState;
 use crate::wire::error::{content_type_error, payload_too_large};
 use crate::wire::index::{invalid_path_uid, valid_index_uid};
 
 /// The raw request body, with `payload_too_large` past the configured limit.
+///
+/// Read into one buffer sized from `Content-Length` up front (the client's declaration,
+/// capped by the limit): collecting the frames first and copying them into one buffer after
+/// would hold a large upload twice.
 pub(crate) struct Body(pub Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for Body {
+impl FromRequest<Arc<AppState>> for Body {
     type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self> {
-        match Bytes::from_request(req, state).await {
-            Ok(bytes) => Ok(Body(bytes)),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(payload_too_large().into())
-            }
-            Err(rejection) => Err(MeiliError::invalid("bad_request", rejection.body_text()).into()),
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self> {
+        let limit = state.config.http_payload_size_limit;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<usize>().ok());
+        if declared.is_some_and(|declared| declared > limit) {
+            return Err(payload_too_large().into());
         }
+        let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0));
+        let mut frames = req.into_body().into_data_stream();
+        while let Some(frame) = frames.next().await {
+            let frame = frame.map_err(|e| MeiliError::invalid("bad_request", e.to_string()))?;
+            if buffer.len() + frame.len() > limit {
+                return Err(payload_too_large().into());
+            }
+            buffer.extend_from_slice(&frame);
+        }
+        Ok(Body(buffer.freeze()))
     }
 }
 
@@ -76,10 +96,10 @@ pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 /// A JSON body parsed into `T`, after checking its content type.
 pub(crate) struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
     type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self> {
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self> {
         require_json(req.headers())?;
         let Body(bytes) = Body::from_request(req, state).await?;
         json_body(&bytes).map(JsonBody)
@@ -90,10 +110,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// optional, such as `documents/fetch`).
 pub(crate) struct OptionalJsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
+impl<T: DeserializeOwned + Default> FromRequest<Arc<AppState>> for OptionalJsonBody<T> {
     type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self> {
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self> {
         require_json(req.headers())?;
         let Body(bytes) = Body::from_request(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -10,6 +10,8 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -28,6 +30,9 @@ pub enum Error {
     /// A stored value is not one Miroir writes.
     #[error("store: corrupt {0}")]
     Corrupt(&'static str),
+    /// A document payload could not be written into the journal.
+    #[error("store: the payload could not be written: {0}")]
+    Payload(std::io::Error),
     /// The state directory could not be created.
     #[error("store: cannot create {path}: {source}")]
     Io {
@@ -150,15 +155,48 @@ pub struct JournalCall {
     pub body: CallBody,
 }
 
+/// A document payload to store with a journal entry, written straight into the store: a
+/// 100 MB upload is routed in place and never copied whole into memory on its way to disk.
+pub trait PayloadSource: Send + Sync {
+    /// Its exact length in bytes.
+    fn len(&self) -> u64;
+    /// Whether it is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Writes exactly [`PayloadSource::len`] bytes to `out`.
+    fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()>;
+}
+
+impl PayloadSource for Vec<u8> {
+    fn len(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+
+    fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.write_all(self)
+    }
+}
+
 /// A write to journal, before it has a sequence number.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub struct NewEntry {
     /// The index it concerns, if one.
     pub index_uid: Option<String>,
     /// Its calls, in the order each node must receive them.
     pub calls: Vec<JournalCall>,
     /// The document payload its calls take byte ranges of.
-    pub payload: Option<Vec<u8>>,
+    pub payload: Option<Arc<dyn PayloadSource>>,
+}
+
+impl std::fmt::Debug for NewEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewEntry")
+            .field("index_uid", &self.index_uid)
+            .field("calls", &self.calls)
+            .field("payload_bytes", &self.payload.as_ref().map(|p| p.len()))
+            .finish()
+    }
 }
 
 /// A journaled write.

@@ -575,19 +575,34 @@ impl Store for SqliteStore {
         let mut connection = self.lock();
         let tx = connection.transaction()?;
         let uid = insert_task(&tx, task)?;
+        // The payload is written through incremental blob I/O into a zero-filled blob of its
+        // length, so it is never one more whole copy in memory.
+        let payload_len = entry.payload.as_ref().map(|p| p.len() as i64);
         tx.execute(
             "INSERT INTO journal (task_uid, index_uid, created_at, calls, held, payload)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?6 IS NULL THEN NULL ELSE zeroblob(?6) END)",
             params![
                 uid as i64,
                 entry.index_uid,
                 nanos(task.enqueued_at),
                 serde_json::to_string(&entry.calls)?,
                 held,
-                entry.payload,
+                payload_len,
             ],
         )?;
         let seq = tx.last_insert_rowid();
+        if let Some(payload) = entry.payload.as_ref().filter(|p| !p.is_empty()) {
+            let blob = tx.blob_open(rusqlite::MAIN_DB, "journal", "payload", seq, false)?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, blob);
+            payload.write_to(&mut out).map_err(Error::Payload)?;
+            let mut blob = out
+                .into_inner()
+                .map_err(|e| Error::Payload(e.into_error()))?;
+            let written = std::io::Seek::stream_position(&mut blob).map_err(Error::Payload)?;
+            if written != payload.len() {
+                return Err(Error::Corrupt("payload shorter than its declared length"));
+            }
+        }
         for (position, call) in entry.calls.iter().enumerate() {
             tx.execute(
                 "INSERT INTO journal_targets (node, seq, call) VALUES (?1, ?2, ?3)",
@@ -1261,7 +1276,7 @@ mod tests {
                     },
                 ),
             ],
-            payload: Some(payload),
+            payload: Some(std::sync::Arc::new(payload)),
         };
         let (uid, first) =
             store.create_journaled_task(&task("movies", "indexCreation"), &entry, true)?;

@@ -306,7 +306,7 @@ async fn journal_repair(
         custom_metadata: Some("miroir:repair".to_string()),
     };
     let _journaling = state.write_lock.lock().await;
-    let record = submit(state, task, calls, Some(payload)).await?;
+    let record = submit(state, task, calls, Some(std::sync::Arc::new(payload))).await?;
     tracing::info!(index = %uid, task = record.uid, documents = received, "repair journaled");
     Ok(record.uid)
 }

@@ -1,10 +1,13 @@
 //! Document writes: additions and updates routed by shard, deletions by id routed the same way,
 //! deletions by filter, delete-all and edit-by-function sent to every node.
 //!
-//! The payload is parsed and validated here (see `miroir_core::document`), every
-//! document gets its shard marker and goes to the RF nodes of its shard, as one NDJSON request
-//! per node per client call. A payload that Meilisearch would fail asynchronously (missing or
-//! invalid id, primary-key inference failure) becomes a failed task before any node sees it.
+//! The payload is validated and routed here in place (see `miroir_core::route`: only each
+//! document's id is parsed, its routed line is the client's bytes plus the shard marker), and
+//! goes to the RF nodes of its shard: one NDJSON call per node per client call, cut into
+//! several when a node's share is larger than [`MAX_CALL_BYTES`]. The routed payload is written
+//! straight into the journal (never copied whole in memory), so a 100 MB upload costs about
+//! its own size. A payload that Meilisearch would fail asynchronously (missing or invalid id,
+//! primary-key inference failure) becomes a failed task before any node sees it.
 //!
 //! Document reads are `read::documents`.
 
@@ -17,10 +20,10 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
-use miroir_core::document::{infer_primary_key, parse_payload, Document, PayloadFormat};
+use miroir_core::document::PayloadFormat;
 use miroir_core::hash::ShardCount;
-use miroir_core::split::{concat_groups, ranges_of};
-use miroir_store::{CallBody, IndexRecord};
+use miroir_core::route::{route_payload, Route, RoutedPayload};
+use miroir_store::{CallBody, IndexRecord, PayloadSource};
 
 use super::indexes::{creation_calls, new_record};
 use super::journal::{submit, write_to_all, NodeCall};
@@ -107,21 +110,28 @@ async fn write_documents(
     method: Method,
 ) -> Result<impl IntoResponse> {
     let format = payload_format(headers, &params)?;
-    let documents = parse_payload(&body, format)?;
-    drop(body);
     let requested_key = params.get("primaryKey").map(str::to_string);
+
+    // Routing a large payload takes a while: it is done outside the write lock, by the index
+    // as it is now, and done again under the lock in the rare case the index changed
+    // meanwhile (its primary key set, or the index deleted and created again).
+    let mut plan = RoutePlan::of(state, &uid, requested_key.as_deref())?;
+    let mut routed = route_off_thread(body.clone(), format, plan.clone()).await?;
+    let _guard = state.write_lock.lock().await;
+    let current = RoutePlan::of(state, &uid, requested_key.as_deref())?;
+    if current != plan {
+        routed = route_off_thread(body.clone(), format, current.clone()).await?;
+        plan = current;
+    }
 
     let task = NewTask {
         kind: "documentAdditionOrUpdate",
         index_uid: Some(uid.clone()),
-        details: Some(json!({"receivedDocuments": documents.len(), "indexedDocuments": null})),
+        details: Some(json!({"receivedDocuments": routed.documents(), "indexedDocuments": null})),
         custom_metadata: params.custom_metadata(),
     };
-    let _guard = state.write_lock.lock().await;
-    let existing = state.store.get_index(&uid)?;
-    let known_key = existing.as_ref().and_then(|i| i.primary_key.clone());
-    let primary_key = match (&known_key, &requested_key) {
-        (Some(known), Some(requested)) if known != requested => {
+    if let (Some(known), Some(requested)) = (&plan.index.primary_key, &requested_key) {
+        if known != requested {
             let error = MeiliError::invalid(
                 "index_primary_key_already_exists",
                 format!("Index `{uid}`: Index already has a primary key: `{known}`."),
@@ -129,42 +139,23 @@ async fn write_documents(
             let record = registry::failed(state, task, &error)?;
             return Ok(summarized(&record));
         }
-        (Some(known), _) => Some(known.clone()),
-        (None, Some(requested)) => Some(requested.clone()),
-        (None, None) => match documents.first() {
-            None => None,
-            Some(first) => match infer_primary_key(first) {
-                Ok(key) => Some(key),
-                Err(e) => {
-                    let record = registry::failed(state, task, &core_error(&e))?;
-                    return Ok(summarized(&record));
-                }
-            },
-        },
-    };
+    }
+    if let Some(failure) = routed.failure() {
+        let record = registry::failed(state, task, &core_error(failure))?;
+        return Ok(summarized(&record));
+    }
+    let primary_key = routed.primary_key().map(str::to_string);
 
-    let mut index = match existing {
-        Some(index) => index,
-        None => new_record(state, &uid, None)?,
-    };
     let mut calls = Vec::new();
-    let mut payload = None;
     if let Some(key) = &primary_key {
-        let routed = match route_documents(state, &index, key, documents) {
-            Ok(routed) => routed,
-            Err(e) => {
-                let record = registry::failed(state, task, &core_error(&e))?;
-                return Ok(summarized(&record));
-            }
-        };
         let mut path = format!("/indexes/{uid}/documents?primaryKey={}", url_encode(key));
         // Each node skips the documents it does not hold already, which are exactly the ones
         // the single index would skip (a document lives on its shard's nodes only).
         if let Some(skip) = params.get("skipCreation") {
             path.push_str(&format!("&skipCreation={}", url_encode(skip)));
         }
-        for (node, ranges) in routed.ranges.into_iter().enumerate() {
-            if !ranges.is_empty() {
+        for node in 0..state.cluster.nodes().len() {
+            for ranges in routed.calls(&plan.groups_of_node(node), MAX_CALL_BYTES) {
                 calls.push(NodeCall {
                     node,
                     method: method.clone(),
@@ -173,14 +164,15 @@ async fn write_documents(
                 });
             }
         }
-        payload = Some(routed.payload);
     }
-    let created = state.store.get_index(&uid)?.is_none();
-    if created {
+    let mut index = plan.index;
+    if plan.created {
         let mut all = creation_calls(state, &uid, primary_key.as_deref());
         all.extend(calls);
         calls = all;
     }
+    let payload: Option<Arc<dyn PayloadSource>> = (!routed.is_empty())
+        .then(|| Arc::new(RoutedBody { body, routed }) as Arc<dyn PayloadSource>);
     let record = submit(state, task, calls, payload).await?;
     index.primary_key = index.primary_key.or(primary_key);
     index.updated_at = OffsetDateTime::now_utc();
@@ -188,54 +180,112 @@ async fn write_documents(
     Ok(summarized(&record))
 }
 
-/// A document batch routed by shard: one payload (every document's NDJSON line once, grouped
-/// by the replica set of its shard), and the byte ranges of it each node receives (empty for
-/// nodes that receive nothing).
-struct Routed {
-    payload: Vec<u8>,
-    ranges: Vec<Vec<(u64, u64)>>,
+/// The most bytes of documents one node call carries. A node refuses a body past its payload
+/// limit (100 MB by default) and holds each call in memory while it is sent, so a node's share
+/// of a large upload goes as several calls (consecutive document additions, which Meilisearch
+/// batches together again).
+const MAX_CALL_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What a payload is routed by: the index (as stored, or as it will be created), the key to
+/// route by, and the group of each shard — the replica set of the shard, so that documents
+/// going to the same nodes are stored together and a node holding everything gets them in the
+/// client's order, as one Meilisearch.
+#[derive(Clone, PartialEq)]
+struct RoutePlan {
+    index: IndexRecord,
+    created: bool,
+    primary_key: Option<String>,
+    replica_sets: Vec<Vec<usize>>,
+    group_of_shard: Vec<usize>,
 }
 
-/// Validates every document, injects its shard marker and routes it to the nodes of its shard.
-fn route_documents(
-    state: &AppState,
-    index: &IndexRecord,
-    primary_key: &str,
-    documents: Vec<Document>,
-) -> std::result::Result<Routed, miroir_core::Error> {
-    let invalid = || miroir_core::Error::InvalidShardCount(u64::from(index.shard_count));
-    let table = state
-        .cluster
-        .table(state.cluster.layout(index))
-        .map_err(|_| invalid())?;
-    let count = ShardCount::new(index.shard_count).map_err(|_| invalid())?;
-    // Documents grouped by the replica set of their shard, in the client's order within a
-    // group: a node holding everything gets them in the client's order, as one Meilisearch.
-    let mut replica_sets: Vec<Vec<usize>> = Vec::new();
-    let group_of_shard: Vec<usize> = (0..index.shard_count)
-        .map(|shard| {
-            let mut set = table.replicas(shard).to_vec();
-            set.sort_unstable();
-            match replica_sets.iter().position(|known| *known == set) {
-                Some(group) => group,
-                None => {
-                    replica_sets.push(set);
-                    replica_sets.len() - 1
+impl RoutePlan {
+    fn of(state: &AppState, uid: &str, requested_key: Option<&str>) -> Result<RoutePlan> {
+        let existing = state.store.get_index(uid)?;
+        let created = existing.is_none();
+        let index = match existing {
+            Some(index) => index,
+            None => new_record(state, uid, None)?,
+        };
+        let table = state.cluster.table(state.cluster.layout(&index))?;
+        let mut replica_sets: Vec<Vec<usize>> = Vec::new();
+        let group_of_shard = (0..index.shard_count)
+            .map(|shard| {
+                let mut set = table.replicas(shard).to_vec();
+                set.sort_unstable();
+                match replica_sets.iter().position(|known| *known == set) {
+                    Some(group) => group,
+                    None => {
+                        replica_sets.push(set);
+                        replica_sets.len() - 1
+                    }
                 }
-            }
+            })
+            .collect();
+        let primary_key = index
+            .primary_key
+            .clone()
+            .or_else(|| requested_key.map(str::to_string));
+        Ok(RoutePlan {
+            index,
+            created,
+            primary_key,
+            replica_sets,
+            group_of_shard,
         })
-        .collect();
-    let (payload, group_ranges) = concat_groups(documents, primary_key, count, &group_of_shard)?;
-    let ranges = (0..state.cluster.nodes().len())
-        .map(|node| {
-            let groups: Vec<u32> = (0..replica_sets.len())
-                .filter(|group| replica_sets[*group].contains(&node))
-                .map(|group| group as u32)
-                .collect();
-            ranges_of(&group_ranges, &groups)
-        })
-        .collect();
-    Ok(Routed { payload, ranges })
+    }
+
+    /// The groups whose documents `node` holds.
+    fn groups_of_node(&self, node: usize) -> Vec<u32> {
+        (0..self.replica_sets.len())
+            .filter(|group| self.replica_sets[*group].contains(&node))
+            .map(|group| group as u32)
+            .collect()
+    }
+}
+
+/// Routes the payload on a blocking thread (it is CPU work proportional to its size).
+/// A payload that is not valid JSON, NDJSON or CSV is refused here, synchronously.
+async fn route_off_thread(
+    body: Bytes,
+    format: PayloadFormat,
+    plan: RoutePlan,
+) -> Result<RoutedPayload> {
+    let routed = tokio::task::spawn_blocking(move || {
+        let count = ShardCount::new(plan.index.shard_count)?;
+        let route = Route {
+            primary_key: plan.primary_key.as_deref(),
+            count,
+            group_of_shard: &plan.group_of_shard,
+        };
+        route_payload(&body, format, route)
+    })
+    .await
+    .map_err(|e| {
+        MeiliError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            ErrorType::Internal,
+            format!("document routing stopped: {e}"),
+        )
+    })?;
+    Ok(routed?)
+}
+
+/// The routed payload as the journal stores it: written from the client's bytes.
+struct RoutedBody {
+    body: Bytes,
+    routed: RoutedPayload,
+}
+
+impl PayloadSource for RoutedBody {
+    fn len(&self) -> u64 {
+        self.routed.len()
+    }
+
+    fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.routed.write_to(&self.body, out)
+    }
 }
 
 /// Groups canonical ids by the nodes holding them.

@@ -5,14 +5,15 @@
 //! delivery loop ([`super::delivery`]): a node that is down, slow or refusing holds back no
 //! other node, and its backlog waits in the journal.
 //!
-//! Document bodies are stored once per write: the routed NDJSON of every shard, concatenated
-//! (`miroir_core::split::concat_shards`), each node's call naming the byte ranges of the shards
-//! it holds.
+//! Document bodies are stored once per write: the routed NDJSON of every shard, grouped by
+//! replica set (`miroir_core::route`), written straight into the store, each node's calls
+//! naming the byte ranges of the groups it holds.
 //!
 //! **Synchronous validation.** Meilisearch refuses some writes synchronously (a settings value
 //! it rejects, an invalid filter). Miroir keeps that: the entry is journaled *held*, its first
 //! call is sent at once to its node (when that node is up and has no backlog, so that the node
-//! still receives its calls in order), and a refusal goes back to the client as-is while the
+//! still receives its calls in order; a document payload, which Miroir validated itself, is not
+//! probed), and a refusal goes back to the client as-is while the
 //! entry and its task are forgotten — no node received anything. Otherwise the entry is
 //! released to the delivery loops. A crash between journaling and the answer leaves a durable
 //! write the client was not told about, as when Meilisearch crashes before answering.
@@ -21,13 +22,14 @@
 //! recorded and probed: it keeps Miroir's index metadata in step with the journal order.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
 use serde_json::Value;
 use time::OffsetDateTime;
 
 use miroir_core::task::TaskStatus;
-use miroir_store::{CallBody, JournalCall, NewEntry, TaskRecord};
+use miroir_store::{CallBody, JournalCall, NewEntry, PayloadSource, TaskRecord};
 
 use super::delivery::{deliver, Sent};
 use crate::error::{Error, ErrorType, MeiliError, Result};
@@ -79,9 +81,12 @@ pub(crate) async fn submit(
     state: &AppState,
     task: NewTask,
     calls: Vec<NodeCall>,
-    payload: Option<Vec<u8>>,
+    payload: Option<Arc<dyn PayloadSource>>,
 ) -> Result<TaskRecord> {
-    let Some(first) = calls.first().map(|c| c.node) else {
+    let Some((first, first_is_payload)) = calls
+        .first()
+        .map(|c| (c.node, matches!(c.body, CallBody::Payload { .. })))
+    else {
         return registry::succeeded(state, task);
     };
     if let Some(uid) = &task.index_uid {
@@ -116,7 +121,9 @@ pub(crate) async fn submit(
     };
     let node = state.cluster.node(first);
     let outbox = state.cluster.outbox(first);
-    let probe = state.cluster.is_up(first);
+    // A document payload was validated by Miroir itself: its first call is not probed, so the
+    // client's `202` never waits on a node receiving a large body.
+    let probe = state.cluster.is_up(first) && !first_is_payload;
     let sending = if probe {
         Some(outbox.sending.lock().await)
     } else {
