@@ -176,6 +176,60 @@ pub async fn load(
     })
 }
 
+/// What one large upload cost Miroir in memory.
+pub struct Upload {
+    /// The payload's size.
+    pub bytes: usize,
+    /// Its documents.
+    pub documents: usize,
+    /// Miroir's RSS just before the upload.
+    pub rss_before: u64,
+    /// Miroir's highest RSS from the upload until its task succeeded.
+    pub rss_peak: u64,
+    /// From the first byte sent until the task succeeded.
+    pub seconds: f64,
+}
+
+/// Sends `payload` (NDJSON) as one request to a fresh index and waits for its task, sampling
+/// Miroir's RSS (`pid`) all along.
+pub async fn upload(
+    http: &Http,
+    pid: u32,
+    sampler: &RssSampler,
+    primary_key: &str,
+    (payload, documents): (Vec<u8>, usize),
+) -> anyhow::Result<Upload> {
+    let bytes = payload.len();
+    let rss_before = rss_bytes(pid, "VmRSS:").context("Miroir's RSS is not readable")?;
+    sampler.take_peak();
+    let started = Instant::now();
+    let (status, answer) = http
+        .send(
+            reqwest::Method::POST,
+            &format!("/indexes/{UPLOAD_INDEX}/documents?primaryKey={primary_key}"),
+            Some((payload, "application/x-ndjson")),
+        )
+        .await?;
+    if status != 202 {
+        bail!("the upload was refused: {answer}");
+    }
+    let uid = answer["taskUid"].as_u64().context("no taskUid")?;
+    let task = http.wait_task(uid, Duration::from_secs(3600)).await?;
+    if task["status"] != "succeeded" {
+        bail!("the upload's task {uid} did not succeed: {task}");
+    }
+    Ok(Upload {
+        bytes,
+        documents,
+        rss_before,
+        rss_peak: sampler.take_peak().max(rss_before),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The index the upload measurement writes to.
+const UPLOAD_INDEX: &str = "bench-upload";
+
 /// Parity over the query set.
 pub struct Parity {
     /// Queries compared.

@@ -72,6 +72,11 @@ pub struct BenchArgs {
     /// Requests per side at each concurrency level.
     #[arg(long, default_value_t = 1000)]
     pub requests: usize,
+    /// After the replay, send one NDJSON upload of this many megabytes (10^6 bytes) of the
+    /// dataset's documents (fresh ids) to Miroir as a single request and report its peak RSS
+    /// growth (with `--spawn`). 0 skips it.
+    #[arg(long, default_value_t = 0)]
+    pub upload_mb: usize,
     /// Where to write the whole result as JSON.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -188,6 +193,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }));
     }
 
+    let upload = match (fleet.miroir_pid, &sampler) {
+        (Some(pid), Some(sampler)) if args.upload_mb > 0 => {
+            println!("Uploading {} MB to Miroir in one request", args.upload_mb);
+            let payload = dataset.upload(args.upload_mb * 1_000_000);
+            let upload =
+                measure::upload(&miroir, pid, sampler, &dataset.primary_key, payload).await?;
+            let growth = upload.rss_peak.saturating_sub(upload.rss_before);
+            json!({
+                "bytes": upload.bytes,
+                "documents": upload.documents,
+                "seconds": round3(upload.seconds),
+                "rssBeforeMb": round3(megabytes(upload.rss_before)),
+                "rssPeakMb": round3(megabytes(upload.rss_peak)),
+                "rssGrowthMb": round3(megabytes(growth)),
+                "growthPerUploadByte": round3(growth as f64 / upload.bytes.max(1) as f64),
+            })
+        }
+        _ => Value::Null,
+    };
+
     let mut nodes = Vec::new();
     for node in &fleet.nodes {
         nodes.push(
@@ -222,6 +247,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "differing": parity.differing,
         },
         "latency": latency,
+        "upload": upload,
         "memory": {
             "miroirPeakRssMb": fleet.miroir_pid.and_then(|pid| measure::rss_bytes(pid, "VmHWM:")).map(|b| round3(megabytes(b))),
             "nodes": nodes,
@@ -322,6 +348,19 @@ fn print_table(report: &Value) {
         "Miroir peak RSS: {} MB",
         cell(&report["memory"]["miroirPeakRssMb"])
     );
+    let upload = &report["upload"];
+    if !upload.is_null() {
+        println!(
+            "Upload of {} bytes ({} documents) in {} s: RSS {} MB before, {} MB peak, growth {} MB = {}x the upload",
+            cell(&upload["bytes"]),
+            cell(&upload["documents"]),
+            cell(&upload["seconds"]),
+            cell(&upload["rssBeforeMb"]),
+            cell(&upload["rssPeakMb"]),
+            cell(&upload["rssGrowthMb"]),
+            cell(&upload["growthPerUploadByte"])
+        );
+    }
     for node in report["memory"]["nodes"].as_array().into_iter().flatten() {
         println!(
             "node {}: {} documents, database {} bytes",

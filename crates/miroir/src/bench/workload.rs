@@ -86,6 +86,32 @@ impl Dataset {
     }
 }
 
+impl Dataset {
+    /// One NDJSON payload of at most `max_bytes`: the dataset's documents over and over, each
+    /// copy with a fresh primary-key value (`upload-{n}`), with its document count.
+    pub fn upload(&self, max_bytes: usize) -> (Vec<u8>, usize) {
+        let mut payload = Vec::with_capacity(max_bytes);
+        let mut count = 0usize;
+        for document in self.documents.iter().cycle() {
+            let mut copy = document.clone();
+            copy.insert(
+                self.primary_key.clone(),
+                Value::String(format!("upload-{count}")),
+            );
+            let Ok(mut line) = serde_json::to_vec(&copy) else {
+                continue;
+            };
+            line.push(b'\n');
+            if payload.len() + line.len() > max_bytes {
+                break;
+            }
+            payload.extend_from_slice(&line);
+            count += 1;
+        }
+        (payload, count)
+    }
+}
+
 /// Reads one JSON search body per non-empty line.
 pub fn read_queries(path: &Path) -> anyhow::Result<Vec<Map<String, Value>>> {
     let text = std::fs::read_to_string(path)
