@@ -1,9 +1,11 @@
 //! A slow node does not hold searches: with one node slowed (its process stopped with SIGSTOP
 //! for 150 ms out of every 200 ms), no search waits out its stalls — search p99 through Miroir
-//! stays far below the stall (adaptive replica choice steers plans away from the node; a read
-//! that waits on it past its usual latency is hedged to another replica). The healthy and
-//! slowed p99 are printed; the target (slowed p99 within 2x of healthy) is a benchmark
-//! figure, measured at 1.2x to 3.6x on this machine, not asserted here.
+//! stays within twice the healthy p99 (adaptive replica choice steers plans away from the node;
+//! a read that waits on it past the usual latency is hedged to another replica; the first read
+//! of a node that was avoided is hedged at once). Measured on this machine (2 cores shared by
+//! the nodes, Miroir and the test): slowed/healthy p99 0.9x to 1.4x on test nodes, 0.5x to 0.9x
+//! on Meilisearch 1.50. The assertion allows 3 ms on top of 2x for scheduling noise on such a
+//! machine (healthy p99 is a few milliseconds); without hedging, p99 is about the 150 ms stall.
 
 #[macro_use]
 mod common;
@@ -86,10 +88,9 @@ async fn a_slow_node_barely_slows_searches(backend: Backend) {
     slowing.store(false, Ordering::SeqCst);
     cycler.await.expect("cycler");
     eprintln!("search p99: healthy {healthy:?}, one node slowed {slowed:?}");
-    // Without hedging and replica choice, p99 would be about the 150 ms stall.
     assert!(
-        slowed < Duration::from_millis(75),
-        "p99 with a slow node {slowed:?} (healthy {healthy:?}): searches wait out its stalls"
+        slowed <= healthy * 2 + Duration::from_millis(3),
+        "p99 with a slow node {slowed:?} is past twice the healthy p99 {healthy:?}"
     );
 }
 

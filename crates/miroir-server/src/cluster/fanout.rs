@@ -8,7 +8,8 @@
 //!   answering as Meilisearch): the node is marked down and only its shards are planned again
 //!   over the remaining replicas, in the same request;
 //! - **hedges** when it has not answered within the node's hedge delay (about its recent 95th
-//!   percentile, see `cluster::load`): its shards are also planned over the other in-sync
+//!   percentile, and no longer than the fastest node's; at once for the first read of a node
+//!   that was being avoided, a probe — see `cluster::load`): its shards are also planned over the other in-sync
 //!   replicas, and whichever side answers first is kept (the other is dropped), so each shard
 //!   is still answered exactly once.
 //!
@@ -27,7 +28,7 @@ use serde_json::{Map, Value};
 
 use miroir_core::marker::{and_filter, MARKER_FIELD};
 
-use super::load::InFlight;
+use super::load::{hedge_ceiling, InFlight};
 use super::node::{Node, NodeBody};
 use super::{Cluster, Scope};
 use crate::error::{Error, Result};
@@ -116,7 +117,13 @@ where
         without.push(node);
         // Hedging needs another replica in sync for every shard of this request.
         let can_hedge = cluster.search_plan(scope, &shards, &without).is_ok();
-        let delay = load.hedge_delay(cluster.node(node).timeout());
+        // The first read of a node that was being avoided is hedged at once.
+        let probe = can_hedge && load.take_probe();
+        let delay = if probe {
+            std::time::Duration::ZERO
+        } else {
+            load.hedge_delay(hedge_ceiling(&cluster.load), cluster.node(node).timeout())
+        };
         if !can_hedge {
             let outcome = primary.await;
             let fail_over = cover(cluster, scope, shards, without, request);
@@ -139,7 +146,11 @@ where
                             // The node lost the race: it takes longer than this, by how much
                             // is unknown. Counting twice the wait as its latency lets replica
                             // choice learn to avoid it while it stays slow.
-                            cluster.load[node].record(started.elapsed() * 2);
+                            if probe {
+                                load.probe_lost(started.elapsed());
+                            } else {
+                                load.record(started.elapsed() * 2);
+                            }
                             Ok(results)
                         }
                         // The backup failed: the primary may still answer; if it fails too, the

@@ -5,7 +5,7 @@
 //! plan the one with the lowest `latency × (1 + in flight)` is asked) and hedging (a read that
 //! has not answered within about the node's 95th percentile is also sent to another replica).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ const DECAY: f64 = 0.99;
 /// other replicas can cover its shards.
 pub(crate) const SLOW_FACTOR: u64 = 4;
 /// The shortest hedge delay (below it, hedges would mostly duplicate healthy requests).
-pub(crate) const HEDGE_FLOOR: Duration = Duration::from_millis(10);
+pub(crate) const HEDGE_FLOOR: Duration = Duration::from_millis(2);
 /// The hedge delay of a node with no latency sample yet.
 pub(crate) const HEDGE_UNKNOWN: Duration = Duration::from_millis(100);
 
@@ -33,6 +33,8 @@ struct Latency {
 pub(crate) struct NodeLoad {
     latency: Mutex<Latency>,
     in_flight: AtomicUsize,
+    /// Set while plans leave the node out; the first read it gets afterwards is a probe.
+    avoided: AtomicBool,
 }
 
 /// Counts a read in flight on a node until dropped (a hedged read that lost the race is
@@ -87,6 +89,25 @@ impl NodeLoad {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         latency.mean_us *= DECAY;
         latency.variance *= DECAY * DECAY;
+        self.avoided.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether this read is the first the node gets after being avoided (and clears that): a
+    /// probe, hedged at once, so that no client waits on a node that was slow until it has
+    /// shown it is not any more.
+    pub fn take_probe(&self) -> bool {
+        self.avoided.swap(false, Ordering::Relaxed)
+    }
+
+    /// A probe that another replica beat: the node is not back to speed, and its estimate
+    /// doubles (at least twice the time it was given), so it is avoided for a while again
+    /// before the next probe.
+    pub fn probe_lost(&self, given: Duration) {
+        let mut latency = self
+            .latency
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        latency.mean_us = (latency.mean_us * 2.0).max(given.as_micros() as f64 * 2.0);
     }
 
     /// Whether the node has been measured.
@@ -101,18 +122,29 @@ impl NodeLoad {
         (latency.mean_us * (1.0 + in_flight)) as u64
     }
 
-    /// How long to wait for the node before hedging: about its 95th percentile (mean plus two
-    /// standard deviations), at least [`HEDGE_FLOOR`], at most `ceiling`.
-    pub fn hedge_delay(&self, ceiling: Duration) -> Duration {
+    /// About the node's 95th percentile (mean plus two standard deviations), if measured.
+    pub fn p95(&self) -> Option<Duration> {
         let latency = self.latency();
-        if latency.samples == 0 {
-            return HEDGE_UNKNOWN.min(ceiling);
-        }
-        let p95_us = latency.mean_us + 2.0 * latency.variance.sqrt();
-        Duration::from_micros(p95_us.max(0.0) as u64)
-            .max(HEDGE_FLOOR)
-            .min(ceiling)
+        (latency.samples > 0).then(|| {
+            Duration::from_micros((latency.mean_us + 2.0 * latency.variance.sqrt()).max(0.0) as u64)
+        })
     }
+
+    /// How long to wait for the node before hedging: its 95th percentile, but no longer than
+    /// `best` (the fastest node's, see [`hedge_ceiling`]: waiting past the time another replica
+    /// would take is pointless), at least [`HEDGE_FLOOR`], at most `ceiling`.
+    pub fn hedge_delay(&self, best: Option<Duration>, ceiling: Duration) -> Duration {
+        let Some(own) = self.p95() else {
+            return HEDGE_UNKNOWN.min(ceiling);
+        };
+        own.min(best.unwrap_or(own)).max(HEDGE_FLOOR).min(ceiling)
+    }
+}
+
+/// The lowest 95th percentile among measured nodes: no read waits much longer than the
+/// fastest replica would take before it is hedged.
+pub(crate) fn hedge_ceiling(loads: &[NodeLoad]) -> Option<Duration> {
+    loads.iter().filter_map(NodeLoad::p95).min()
 }
 
 #[cfg(test)]
@@ -124,7 +156,10 @@ mod tests {
         let fast = NodeLoad::default();
         let slow = NodeLoad::default();
         assert_eq!(fast.score(), 0);
-        assert_eq!(fast.hedge_delay(Duration::from_secs(10)), HEDGE_UNKNOWN);
+        assert_eq!(
+            fast.hedge_delay(None, Duration::from_secs(10)),
+            HEDGE_UNKNOWN
+        );
         for _ in 0..20 {
             fast.record(Duration::from_millis(2));
             slow.record(Duration::from_millis(200));
@@ -137,12 +172,44 @@ mod tests {
             twice >= 2 * fast.score() - 1,
             "in-flight reads raise the score"
         );
-        assert_eq!(fast.hedge_delay(Duration::from_secs(10)), HEDGE_FLOOR);
-        let delay = slow.hedge_delay(Duration::from_secs(10));
+        let ten = Duration::from_secs(10);
+        assert_eq!(
+            fast.hedge_delay(None, ten),
+            Duration::from_millis(2).max(HEDGE_FLOOR)
+        );
+        let delay = slow.hedge_delay(None, ten);
         assert!(delay >= Duration::from_millis(190), "{delay:?}");
         assert_eq!(
-            slow.hedge_delay(Duration::from_millis(50)),
+            slow.hedge_delay(None, Duration::from_millis(50)),
             Duration::from_millis(50)
+        );
+        let best = hedge_ceiling(&[fast, slow]);
+        assert_eq!(best, Some(Duration::from_millis(2)));
+    }
+
+    #[test]
+    fn a_slow_node_waits_no_longer_than_the_fastest_replica_takes() {
+        let slow = NodeLoad::default();
+        for _ in 0..20 {
+            slow.record(Duration::from_millis(200));
+        }
+        let best = Some(Duration::from_millis(5));
+        assert_eq!(
+            slow.hedge_delay(best, Duration::from_secs(10)),
+            Duration::from_millis(5)
+        );
+        assert!(!slow.take_probe());
+        slow.decay();
+        assert!(
+            slow.take_probe(),
+            "the first read after being avoided is a probe"
+        );
+        assert!(!slow.take_probe());
+        let before = slow.score();
+        slow.probe_lost(Duration::from_millis(1));
+        assert!(
+            slow.score() >= 2 * before - 1,
+            "a lost probe doubles the estimate"
         );
     }
 }
