@@ -121,14 +121,14 @@ impl RoutedPayload {
 
     /// The calls a node holding `groups` receives: its groups' bytes in group order, cut at
     /// line boundaries into calls of at most `max_bytes` each (a single longer line is a call
-    /// of its own), each call as `[start, end)` ranges with adjacent ranges merged. Empty when
-    /// the node's groups hold no document.
-    pub fn calls(&self, groups: &[u32], max_bytes: u64) -> Vec<Vec<(u64, u64)>> {
+    /// of its own), each call as `[start, end)` ranges with adjacent ranges merged, with the
+    /// shards its documents belong to. Empty when the node's groups hold no document.
+    pub fn calls(&self, groups: &[u32], max_bytes: u64) -> Vec<RoutedCall> {
         let mut wanted: Vec<u32> = groups.to_vec();
         wanted.sort_unstable();
         wanted.dedup();
-        let mut calls: Vec<Vec<(u64, u64)>> = Vec::new();
-        let mut current: Vec<(u64, u64)> = Vec::new();
+        let mut calls: Vec<RoutedCall> = Vec::new();
+        let mut current = RoutedCall::default();
         let mut current_len = 0u64;
         for group in wanted {
             let (Some(&(first, last)), Some(&(mut offset, _))) = (
@@ -140,19 +140,20 @@ impl RoutedPayload {
             for line in &self.lines[first..last] {
                 let len = self.line_len(line);
                 if current_len > 0 && current_len + len > max_bytes {
-                    calls.push(std::mem::take(&mut current));
+                    calls.push(std::mem::take(&mut current).finished());
                     current_len = 0;
                 }
-                match current.last_mut() {
+                match current.ranges.last_mut() {
                     Some(range) if range.1 == offset => range.1 += len,
-                    _ => current.push((offset, offset + len)),
+                    _ => current.ranges.push((offset, offset + len)),
                 }
+                current.shards.push(line.shard);
                 current_len += len;
                 offset += len;
             }
         }
-        if !current.is_empty() {
-            calls.push(current);
+        if !current.ranges.is_empty() {
+            calls.push(current.finished());
         }
         calls
     }
@@ -180,6 +181,23 @@ impl RoutedPayload {
             }
         }
         Ok(())
+    }
+}
+
+/// One call of a routed payload toward one node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoutedCall {
+    /// `[start, end)` ranges of the written payload, in order.
+    pub ranges: Vec<(u64, u64)>,
+    /// The shards of its documents, ascending.
+    pub shards: Vec<u32>,
+}
+
+impl RoutedCall {
+    fn finished(mut self) -> RoutedCall {
+        self.shards.sort_unstable();
+        self.shards.dedup();
+        self
     }
 }
 
@@ -747,20 +765,36 @@ mod tests {
         assert_eq!(whole.len(), 1);
         let cut = routed.calls(&[2, 0], 100);
         assert!(cut.len() > 1);
-        let bytes = |calls: &[Vec<(u64, u64)>]| -> Vec<u8> {
+        let bytes = |calls: &[RoutedCall]| -> Vec<u8> {
             calls
                 .iter()
-                .flatten()
+                .flat_map(|call| call.ranges.iter())
                 .flat_map(|(s, e)| out[*s as usize..*e as usize].to_vec())
                 .collect()
         };
         assert_eq!(bytes(&cut), bytes(&whole));
+        assert_eq!(
+            whole[0].shards,
+            vec![0, 2, 3],
+            "the shards of groups 0 and 2"
+        );
         for call in &cut {
-            let len: u64 = call.iter().map(|(s, e)| e - s).sum();
+            let len: u64 = call.ranges.iter().map(|(s, e)| e - s).sum();
             assert!(len <= 100);
-            for (start, end) in call {
+            for (start, end) in &call.ranges {
                 assert!(*start == 0 || out[*start as usize - 1] == b'\n');
                 assert_eq!(out[*end as usize - 1], b'\n');
+                for line in lines_as_values(&out[*start as usize..*end as usize]) {
+                    let shard: u32 = line[MARKER_FIELD]
+                        .as_object()
+                        .unwrap()
+                        .keys()
+                        .next()
+                        .unwrap()[1..]
+                        .parse()
+                        .unwrap();
+                    assert!(call.shards.contains(&shard));
+                }
             }
         }
         assert!(routed.calls(&[7], 100).is_empty());

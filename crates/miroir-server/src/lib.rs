@@ -102,9 +102,9 @@ fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
             cluster.set_lost(position, true);
         }
     }
-    for (index, node) in store.stale_replicas()? {
+    for (index, node, shards) in store.stale_replicas()? {
         if let Some(position) = cluster.position(&node) {
-            cluster.set_stale(&index, position, true);
+            cluster.mark_stale(&index, position, shards);
         }
     }
     let state = Arc::new(AppState::new(config, Arc::new(store), cluster));

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use miroir_core::replica::StaleShards;
 use miroir_core::task::TaskStatus;
 
 /// The store's error type.
@@ -153,6 +154,11 @@ pub struct JournalCall {
     pub path: String,
     /// Body.
     pub body: CallBody,
+    /// The shards of the index the call writes to on its node; `None` for every shard the
+    /// node holds (a write to the whole index). A replica that misses the call is stale for
+    /// these shards only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<Vec<u32>>,
 }
 
 /// A document payload to store with a journal entry, written straight into the store: a
@@ -354,10 +360,11 @@ pub trait Store: Send + Sync {
     fn set_node_lost(&self, node: &str, lost: bool) -> Result<()>;
     /// Nodes marked as having lost their data.
     fn lost_nodes(&self) -> Result<Vec<String>>;
-    /// Marks the replicas of `index_uid` on `node` stale (they missed writes) or in sync.
-    fn set_stale(&self, index_uid: &str, node: &str, stale: bool) -> Result<()>;
-    /// Every stale `(index, node)` replica.
-    fn stale_replicas(&self) -> Result<Vec<(String, String)>>;
+    /// Records which shards of `index_uid` on `node` are stale (they missed writes), or, with
+    /// `None`, that all of them are in sync.
+    fn set_stale(&self, index_uid: &str, node: &str, stale: Option<&StaleShards>) -> Result<()>;
+    /// Every `(index, node)` copy with stale shards, and which.
+    fn stale_replicas(&self) -> Result<Vec<(String, String, StaleShards)>>;
     /// One task by uid.
     fn get_task(&self, uid: u64) -> Result<Option<TaskRecord>>;
     /// A page of tasks matching the filter and how many match in all.

@@ -13,6 +13,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use time::OffsetDateTime;
 
+use miroir_core::replica::StaleShards;
 use miroir_core::task::TaskStatus;
 
 use crate::{
@@ -93,6 +94,7 @@ CREATE TABLE IF NOT EXISTS lost_nodes (
 CREATE TABLE IF NOT EXISTS stale_replicas (
     index_uid TEXT NOT NULL,
     node TEXT NOT NULL,
+    shards TEXT,
     PRIMARY KEY (index_uid, node)
 );
 ";
@@ -131,7 +133,7 @@ impl SqliteStore {
             path: payload_dir.display().to_string(),
             source,
         })?;
-        move_blob_payloads(&connection, &payload_dir)?;
+        upgrade(&connection, &payload_dir)?;
         remove_orphan_payloads(&connection, &payload_dir)?;
         Ok(SqliteStore {
             payload_dir,
@@ -558,13 +560,22 @@ fn payload_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq}.ndjson"))
 }
 
-/// Moves the payloads of a journal written before payloads were files (a `payload` blob
-/// column) into files, so no journaled write is lost across the upgrade.
-fn move_blob_payloads(connection: &Connection, dir: &Path) -> Result<()> {
+/// Brings a store written by an earlier version up to date: stale replicas gain their shards
+/// (a row without them covers every shard), and the payloads of a journal written before
+/// payloads were files (a `payload` blob column) move into files, so no journaled write is
+/// lost across the upgrade.
+fn upgrade(connection: &Connection, dir: &Path) -> Result<()> {
     let columns: Vec<String> = connection
         .prepare("SELECT name FROM pragma_table_info('journal')")?
         .query_map([], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let stale_columns: Vec<String> = connection
+        .prepare("SELECT name FROM pragma_table_info('stale_replicas')")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if !stale_columns.iter().any(|c| c == "shards") {
+        connection.execute("ALTER TABLE stale_replicas ADD COLUMN shards TEXT", [])?;
+    }
     if !columns.iter().any(|c| c == "payload_len") {
         connection.execute("ALTER TABLE journal ADD COLUMN payload_len INTEGER", [])?;
     }
@@ -1009,24 +1020,41 @@ impl Store for SqliteStore {
         Ok(rows)
     }
 
-    fn set_stale(&self, index_uid: &str, node: &str, stale: bool) -> Result<()> {
-        let sql = if stale {
-            "INSERT OR IGNORE INTO stale_replicas (index_uid, node) VALUES (?1, ?2)"
-        } else {
-            "DELETE FROM stale_replicas WHERE index_uid = ?1 AND node = ?2"
+    fn set_stale(&self, index_uid: &str, node: &str, stale: Option<&StaleShards>) -> Result<()> {
+        let connection = self.lock();
+        match stale {
+            Some(shards) => connection.execute(
+                "INSERT INTO stale_replicas (index_uid, node, shards) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (index_uid, node) DO UPDATE SET shards = excluded.shards",
+                params![index_uid, node, serde_json::to_string(shards)?],
+            )?,
+            None => connection.execute(
+                "DELETE FROM stale_replicas WHERE index_uid = ?1 AND node = ?2",
+                params![index_uid, node],
+            )?,
         };
-        self.lock().execute(sql, params![index_uid, node])?;
         Ok(())
     }
 
-    fn stale_replicas(&self) -> Result<Vec<(String, String)>> {
+    fn stale_replicas(&self) -> Result<Vec<(String, String, StaleShards)>> {
         let connection = self.lock();
-        let mut statement =
-            connection.prepare("SELECT index_uid, node FROM stale_replicas ORDER BY 1, 2")?;
+        let mut statement = connection
+            .prepare("SELECT index_uid, node, shards FROM stale_replicas ORDER BY 1, 2")?;
         let rows = statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get::<_, Option<String>>(2)?))
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        rows.into_iter()
+            .map(|(index, node, shards)| {
+                // A row written before replicas were tracked per shard covers every shard.
+                let shards = match shards {
+                    Some(json) => serde_json::from_str(&json)?,
+                    None => StaleShards::All,
+                };
+                Ok((index, node, shards))
+            })
+            .collect()
     }
 
     fn update_task(&self, task: &TaskRecord) -> Result<()> {
@@ -1330,6 +1358,7 @@ mod tests {
             method: "POST".into(),
             path: path.into(),
             body,
+            shards: None,
         }
     }
 
@@ -1407,12 +1436,16 @@ mod tests {
             store.get_task(uid)?.expect("task").node_tasks.len(),
             before + 2
         );
-        store.set_stale("movies", "b", true)?;
+        store.set_stale("movies", "b", Some(&StaleShards::touched(Some(&[2, 7]))))?;
         assert_eq!(
             store.stale_replicas()?,
-            vec![("movies".to_string(), "b".to_string())]
+            vec![(
+                "movies".to_string(),
+                "b".to_string(),
+                StaleShards::touched(Some(&[7, 2]))
+            )]
         );
-        store.set_stale("movies", "b", false)?;
+        store.set_stale("movies", "b", None)?;
         assert!(store.stale_replicas()?.is_empty());
         assert_eq!(store.journal_head()?, second);
         assert!(store.oldest_undelivered("b")?.is_some());

@@ -1,12 +1,15 @@
 //! `GET /_miroir/nodes`: each node's state as Miroir sees it — health (healthy, suspect, down),
 //! whether it lost its data (and waits to be rebuilt), the indexes whose replicas on it are
-//! stale, and how many journal calls it has not received yet.
+//! stale (`staleIndexes`) and which of their shards (`staleShards`: a list, or `"all"`), and how
+//! many journal calls it has not received yet.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
+
+use miroir_core::replica::StaleShards;
 
 use crate::cluster::Health;
 use crate::error::Result;
@@ -27,11 +30,22 @@ pub(crate) async fn nodes(State(state): State<Arc<AppState>>) -> Result<Json<Val
             .filter(|(_, n)| *n == position)
             .map(|(index, _)| index)
             .collect();
+        let stale_shards: serde_json::Map<String, Value> = stale_indexes
+            .iter()
+            .map(|index| {
+                let shards = match state.cluster.stale_shards(index, position) {
+                    Some(StaleShards::Shards(shards)) => json!(shards),
+                    _ => json!("all"),
+                };
+                (index.to_string(), shards)
+            })
+            .collect();
         results.push(json!({
             "id": node.id,
             "health": health,
             "lost": state.cluster.is_lost(position),
             "staleIndexes": stale_indexes,
+            "staleShards": stale_shards,
             "undelivered": state.store.undelivered(&node.id, None)?,
         }));
     }

@@ -253,9 +253,12 @@ async fn journal_repair(
     let uid = &index.uid;
     // Bodies per target, stored once as one payload with a range per target.
     let mut bodies: Vec<Vec<u8>> = Vec::new();
-    let mut targets: Vec<usize> = Vec::new();
+    let mut targets: Vec<(usize, Vec<u32>)> = Vec::new();
     let mut received = 0;
     for (target, list) in writes {
+        let mut shards: Vec<u32> = list.iter().map(|(shard, _, _)| *shard).collect();
+        shards.sort_unstable();
+        shards.dedup();
         let mut by_source: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         for (_, id, source) in list {
             by_source.entry(source).or_default().push(id);
@@ -280,7 +283,7 @@ async fn journal_repair(
             }
         }
         bodies.push(body);
-        targets.push(target);
+        targets.push((target, shards));
     }
     let (payload, ranges) = concat_shards(bodies);
     let path = format!(
@@ -290,13 +293,14 @@ async fn journal_repair(
     let calls = targets
         .iter()
         .enumerate()
-        .map(|(position, target)| NodeCall {
+        .map(|(position, (target, shards))| NodeCall {
             node: *target,
             method: Method::POST,
             path: path.clone(),
             body: CallBody::Payload {
                 ranges: ranges_of(&ranges, &[position as u32]),
             },
+            shards: Some(shards.clone()),
         })
         .collect();
     let task = NewTask {

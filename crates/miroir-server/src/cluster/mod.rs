@@ -13,7 +13,7 @@ pub(crate) mod load;
 pub(crate) mod node;
 pub(crate) mod plan;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 
 use miroir_core::hash::{document_id_hash, shard_of, ShardCount};
 use miroir_core::placement::{NodeSpec, PlacementTable};
+use miroir_core::replica::StaleShards;
 use miroir_store::IndexRecord;
 
 use crate::config::ServerConfig;
@@ -113,7 +114,7 @@ pub(crate) struct Cluster {
     /// Per node: its [`Health`] (as `u8`).
     health: Vec<AtomicU8>,
     /// Stale replicas: `(index uid, node)`.
-    stale: RwLock<HashSet<(String, usize)>>,
+    stale: RwLock<HashMap<(String, usize), StaleShards>>,
     /// Per node: its delivery state.
     outboxes: Vec<Outbox>,
     /// Per node: it lost its data (see [`Cluster::set_lost`]).
@@ -153,7 +154,7 @@ impl Cluster {
         Cluster {
             down_until: nodes.iter().map(|_| AtomicU64::new(0)).collect(),
             health: nodes.iter().map(|_| AtomicU8::new(0)).collect(),
-            stale: RwLock::new(HashSet::new()),
+            stale: RwLock::new(HashMap::new()),
             outboxes: nodes.iter().map(|_| Outbox::default()).collect(),
             lost: nodes.iter().map(|_| AtomicBool::new(false)).collect(),
             load: nodes.iter().map(|_| load::NodeLoad::default()).collect(),
@@ -292,32 +293,59 @@ impl Cluster {
             .is_some_and(|flag| flag.load(Ordering::SeqCst))
     }
 
-    /// Whether the replicas of `index` on `node` are stale.
+    /// Whether any replica of `index` on `node` is stale.
+    pub fn is_stale(&self, index: &str, node: usize) -> bool {
+        self.stale_where(index, node, |_| true)
+    }
+
+    /// Whether the replica of `shard` of `index` on `node` is stale.
     /// Asked for every replica of every shard a read plans, so it allocates nothing when no
     /// replica is stale (the usual case).
-    pub fn is_stale(&self, index: &str, node: usize) -> bool {
+    pub fn is_stale_shard(&self, index: &str, shard: u32, node: usize) -> bool {
+        self.stale_where(index, node, |stale| stale.contains(shard))
+    }
+
+    fn stale_where(&self, index: &str, node: usize, test: impl Fn(&StaleShards) -> bool) -> bool {
         let stale = self
             .stale
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         !stale.is_empty()
-            && stale
-                .iter()
-                .any(|(stale_index, stale_node)| *stale_node == node && stale_index == index)
+            && stale.iter().any(|((stale_index, stale_node), shards)| {
+                *stale_node == node && stale_index == index && test(shards)
+            })
     }
 
-    /// Marks the replicas of `index` on `node` stale or in sync (in memory; the caller
-    /// persists it).
-    pub fn set_stale(&self, index: &str, node: usize, stale: bool) {
+    /// Adds `shards` to the stale replicas of `index` on `node` (in memory; the caller
+    /// persists the result, which it gets back).
+    pub fn mark_stale(&self, index: &str, node: usize, shards: StaleShards) -> StaleShards {
         let mut set = self
             .stale
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if stale {
-            set.insert((index.to_string(), node));
-        } else {
-            set.remove(&(index.to_string(), node));
-        }
+        let entry = set
+            .entry((index.to_string(), node))
+            .or_insert(StaleShards::touched(Some(&[])));
+        entry.merge(shards);
+        entry.clone()
+    }
+
+    /// The stale shards of `index` on `node`, if any.
+    pub fn stale_shards(&self, index: &str, node: usize) -> Option<StaleShards> {
+        self.stale
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&(index.to_string(), node))
+            .cloned()
+    }
+
+    /// Every replica of `index` on `node` is in sync again (in memory; the caller persists
+    /// it).
+    pub fn clear_stale(&self, index: &str, node: usize) {
+        self.stale
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&(index.to_string(), node));
     }
 
     /// Every stale `(index, node)` replica.
@@ -326,7 +354,7 @@ impl Cluster {
             .stale
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut all: Vec<(String, usize)> = set.iter().cloned().collect();
+        let mut all: Vec<(String, usize)> = set.keys().cloned().collect();
         all.sort();
         all
     }

@@ -30,8 +30,8 @@ pub(crate) fn all_shards(shard_count: u32) -> Vec<u32> {
 }
 
 impl Cluster {
-    /// The replicas of a shard that may be asked: up, in sync for every index of the scope
-    /// and not excluded, in placement order.
+    /// The replicas of a shard that may be asked: up, that shard in sync for every index of
+    /// the scope, and not excluded, in placement order.
     fn usable<'a>(
         &'a self,
         table: &'a PlacementTable,
@@ -42,7 +42,10 @@ impl Cluster {
         table.replicas(shard).iter().copied().filter(move |n| {
             !exclude.contains(n)
                 && self.is_up(*n)
-                && !scope.indexes.iter().any(|index| self.is_stale(index, *n))
+                && !scope
+                    .indexes
+                    .iter()
+                    .any(|index| self.is_stale_shard(index, shard, *n))
         })
     }
 
@@ -154,6 +157,7 @@ mod tests {
     use super::*;
     use crate::cluster::fakes::{cluster_of, FakeNode};
     use crate::cluster::Health;
+    use miroir_core::replica::StaleShards;
 
     fn covered(plan: &Plan) -> Vec<u32> {
         let mut shards: Vec<u32> = plan.iter().flat_map(|(_, s)| s.clone()).collect();
@@ -231,7 +235,7 @@ mod tests {
             },
             indexes: vec!["movies".to_string()],
         };
-        cluster.set_stale("movies", 2, true);
+        cluster.mark_stale("movies", 2, StaleShards::All);
         for _ in 0..3 {
             let plan = cluster.search_plan(&scope, &all_shards(8), &[]).unwrap();
             assert!(plan.iter().all(|(node, _)| *node != 2), "{plan:?}");
@@ -246,14 +250,52 @@ mod tests {
             plan.iter().any(|(node, _)| *node == 2)
         });
         assert!(uses_two, "another index still reads node 2");
-        cluster.set_stale("movies", 1, true);
+        cluster.mark_stale("movies", 1, StaleShards::All);
         assert!(cluster.search_plan(&scope, &all_shards(8), &[]).is_err());
+        cluster.clear_stale("movies", 1);
+        cluster.clear_stale("movies", 2);
         assert_eq!(cluster.checked(0, false), Health::Suspect);
         assert!(cluster.is_up(0), "a suspect node is still used");
         assert_eq!(cluster.checked(0, false), Health::Down);
         assert!(!cluster.is_up(0));
         assert_eq!(cluster.checked(0, true), Health::Healthy);
         assert!(cluster.is_up(0));
+    }
+
+    #[test]
+    fn a_replica_stale_for_some_shards_still_serves_the_others() {
+        let (cluster, _) = cluster_of(vec![FakeNode::healthy(); 3], 2);
+        let layout = Layout {
+            shards: 8,
+            replicas: 2,
+        };
+        let scope = Scope {
+            layout,
+            indexes: vec!["movies".to_string()],
+        };
+        let table = cluster.table(layout).unwrap();
+        let held: Vec<u32> = (0..8).filter(|s| table.replicas(*s).contains(&2)).collect();
+        let (stale, fresh) = held.split_at(held.len() / 2);
+        cluster.mark_stale("movies", 2, StaleShards::touched(Some(stale)));
+        for _ in 0..6 {
+            for (node, shards) in cluster.search_plan(&scope, &all_shards(8), &[]).unwrap() {
+                assert!(
+                    node != 2 || shards.iter().all(|s| !stale.contains(s)),
+                    "{shards:?}"
+                );
+            }
+            let listing = cluster.read_plan(&scope).unwrap();
+            assert!(listing
+                .iter()
+                .all(|(node, shards)| *node != 2 || shards.iter().all(|s| !stale.contains(s))));
+        }
+        let only_two = cluster.search_plan(&scope, fresh, &[0, 1]).unwrap();
+        assert_eq!(
+            only_two,
+            vec![(2, fresh.to_vec())],
+            "its in-sync shards are served"
+        );
+        assert!(cluster.search_plan(&scope, stale, &[0, 1]).is_err());
     }
 
     #[test]

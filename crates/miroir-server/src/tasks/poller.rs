@@ -30,6 +30,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use miroir_core::journal::{settle, Part};
+use miroir_core::replica::StaleShards;
 use miroir_core::task::{NodeTaskState, TaskStatus};
 use miroir_store::{Delivery, JournalEntry, TaskFilter, TaskRecord};
 
@@ -141,7 +142,7 @@ async fn poll_once(state: &AppState) -> Result<Next> {
         };
         let deliveries = state.store.deliveries(entry.seq)?;
         mark_stale_replicas(state, &task, &entry, &deliveries)?;
-        let parts = parts_of(state, &entry, &deliveries);
+        let parts = parts_of(state, &entry, &deliveries)?;
         let derived = settle(
             &parts
                 .iter()
@@ -262,7 +263,7 @@ fn parts_of(
     state: &AppState,
     entry: &JournalEntry,
     deliveries: &[Delivery],
-) -> Vec<(String, Part)> {
+) -> Result<Vec<(String, Part)>> {
     let mut parts: Vec<(String, Part)> = Vec::new();
     for (position, call) in entry.calls.iter().enumerate() {
         let delivery = deliveries
@@ -272,11 +273,20 @@ fn parts_of(
         let part = match index {
             Some(i) => &mut parts[i].1,
             None => {
-                let node = state.cluster.position(&call.node);
-                let excluded = node.is_some_and(|node| match &entry.index_uid {
-                    Some(index) => state.cluster.is_stale(index, node),
-                    None => !state.cluster.is_up(node) && overdue(state, entry.created_at),
-                });
+                let excluded = match (state.cluster.position(&call.node), &entry.index_uid) {
+                    (None, _) => false,
+                    (Some(node), Some(index)) => {
+                        let mut all_stale = true;
+                        for other in entry.calls.iter().filter(|c| c.node == call.node) {
+                            all_stale &=
+                                replica_stale(state, index, node, other.shards.as_deref())?;
+                        }
+                        all_stale
+                    }
+                    (Some(node), None) => {
+                        !state.cluster.is_up(node) && overdue(state, entry.created_at)
+                    }
+                };
                 parts.push((
                     call.node.clone(),
                     Part {
@@ -294,13 +304,41 @@ fn parts_of(
             None => part.delivered = false,
         }
     }
-    parts
+    Ok(parts)
 }
 
 /// Whether a task enqueued at `at` has waited longer than `replica_timeout`.
 fn overdue(state: &AppState, at: OffsetDateTime) -> bool {
     let waited = OffsetDateTime::now_utc() - at;
     waited > state.config.replica_timeout
+}
+
+/// Whether `node`'s replicas of the `shards` of `index` (`None`: every shard it holds) are all
+/// stale, so a write to them does not wait for the node.
+fn replica_stale(
+    state: &AppState,
+    index: &str,
+    node: usize,
+    shards: Option<&[u32]>,
+) -> Result<bool> {
+    let stale = |shards: &[u32]| {
+        shards
+            .iter()
+            .all(|shard| state.cluster.is_stale_shard(index, *shard, node))
+    };
+    if let Some(shards) = shards {
+        return Ok(stale(shards));
+    }
+    let Some(record) = state.store.get_index(index)? else {
+        // The index is gone: its replicas count as stale once any is.
+        return Ok(state.cluster.is_stale(index, node));
+    };
+    let layout = state.cluster.layout(&record);
+    let table = state.cluster.table(layout)?;
+    let held: Vec<u32> = (0..layout.shards)
+        .filter(|shard| table.replicas(*shard).contains(&node))
+        .collect();
+    Ok(stale(&held))
 }
 
 /// A replica that keeps a task waiting longer than `replica_timeout` while its node is down
@@ -322,16 +360,19 @@ fn mark_stale_replicas(
         let Some(node) = state.cluster.position(&call.node) else {
             continue;
         };
-        if state.cluster.is_up(node) || state.cluster.is_stale(index, node) {
+        if state.cluster.is_up(node) || replica_stale(state, index, node, call.shards.as_deref())? {
             continue;
         }
         let done = deliveries
             .iter()
             .any(|d| d.node == call.node && d.call as usize == position && d.status.is_finished());
         if !done {
-            tracing::warn!(%index, node = %call.node, task = task.uid, "replica stale: its node is down and a write waited past replica_timeout");
-            state.store.set_stale(index, &call.node, true)?;
-            state.cluster.set_stale(index, node, true);
+            tracing::warn!(%index, node = %call.node, task = task.uid, shards = ?call.shards, "replica stale: its node is down and a write waited past replica_timeout");
+            let stale =
+                state
+                    .cluster
+                    .mark_stale(index, node, StaleShards::touched(call.shards.as_deref()));
+            state.store.set_stale(index, &call.node, Some(&stale))?;
         }
     }
     Ok(())
@@ -349,8 +390,8 @@ fn restore_caught_up_replicas(state: &AppState) -> Result<()> {
             && !state.store.node_busy_with(id, &index)?
         {
             tracing::info!(%index, node = %id, "replica caught up: in sync again");
-            state.store.set_stale(&index, id, false)?;
-            state.cluster.set_stale(&index, node, false);
+            state.store.set_stale(&index, id, None)?;
+            state.cluster.clear_stale(&index, node);
         }
     }
     Ok(())

@@ -26,6 +26,7 @@ use axum::http::Method;
 use serde_json::Value;
 
 use miroir_core::journal::{delivery_tag, expected_task_type};
+use miroir_core::replica::StaleShards;
 use miroir_core::task::TaskStatus;
 use miroir_store::{CallBody, Delivery, JournalEntry};
 
@@ -220,8 +221,8 @@ pub(crate) fn mark_lost(state: &AppState, node: usize) -> Result<()> {
     state.store.set_node_lost(id, true)?;
     state.cluster.set_lost(node, true);
     for index in state.store.list_indexes()? {
-        state.store.set_stale(&index.uid, id, true)?;
-        state.cluster.set_stale(&index.uid, node, true);
+        let stale = state.cluster.mark_stale(&index.uid, node, StaleShards::All);
+        state.store.set_stale(&index.uid, id, Some(&stale))?;
     }
     Ok(())
 }
@@ -492,10 +493,9 @@ mod tests {
             "the task waited for the replica first"
         );
         assert!(state.cluster.is_stale("movies", 1));
-        assert_eq!(
-            state.store.stale_replicas().unwrap(),
-            vec![("movies".to_string(), "n1".to_string())]
-        );
+        let stale = state.store.stale_replicas().unwrap();
+        assert_eq!(stale.len(), 1);
+        assert_eq!((stale[0].0.as_str(), stale[0].1.as_str()), ("movies", "n1"));
         fakes[1].set(Behaviour::Answer);
         eventually("the replica to catch up", || {
             !state.cluster.is_stale("movies", 1)
@@ -556,7 +556,7 @@ mod tests {
         let index = new_record(&state, "movies", None).unwrap();
         state.store.put_index(&index).unwrap();
         write(&state, 0).await.expect("both replicas in sync");
-        state.cluster.set_stale("movies", 1, true);
+        state.cluster.mark_stale("movies", 1, StaleShards::All);
         let Err(Error::Meili(refusal)) = write(&state, 1).await else {
             panic!("expected a refusal");
         };

@@ -155,12 +155,15 @@ async fn write_documents(
             path.push_str(&format!("&skipCreation={}", url_encode(skip)));
         }
         for node in 0..state.cluster.nodes().len() {
-            for ranges in routed.calls(&plan.groups_of_node(node), MAX_CALL_BYTES) {
+            for call in routed.calls(&plan.groups_of_node(node), MAX_CALL_BYTES) {
                 calls.push(NodeCall {
                     node,
                     method: method.clone(),
                     path: path.clone(),
-                    body: CallBody::Payload { ranges },
+                    body: CallBody::Payload {
+                        ranges: call.ranges,
+                    },
+                    shards: Some(call.shards),
                 });
             }
         }
@@ -288,10 +291,14 @@ impl PayloadSource for RoutedBody {
     }
 }
 
-/// Groups canonical ids by the nodes holding them.
-fn ids_by_node(state: &AppState, index: &IndexRecord, ids: &[Value]) -> Result<Vec<Vec<Value>>> {
+/// Groups ids by the nodes holding them, with the shards they belong to on each node.
+fn ids_by_node(
+    state: &AppState,
+    index: &IndexRecord,
+    ids: &[Value],
+) -> Result<Vec<(Vec<Value>, Vec<u32>)>> {
     let table = state.cluster.table(state.cluster.layout(index))?;
-    let mut groups = vec![Vec::new(); state.cluster.nodes().len()];
+    let mut groups = vec![(Vec::new(), Vec::new()); state.cluster.nodes().len()];
     for id in ids {
         let canonical = match id {
             Value::String(s) => s.clone(),
@@ -300,7 +307,11 @@ fn ids_by_node(state: &AppState, index: &IndexRecord, ids: &[Value]) -> Result<V
         };
         let shard = state.cluster.shard_of(index.shard_count, &canonical)?;
         for node in table.replicas(shard) {
-            groups[*node].push(id.clone());
+            let (ids, shards): &mut (Vec<Value>, Vec<u32>) = &mut groups[*node];
+            ids.push(id.clone());
+            if !shards.contains(&shard) {
+                shards.push(shard);
+            }
         }
     }
     Ok(groups)
@@ -355,14 +366,18 @@ async fn delete_ids(
     let calls = groups
         .into_iter()
         .enumerate()
-        .filter(|(_, ids)| !ids.is_empty())
-        .map(|(node, ids)| {
-            NodeCall::json(
-                node,
-                Method::POST,
-                format!("/indexes/{uid}/documents/delete-batch"),
-                Some(Value::Array(ids)),
-            )
+        .filter(|(_, (ids, _))| !ids.is_empty())
+        .map(|(node, (ids, mut shards))| {
+            shards.sort_unstable();
+            NodeCall {
+                shards: Some(shards),
+                ..NodeCall::json(
+                    node,
+                    Method::POST,
+                    format!("/indexes/{uid}/documents/delete-batch"),
+                    Some(Value::Array(ids)),
+                )
+            }
         })
         .collect();
     let record = submit(state, task, calls, None).await?;

@@ -48,6 +48,8 @@ pub(crate) struct NodeCall {
     pub path: String,
     /// Body.
     pub body: CallBody,
+    /// The index's shards it writes to on the node; `None` for all it holds.
+    pub shards: Option<Vec<u32>>,
 }
 
 impl NodeCall {
@@ -58,6 +60,7 @@ impl NodeCall {
             method,
             path,
             body: body.map_or(CallBody::Empty, |value| CallBody::Json { value }),
+            shards: None,
         }
     }
 }
@@ -101,6 +104,7 @@ pub(crate) async fn submit(
                 method: call.method.to_string(),
                 path: call.path,
                 body: call.body,
+                shards: call.shards,
             })
             .collect(),
         payload,
@@ -182,7 +186,7 @@ fn require_in_sync(state: &AppState, uid: &str) -> Result<()> {
         let in_sync = table
             .replicas(shard)
             .iter()
-            .filter(|n| state.cluster.is_up(**n) && !state.cluster.is_stale(uid, **n))
+            .filter(|n| state.cluster.is_up(**n) && !state.cluster.is_stale_shard(uid, shard, **n))
             .count();
         if in_sync < needed {
             return Err(MeiliError::new(
