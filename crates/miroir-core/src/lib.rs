@@ -12,6 +12,7 @@
 //! - [`merge`]: ordering hits from several shards as one index would;
 //! - [`task`]: a Miroir task's status derived from its node tasks;
 //! - [`journal`]: the write journal's rules (call tags, task types, settling over replicas);
+//! - [`topology`]: the fleet and its states, versioned, and what a start makes of its configuration;
 //! - [`verify`]: comparing a shard's replicas and planning their repair.
 //!
 //! No tokio, no network, no files: the server crate does the I/O and calls into this one, so
@@ -31,6 +32,7 @@ pub mod replica;
 pub mod route;
 pub mod split;
 pub mod task;
+pub mod topology;
 pub mod verify;
 
 pub use error::Error;

@@ -58,6 +58,7 @@ use tokio::task::JoinHandle;
 
 use miroir_store::{SqliteStore, Store};
 
+use miroir_core::topology::{reconcile, NodeState, Notice, TopologyNode};
 use state::AppState;
 
 pub use config::{
@@ -90,7 +91,9 @@ pub enum StartError {
 fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
     config.validate()?;
     let store = SqliteStore::open(&config.db_path)?;
-    let cluster = cluster::Cluster::new(&config).map_err(|e| StartError::Other(e.to_string()))?;
+    let (config, placed) = with_stored_topology(config, &store)?;
+    let cluster =
+        cluster::Cluster::new(&config, placed).map_err(|e| StartError::Other(e.to_string()))?;
     // An entry held when Miroir stopped had its first call in flight: the node's delivery
     // loop reconciles before sending it, so it is delivered exactly once either way.
     let released = store.release_held()?;
@@ -113,6 +116,61 @@ fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
         other => StartError::Other(other.to_string()),
     })?;
     Ok(state)
+}
+
+/// The configuration as the stored topology has it (see `miroir_core::topology`): seeded from
+/// the configuration on the very first start, the store's afterwards (the configuration only
+/// supplies addresses, and nodes to add). Returns it with its nodes in the server's order —
+/// those that hold shards first — and how many hold shards.
+fn with_stored_topology(
+    mut config: ServerConfig,
+    store: &SqliteStore,
+) -> Result<(ServerConfig, usize), StartError> {
+    let configured: Vec<TopologyNode> = config
+        .nodes
+        .iter()
+        .map(|node| TopologyNode {
+            id: node.id.clone(),
+            url: node.url.clone(),
+            api_key: node.api_key.clone(),
+            zone: node.zone.clone(),
+            weight: node.weight,
+            state: NodeState::Active,
+        })
+        .collect();
+    let (topology, notices) = reconcile(store.topology()?, &configured, config.replication_factor);
+    for notice in notices {
+        match notice {
+            Notice::Joined(node) => tracing::info!(%node, "a configured node joins the topology; it holds no shard until a rebalance moves shards to it"),
+            Notice::NotConfigured(node) => tracing::warn!(%node, "a node of the stored topology is not in the configuration; it is kept (remove it through the admin API)"),
+            Notice::ReplicationFactorKept { stored, configured } => tracing::warn!(stored, configured, "the configured replication factor differs from the stored topology's, which is kept (change it through the admin API)"),
+            Notice::PlacementKept(node) => tracing::warn!(%node, "the configured zone or weight differs from the stored topology's, which is kept"),
+        }
+    }
+    store.put_topology(&topology)?;
+    let reachable = topology.reachable_nodes();
+    let placed = reachable
+        .iter()
+        .filter(|node| node.state.holds_shards())
+        .count();
+    config.nodes = reachable
+        .into_iter()
+        .map(|node| NodeConfig {
+            id: node.id.clone(),
+            url: node.url.clone(),
+            api_key: node.api_key.clone(),
+            zone: node.zone.clone(),
+            weight: node.weight,
+        })
+        .collect();
+    config.replication_factor = topology.replication_factor;
+    if config.min_in_sync > config.replication_factor {
+        return Err(StartError::Other(format!(
+            "min_in_sync: {} is above the replication factor of the stored topology ({})",
+            config.min_in_sync, config.replication_factor
+        )));
+    }
+    Ok((config, placed))
 }
 
 /// Serves Miroir on `listener` until the future is dropped.

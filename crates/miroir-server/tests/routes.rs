@@ -699,6 +699,14 @@ async fn every_documented_route(backend: Backend) {
     )
     .await;
     c.check(
+        M::GET,
+        "/_miroir/topology",
+        "/_miroir/topology",
+        None,
+        Shape::Object(ok, &["epoch", "replicationFactor", "nodes", "rebalance"]),
+    )
+    .await;
+    c.check(
         M::POST,
         "/_miroir/verify",
         "/_miroir/verify",

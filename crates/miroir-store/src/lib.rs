@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 use miroir_core::replica::StaleShards;
 use miroir_core::task::TaskStatus;
+use miroir_core::topology::Topology;
 
 /// The store's error type.
 #[derive(Debug, thiserror::Error)]
@@ -360,6 +361,10 @@ pub trait Store: Send + Sync {
     fn set_node_lost(&self, node: &str, lost: bool) -> Result<()>;
     /// Nodes marked as having lost their data.
     fn lost_nodes(&self) -> Result<Vec<String>>;
+    /// The stored topology; `None` before the first start seeded it.
+    fn topology(&self) -> Result<Option<Topology>>;
+    /// Replaces the stored topology.
+    fn put_topology(&self, topology: &Topology) -> Result<()>;
     /// Records which shards of `index_uid` on `node` are stale (they missed writes), or, with
     /// `None`, that all of them are in sync.
     fn set_stale(&self, index_uid: &str, node: &str, stale: Option<&StaleShards>) -> Result<()>;

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use miroir_core::replica::StaleShards;
 use miroir_core::task::TaskStatus;
+use miroir_core::topology::Topology;
 
 use crate::{
     Delivery, Error, IndexRecord, JournalEntry, NewEntry, NodeTaskRef, Result, Store, TaskFilter,
@@ -87,6 +88,10 @@ CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries(status);
 CREATE TABLE IF NOT EXISTS node_marks (
     node TEXT PRIMARY KEY,
     last_task INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS topology (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS lost_nodes (
     node TEXT PRIMARY KEY
@@ -1011,6 +1016,27 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn topology(&self) -> Result<Option<Topology>> {
+        let value: Option<String> = self
+            .lock()
+            .query_row("SELECT value FROM topology WHERE id = 0", [], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        Ok(value
+            .map(|value| serde_json::from_str(&value))
+            .transpose()?)
+    }
+
+    fn put_topology(&self, topology: &Topology) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO topology (id, value) VALUES (0, ?1)
+             ON CONFLICT (id) DO UPDATE SET value = excluded.value",
+            params![serde_json::to_string(topology)?],
+        )?;
+        Ok(())
+    }
+
     fn lost_nodes(&self) -> Result<Vec<String>> {
         let connection = self.lock();
         let mut statement = connection.prepare("SELECT node FROM lost_nodes ORDER BY node")?;
@@ -1500,6 +1526,33 @@ mod tests {
             Some((second, 1))
         );
         assert_eq!(reopened.last_node_task("b")?, Some(3));
+        Ok(())
+    }
+
+    #[test]
+    fn the_topology_survives_a_reopen() -> Result<()> {
+        use miroir_core::topology::{NodeState, TopologyNode};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path())?;
+        assert_eq!(store.topology()?, None);
+        let mut topology = Topology {
+            epoch: 1,
+            replication_factor: 2,
+            nodes: vec![TopologyNode {
+                id: "a".into(),
+                url: "http://127.0.0.1:1".into(),
+                api_key: Some("key".into()),
+                zone: Some("z1".into()),
+                weight: 1.5,
+                state: NodeState::Active,
+            }],
+        };
+        store.put_topology(&topology)?;
+        topology.epoch = 2;
+        topology.nodes[0].state = NodeState::Draining;
+        store.put_topology(&topology)?;
+        drop(store);
+        assert_eq!(SqliteStore::open(dir.path())?.topology()?, Some(topology));
         Ok(())
     }
 }

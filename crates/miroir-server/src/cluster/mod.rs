@@ -102,6 +102,8 @@ impl Default for Outbox {
 /// Nodes, placement and recent failures.
 pub(crate) struct Cluster {
     nodes: Vec<Node>,
+    /// The nodes placement gives shards: the first ones of `nodes` (see
+    /// `Topology::reachable_nodes`), so placement indexes are node positions.
     specs: Vec<NodeSpec>,
     replication_factor: usize,
     tables: Mutex<HashMap<Layout, Arc<PlacementTable>>>,
@@ -124,8 +126,9 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
-    /// The cluster of a validated configuration, over HTTP.
-    pub fn new(config: &ServerConfig) -> Result<Cluster> {
+    /// The cluster of a validated configuration, over HTTP. Placement covers the first
+    /// `placed` nodes (those that hold shards); the others only receive whole-fleet writes.
+    pub fn new(config: &ServerConfig, placed: usize) -> Result<Cluster> {
         let connect_timeout = config.node_timeout.min(Duration::from_secs(2));
         let http = HttpNode::http_client(connect_timeout)?;
         let nodes = config
@@ -136,7 +139,9 @@ impl Cluster {
                 Node::new(n.id.clone(), Arc::new(api), config.node_timeout)
             })
             .collect();
-        Ok(Cluster::with_nodes(config, nodes))
+        let mut cluster = Cluster::with_nodes(config, nodes);
+        cluster.specs.truncate(placed);
+        Ok(cluster)
     }
 
     /// The cluster of a validated configuration over the given nodes, in configuration order
@@ -192,7 +197,7 @@ impl Cluster {
         Layout {
             shards: index.shard_count,
             replicas: if index.whole {
-                self.nodes.len()
+                self.specs.len()
             } else {
                 self.replication_factor
             },
