@@ -46,6 +46,9 @@ pub enum Error {
     /// A node weight that is not a positive finite number.
     #[error("node `{0}` has an invalid weight")]
     InvalidWeight(String),
+    /// A document, setting or query names the attribute Miroir reserves for its shard marker.
+    #[error("The attribute `{0}` is reserved by Miroir (it marks each document's shard) and cannot be written, set or queried.")]
+    ReservedAttribute(String),
     /// A shard count that is not a power of two in range.
     #[error("invalid shard count {0}: expected a power of two between 1 and 65536")]
     InvalidShardCount(u64),

@@ -6,6 +6,7 @@
 //! - [`document`]: payload parsing, primary keys and document ids, Meilisearch's rules;
 //! - [`marker`]: the hidden per-document shard marker, and removing it from responses;
 //! - [`replica`]: which shards of an index a node's copy holds stale;
+//! - [`reserved`]: finding the marker's reserved name in client input;
 //! - [`route`]: a client payload routed by shard in place, without holding its documents;
 //! - [`split`]: payloads stored once for several nodes, and each node's byte ranges;
 //! - [`facets`]: summing facet counts and stats over shards;
@@ -29,6 +30,7 @@ pub mod parity;
 pub mod placement;
 pub mod planner;
 pub mod replica;
+pub mod reserved;
 pub mod route;
 pub mod split;
 pub mod task;

@@ -359,14 +359,8 @@ impl<'a> Router<'a> {
         let routed = match scanned {
             Err(e) => Err(malformed(format, e)),
             Ok(scanned) if scanned.marked => {
-                // The client used the reserved field: build the line as `inject` does.
-                match serde_json::from_str(text) {
-                    Ok(document) => {
-                        self.route_built(document, &primary_key);
-                        Ok(())
-                    }
-                    Err(e) => Err(malformed(format, e)),
-                }
+                self.fail(Error::ReservedAttribute(MARKER_FIELD.to_string()));
+                Ok(())
             }
             Ok(scanned) => {
                 let id = match scanned.key_value(&primary_key) {
@@ -420,6 +414,9 @@ impl<'a> Router<'a> {
 
     /// Marks and serializes one parsed document into its line.
     fn route_built(&mut self, mut document: Document, primary_key: &str) {
+        if document.contains_key(MARKER_FIELD) {
+            return self.fail(Error::ReservedAttribute(MARKER_FIELD.to_string()));
+        }
         match document_id(&document, primary_key) {
             Ok(id) => {
                 let shard = shard_of_id(&id, self.route.count);
@@ -712,20 +709,41 @@ mod tests {
             primary_key: Some("a.b"),
             ..inferred
         };
-        let payload = b"{\"a\":{\"b\":\"x\"},\"_miroir\":5}\n{\"a.b\":7}\n";
+        let payload = b"{\"a\":{\"b\":\"x\"}}\n{\"a.b\":7}\n";
         let routed = route_payload(payload, PayloadFormat::Ndjson, nested).unwrap();
         assert!(routed.failure().is_none());
         assert_eq!(routed.documents(), 2);
         let out = written(&routed, payload);
         let mut expected = Vec::new();
         for (id, mut document) in [
-            ("x", json_doc(r#"{"a":{"b":"x"},"_miroir":5}"#)),
+            ("x", json_doc(r#"{"a":{"b":"x"}}"#)),
             ("7", json_doc(r#"{"a.b":7}"#)),
         ] {
             inject(&mut document, shard_of_id(id, count(4)));
             expected.push(Value::Object(document));
         }
         assert_eq!(lines_as_values(&out), expected);
+
+        // The reserved marker field, in any format, fails the task.
+        let id = Route {
+            primary_key: Some("id"),
+            ..inferred
+        };
+        for (payload, format) in [
+            (
+                &b"{\"id\":1}\n{\"id\":2,\"_miroir\":{\"s0\":null}}\n"[..],
+                PayloadFormat::Ndjson,
+            ),
+            (b"[{\"id\":1,\"_miroir\":5}]", PayloadFormat::Json),
+            (b"id,_miroir\n1,x\n", PayloadFormat::Csv { delimiter: b',' }),
+        ] {
+            let routed = route_payload(payload, format, id).unwrap();
+            assert_eq!(
+                routed.failure(),
+                Some(&Error::ReservedAttribute(MARKER_FIELD.into()))
+            );
+            assert!(routed.is_empty());
+        }
     }
 
     fn json_doc(text: &str) -> Document {

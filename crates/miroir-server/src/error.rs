@@ -115,6 +115,7 @@ pub(crate) fn core_error(error: &miroir_core::Error) -> MeiliError {
         C::MultiplePrimaryKeyCandidates(_) => "index_primary_key_multiple_candidates_found",
         C::MissingDocumentId { .. } => "missing_document_id",
         C::InvalidDocumentId(_) => "invalid_document_id",
+        C::ReservedAttribute(_) => "miroir_reserved_attribute",
         C::InvalidShardCount(_)
         | C::ReplicationFactor { .. }
         | C::DuplicateNode(_)

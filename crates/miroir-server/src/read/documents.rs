@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 
 use miroir_core::marker::{and_filter, strip_documents};
 use miroir_core::merge::compare_sort_values;
+use miroir_core::reserved::{reserved_in_filter, reserved_in_sort};
 use miroir_store::IndexRecord;
 
 use crate::cluster::fanout::fan_out;
@@ -25,6 +26,7 @@ use crate::cluster::node::{url_encode, NodeBody};
 use crate::error::{Error, MeiliError, Result};
 use crate::extract::{DocumentId, IndexUid, OptionalJsonBody, Params};
 use crate::state::AppState;
+use crate::wire::error::reserved_attribute;
 use crate::wire::json_kind;
 
 /// A listing answer's `total`; without one the node is not answering as Meilisearch.
@@ -168,6 +170,12 @@ async fn fetch_listing(
     index: &IndexRecord,
     listing: Listing,
 ) -> Result<Json<Value>> {
+    if let Some(name) = listing.rest.get("filter").and_then(reserved_in_filter) {
+        return Err(reserved_attribute("invalid_document_filter", &name).into());
+    }
+    if let Some(name) = listing.rest.get("sort").and_then(reserved_in_sort) {
+        return Err(reserved_attribute("invalid_document_sort", &name).into());
+    }
     // A node that fails is marked down; the listing is then planned again without it (the
     // read plan only changes when a node fails, so pages stay consistent otherwise).
     for _ in 1..state.cluster.nodes().len() {

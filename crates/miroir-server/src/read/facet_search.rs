@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use miroir_core::facets::{facet_order, merge_counts};
+use miroir_core::reserved::{reserved_in_filter, reserved_in_list};
 
 use super::collect::processing_time;
 use super::scatter::query_shards;
@@ -19,6 +20,7 @@ use crate::cluster::fanout::{fan_out, post_to_shards};
 use crate::error::{Error, Result};
 use crate::extract::{IndexUid, JsonBody};
 use crate::state::AppState;
+use crate::wire::error::reserved_attribute;
 use crate::wire::settings::DEFAULT_MAX_VALUES_PER_FACET;
 
 /// One facet value and its count in a node's answer.
@@ -57,6 +59,12 @@ pub(crate) async fn facet_search(
 ) -> Result<Json<Value>> {
     access.apply_rules(&uid, &mut client);
     let index = state.index(&uid)?;
+    if let Some(name) = client.get("facetName").and_then(reserved_in_list) {
+        return Err(reserved_attribute("invalid_facet_search_facet_name", &name).into());
+    }
+    if let Some(name) = client.get("filter").and_then(reserved_in_filter) {
+        return Err(reserved_attribute("invalid_search_filter", &name).into());
+    }
     let client_filter = client.get("filter").cloned();
     let path = format!("/indexes/{uid}/facet-search");
     let state = &state;

@@ -18,6 +18,8 @@ use axum::http::{Method, StatusCode};
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 
+use miroir_core::reserved::reserved_in_filter;
+
 use super::search::search;
 use crate::access::Access;
 use crate::cluster::fanout::fan_out;
@@ -25,6 +27,7 @@ use crate::cluster::node::NodeBody;
 use crate::error::{Error, ErrorType, MeiliError, Result};
 use crate::extract::{IndexUid, JsonBody, Params};
 use crate::state::AppState;
+use crate::wire::error::reserved_attribute;
 use crate::wire::search::{params_to_body, SearchQuery};
 
 /// `POST /indexes/{uid}/similar`
@@ -74,6 +77,9 @@ fn embedding(document: &Value, embedder: &str) -> Option<Value> {
 
 async fn similar(state: &AppState, uid: &str, mut query: Map<String, Value>) -> Result<Value> {
     let index = state.index(uid)?;
+    if let Some(name) = query.get("filter").and_then(reserved_in_filter) {
+        return Err(reserved_attribute("invalid_similar_filter", &name).into());
+    }
     let id = match query.remove("id") {
         Some(Value::String(id)) => id,
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),

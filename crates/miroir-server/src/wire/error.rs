@@ -79,6 +79,16 @@ impl MeiliError {
 }
 
 /// `index_not_found` for `uid`.
+/// A client named the attribute Miroir reserves for its shard marker (`_miroir`) where one
+/// Meilisearch refuses an attribute it does not know as filterable, sortable or facetable: the
+/// same `code` Meilisearch gives there, and a message saying why.
+pub(crate) fn reserved_attribute(code: &str, name: &str) -> MeiliError {
+    MeiliError::invalid(
+        code,
+        format!("Attribute `{name}` is reserved by Miroir (it marks each document's shard) and cannot be used here."),
+    )
+}
+
 pub(crate) fn index_not_found(uid: &str) -> MeiliError {
     MeiliError::new(
         StatusCode::NOT_FOUND,

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
-use super::error::MeiliError;
+use miroir_core::reserved::{reserved_in_filter, reserved_in_list, reserved_in_sort};
+
+use super::error::{reserved_attribute, MeiliError};
 
 /// The parts of a node's search (or federated multi-search) answer the merge reads; hits
 /// stay raw.
@@ -95,6 +97,7 @@ impl SearchQuery {
     /// `.queries[2]` inside a multi-search, `.federation` for federation options), as
     /// Meilisearch names it in its messages.
     pub fn parse(body: Map<String, Value>, at: &str) -> Result<SearchQuery, MeiliError> {
+        refuse_reserved(&body)?;
         let offset = count(&body, at, "offset", "invalid_search_offset", false)?;
         let limit = count(&body, at, "limit", "invalid_search_limit", false)?;
         let page = count(&body, at, "page", "invalid_search_page", true)?;
@@ -162,6 +165,25 @@ impl SearchQuery {
     pub fn distinct(&self) -> Option<&str> {
         self.body.get("distinct").and_then(Value::as_str)
     }
+}
+
+/// Refuses a search that names the reserved marker attribute where an attribute is expected
+/// (see `miroir_core::reserved`), with the code Meilisearch gives for an attribute that is not
+/// filterable, facetable or sortable. The tenant token's rules are in `filter` already.
+fn refuse_reserved(body: &Map<String, Value>) -> Result<(), MeiliError> {
+    type Finder = fn(&Value) -> Option<String>;
+    let checks: [(&str, &str, Finder); 4] = [
+        ("filter", "invalid_search_filter", reserved_in_filter),
+        ("facets", "invalid_search_facets", reserved_in_list),
+        ("sort", "invalid_search_sort", reserved_in_sort),
+        ("distinct", "invalid_search_distinct", reserved_in_list),
+    ];
+    for (field, code, find) in checks {
+        if let Some(name) = body.get(field).and_then(find) {
+            return Err(reserved_attribute(code, &name));
+        }
+    }
+    Ok(())
 }
 
 /// How deserr (Meilisearch's deserializer) describes a value it did not expect.

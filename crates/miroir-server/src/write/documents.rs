@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 
 use miroir_core::document::PayloadFormat;
 use miroir_core::hash::ShardCount;
+use miroir_core::reserved::reserved_in_filter;
 use miroir_core::route::{route_payload, Route, RoutedPayload};
 use miroir_store::{CallBody, IndexRecord, PayloadSource};
 
@@ -32,7 +33,7 @@ use crate::error::{core_error, ErrorType, MeiliError, Result};
 use crate::extract::{content_type, Body, DocumentId, IndexUid, JsonBody, Params};
 use crate::state::AppState;
 use crate::tasks::registry::{self, NewTask};
-use crate::wire::error::{content_type_error, index_not_found};
+use crate::wire::error::{content_type_error, index_not_found, reserved_attribute};
 use crate::wire::task::summarized;
 
 const ACCEPTED_TYPES: &str = "`application/json`, `application/x-ndjson`, `text/csv`";
@@ -415,6 +416,15 @@ pub(crate) async fn delete_by_filter(
         })),
         custom_metadata: params.custom_metadata(),
     };
+    // A node would delete a whole shard; one Meilisearch fails the task (the attribute is not
+    // filterable).
+    if let Some(name) = reserved_in_filter(filter) {
+        if state.store.get_index(&uid)?.is_some() {
+            let error = reserved_attribute("invalid_document_filter", &name);
+            let record = registry::failed(&state, task, &error)?;
+            return Ok(summarized(&record));
+        }
+    }
     let record = write_to_all(
         &state,
         &uid,

@@ -14,12 +14,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use miroir_core::marker::{with_marker_filterable, MARKER_FIELD};
+use miroir_core::reserved::reserved_in_setting;
 
 use super::indexes::{
     make_foreign_targets_whole, new_record, node_defaults, NODE_MAX_VALUES_PER_FACET,
 };
 use super::journal::{broadcast, submit};
-use crate::error::{MeiliError, Result};
+use crate::error::{core_error, MeiliError, Result};
 use crate::extract::{json_body, require_json, Body, IndexUid, JsonBody, SettingSegment};
 use crate::state::AppState;
 use crate::tasks::registry::NewTask;
@@ -129,12 +130,24 @@ pub(crate) fn rewrite_faceting(faceting: &Value, at: &str) -> Result<(Value, Set
     }
 }
 
+/// Refuses a setting that names the reserved marker attribute (one Meilisearch would accept
+/// the name, so the error is Miroir's own, `miroir_reserved_attribute`).
+fn refuse_reserved(key: &str, value: &Value) -> Result<()> {
+    match reserved_in_setting(key, value) {
+        Some(name) => Err(core_error(&miroir_core::Error::ReservedAttribute(name)).into()),
+        None => Ok(()),
+    }
+}
+
 /// `PATCH /indexes/{uid}/settings`
 pub(crate) async fn update_settings(
     State(state): State<Arc<AppState>>,
     IndexUid(uid): IndexUid,
     JsonBody(client): JsonBody<Map<String, Value>>,
 ) -> Result<impl IntoResponse> {
+    for (key, value) in &client {
+        refuse_reserved(key, value)?;
+    }
     let mut toward_nodes = client.clone();
     if let Some(filterable) = toward_nodes.get_mut("filterableAttributes") {
         *filterable = with_marker_filterable(filterable);
@@ -228,6 +241,7 @@ pub(crate) async fn update_setting(
     }
     require_json(&headers)?;
     let client: Value = json_body(&body)?;
+    refuse_reserved(key, &client)?;
     let (toward_nodes, cap) = match key {
         "filterableAttributes" => (with_marker_filterable(&client), SettingsChange::default()),
         "faceting" => rewrite_faceting(&client, "")?,
