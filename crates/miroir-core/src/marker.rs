@@ -152,7 +152,9 @@ pub fn with_marker_filterable(client: &Value) -> Value {
             .filter(|item| item.as_str() != Some(MARKER_FIELD))
             .cloned()
             .collect(),
-        _ => Vec::new(),
+        Value::Null => Vec::new(),
+        // Not a list: the node refuses it as one Meilisearch would.
+        other => return other.clone(),
     };
     items.push(Value::String(MARKER_FIELD.to_string()));
     Value::Array(items)

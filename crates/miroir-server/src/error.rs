@@ -40,6 +40,10 @@ pub enum Error {
     /// The core logic rejected something.
     #[error(transparent)]
     Core(#[from] miroir_core::Error),
+    /// No such route (an unknown settings sub-route, say): Meilisearch answers a bare 404
+    /// without a body.
+    #[error("no such route")]
+    RouteNotFound,
 }
 
 /// The server's result type.
@@ -82,6 +86,7 @@ impl Error {
                 let e = core_error(e);
                 (e.status, e.to_json())
             }
+            Error::RouteNotFound => (StatusCode::NOT_FOUND, Value::Null),
         }
     }
 }
@@ -132,6 +137,9 @@ impl From<MeiliError> for Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        if matches!(self, Error::RouteNotFound) {
+            return StatusCode::NOT_FOUND.into_response();
+        }
         let (status, body) = self.to_meili();
         if status.is_server_error() {
             tracing::warn!(%status, error = %self, "request failed");

@@ -22,6 +22,7 @@ use axum::http::{header, HeaderMap};
 use bytes::BytesMut;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::error::{Error, MeiliError, Result};
 use crate::state::AppState;
@@ -81,16 +82,16 @@ pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(MeiliError::invalid("missing_payload", "A json payload is missing.").into());
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        let (code, message) = match e.classify() {
-            serde_json::error::Category::Data => ("bad_request", e.to_string()),
-            _ => (
-                "malformed_payload",
-                format!("The json payload provided is malformed. `{e}`."),
-            ),
-        };
-        MeiliError::invalid(code, message).into()
-    })
+    // As Meilisearch: the body must be JSON at all (else `malformed_payload`, whatever it
+    // holds) before its shape is checked (`bad_request`).
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        MeiliError::invalid(
+            "malformed_payload",
+            format!("The json payload provided is malformed. `{e}`."),
+        )
+    })?;
+    serde_json::from_value(value)
+        .map_err(|e| MeiliError::invalid("bad_request", e.to_string()).into())
 }
 
 /// A JSON body parsed into `T`, after checking its content type.
@@ -128,12 +129,12 @@ impl<T: DeserializeOwned + Default> FromRequest<Arc<AppState>> for OptionalJsonB
 async fn path_param(parts: &mut Parts, name: &str) -> Result<String> {
     let params = RawPathParams::from_request_parts(parts, &())
         .await
-        .map_err(|_| Error::from(crate::wire::error::route_not_found()))?;
+        .map_err(|_| Error::RouteNotFound)?;
     params
         .iter()
         .find(|(key, _)| *key == name)
         .map(|(_, value)| value.to_string())
-        .ok_or_else(|| crate::wire::error::route_not_found().into())
+        .ok_or(Error::RouteNotFound)
 }
 
 /// The `{uid}` path parameter, a valid index uid.

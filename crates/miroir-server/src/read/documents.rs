@@ -24,7 +24,7 @@ use miroir_store::IndexRecord;
 use crate::cluster::fanout::fan_out;
 use crate::cluster::node::{url_encode, NodeBody};
 use crate::error::{Error, MeiliError, Result};
-use crate::extract::{DocumentId, IndexUid, OptionalJsonBody, Params};
+use crate::extract::{DocumentId, IndexUid, JsonBody, Params};
 use crate::state::AppState;
 use crate::wire::error::reserved_attribute;
 use crate::wire::json_kind;
@@ -112,7 +112,18 @@ pub(crate) async fn list_documents(
                 rest.insert(name.clone(), Value::Array(list));
             }
             "retrieveVectors" => {
-                rest.insert(name.clone(), Value::Bool(value == "true"));
+                let flag = match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(MeiliError::invalid(
+                            "invalid_document_retrieve_vectors",
+                            format!("Invalid value in parameter `retrieveVectors`: could not parse `{other}` as a boolean, expected either `true` or `false`"),
+                        )
+                        .into())
+                    }
+                };
+                rest.insert(name.clone(), Value::Bool(flag));
             }
             _ => {
                 rest.insert(name.clone(), Value::String(value.clone()));
@@ -136,7 +147,7 @@ pub(crate) async fn list_documents(
 pub(crate) async fn fetch_documents(
     State(state): State<Arc<AppState>>,
     IndexUid(uid): IndexUid,
-    OptionalJsonBody(mut rest): OptionalJsonBody<Map<String, Value>>,
+    JsonBody(mut rest): JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>> {
     let read_count = |value: Option<Value>, name: &str, default: usize| -> Result<usize> {
         match value {

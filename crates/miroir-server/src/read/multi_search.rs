@@ -30,6 +30,16 @@ pub(crate) async fn multi_search(
     Extension(access): Extension<Access>,
     JsonBody(mut request): JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>> {
+    if let Some(unknown) = request
+        .keys()
+        .find(|key| !matches!(key.as_str(), "queries" | "federation"))
+    {
+        return Err(MeiliError::invalid(
+            "bad_request",
+            format!("Unknown field `{unknown}`: expected one of `federation`, `queries`"),
+        )
+        .into());
+    }
     let queries = match request.remove("queries") {
         Some(Value::Array(queries)) => queries,
         None => {

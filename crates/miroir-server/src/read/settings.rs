@@ -68,7 +68,7 @@ pub(crate) async fn get_setting(
     IndexUid(uid): IndexUid,
     SettingSegment(segment): SettingSegment,
 ) -> Result<Json<Value>> {
-    let (key, _) = setting(&segment)?;
+    let (key, _) = setting(&segment).ok_or(Error::RouteNotFound)?;
     let index = state.index(&uid)?;
     let mut value = first_node(&state)
         .json(

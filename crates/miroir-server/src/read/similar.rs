@@ -75,7 +75,36 @@ fn embedding(document: &Value, embedder: &str) -> Option<Value> {
     }
 }
 
+/// The fields of a similar query, in Meilisearch's order (its messages list them).
+const SIMILAR_FIELDS: [&str; 11] = [
+    "id",
+    "offset",
+    "limit",
+    "filter",
+    "embedder",
+    "attributesToRetrieve",
+    "retrieveVectors",
+    "showRankingScore",
+    "showRankingScoreDetails",
+    "showPerformanceDetails",
+    "rankingScoreThreshold",
+];
+
 async fn similar(state: &AppState, uid: &str, mut query: Map<String, Value>) -> Result<Value> {
+    if let Some(unknown) = query
+        .keys()
+        .find(|key| !SIMILAR_FIELDS.contains(&key.as_str()))
+    {
+        let expected: Vec<String> = SIMILAR_FIELDS.iter().map(|f| format!("`{f}`")).collect();
+        return Err(MeiliError::invalid(
+            "bad_request",
+            format!(
+                "Unknown field `{unknown}`: expected one of {}",
+                expected.join(", ")
+            ),
+        )
+        .into());
+    }
     let index = state.index(uid)?;
     if let Some(name) = query.get("filter").and_then(reserved_in_filter) {
         return Err(reserved_attribute("invalid_similar_filter", &name).into());

@@ -37,10 +37,9 @@ pub(crate) async fn list_batches(
         Some(list) => list.into_iter().filter(|s| STARTED.contains(s)).collect(),
         None => STARTED.to_vec(),
     });
-    let limit = params.usize("limit", "invalid_batch_limit")?.unwrap_or(20);
-    let from = params
-        .usize("from", "invalid_batch_from")?
-        .map(|f| f as u64);
+    // Meilisearch reads a batch listing's parameters as a task listing's (same codes).
+    let limit = params.usize("limit", "invalid_task_limit")?.unwrap_or(20);
+    let from = params.usize("from", "invalid_task_from")?.map(|f| f as u64);
     let reverse = params.get("reverse") == Some("true");
     paginate(&state, filter, from, limit, reverse, batch_object).map(Json)
 }

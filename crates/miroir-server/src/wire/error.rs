@@ -160,13 +160,3 @@ pub(crate) fn payload_too_large() -> MeiliError {
         "The provided payload reached the size limit. The maximum accepted payload size is 100 MB.",
     )
 }
-
-/// Meilisearch's 404 for a settings sub-route it does not know.
-pub(crate) fn route_not_found() -> MeiliError {
-    MeiliError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        ErrorType::InvalidRequest,
-        "Not found",
-    )
-}

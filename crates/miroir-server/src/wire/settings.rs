@@ -3,8 +3,6 @@
 
 use axum::http::Method;
 
-use super::error::{route_not_found, MeiliError};
-
 /// Meilisearch's default `faceting.maxValuesPerFacet`.
 pub(crate) const DEFAULT_MAX_VALUES_PER_FACET: u64 = 100;
 
@@ -99,11 +97,11 @@ impl UpdateVerb {
     }
 }
 
-/// A settings sub-route by its URL segment: its JSON key and update verb, or Meilisearch's 404.
-pub(crate) fn setting(segment: &str) -> Result<(&'static str, UpdateVerb), MeiliError> {
+/// A settings sub-route by its URL segment: its JSON key and update verb (`None`: no such
+/// route).
+pub(crate) fn setting(segment: &str) -> Option<(&'static str, UpdateVerb)> {
     SETTINGS
         .iter()
         .find(|(s, _, _)| *s == segment)
         .map(|(_, key, verb)| (*key, *verb))
-        .ok_or_else(route_not_found)
 }

@@ -30,7 +30,7 @@ use super::indexes::{creation_calls, new_record};
 use super::journal::{submit, write_to_all, NodeCall};
 use crate::cluster::node::url_encode;
 use crate::error::{core_error, ErrorType, MeiliError, Result};
-use crate::extract::{content_type, Body, DocumentId, IndexUid, JsonBody, Params};
+use crate::extract::{content_type, require_json, Body, DocumentId, IndexUid, JsonBody, Params};
 use crate::state::AppState;
 use crate::tasks::registry::{self, NewTask};
 use crate::wire::error::{content_type_error, index_not_found, reserved_attribute};
@@ -335,12 +335,22 @@ pub(crate) async fn delete_document(
 }
 
 /// `POST /indexes/{uid}/documents/delete-batch`
+///
+/// Meilisearch reads this body with a plain JSON extractor, so every unreadable body —
+/// not JSON at all, or not a list — is a `bad_request` here (not `malformed_payload`).
 pub(crate) async fn delete_batch(
     State(state): State<Arc<AppState>>,
     IndexUid(uid): IndexUid,
     params: Params,
-    JsonBody(ids): JsonBody<Vec<Value>>,
+    headers: HeaderMap,
+    Body(body): Body,
 ) -> Result<impl IntoResponse> {
+    require_json(&headers)?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(MeiliError::invalid("missing_payload", "A json payload is missing.").into());
+    }
+    let ids: Vec<Value> = serde_json::from_slice(&body)
+        .map_err(|e| MeiliError::invalid("bad_request", format!("Json deserialize error: {e}")))?;
     delete_ids(&state, &uid, ids, params.custom_metadata()).await
 }
 

@@ -20,7 +20,7 @@ use super::indexes::{
     make_foreign_targets_whole, new_record, node_defaults, NODE_MAX_VALUES_PER_FACET,
 };
 use super::journal::{broadcast, submit};
-use crate::error::{core_error, MeiliError, Result};
+use crate::error::{core_error, Error, MeiliError, Result};
 use crate::extract::{json_body, require_json, Body, IndexUid, JsonBody, SettingSegment};
 use crate::state::AppState;
 use crate::tasks::registry::NewTask;
@@ -235,7 +235,7 @@ pub(crate) async fn update_setting(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response> {
-    let (key, verb) = setting(&segment)?;
+    let (key, verb) = setting(&segment).ok_or(Error::RouteNotFound)?;
     if verb.method() != method {
         return Ok(StatusCode::METHOD_NOT_ALLOWED.into_response());
     }
@@ -274,7 +274,7 @@ pub(crate) async fn reset_setting(
     IndexUid(uid): IndexUid,
     SettingSegment(segment): SettingSegment,
 ) -> Result<Response> {
-    let (key, verb) = setting(&segment)?;
+    let (key, verb) = setting(&segment).ok_or(Error::RouteNotFound)?;
     let task = NewTask {
         kind: "settingsUpdate",
         index_uid: Some(uid.clone()),
@@ -341,7 +341,7 @@ async fn write(
     let body = (method != Method::DELETE).then_some(body);
     // The keys this write sets, so that Miroir's own node defaults do not overwrite them.
     let touched: Vec<String> = match (sub_path.strip_prefix('/'), &body) {
-        (Some(segment), _) => vec![setting(segment)?.0.to_string()],
+        (Some(segment), _) => vec![setting(segment).ok_or(Error::RouteNotFound)?.0.to_string()],
         (None, Some(Value::Object(map))) => map.keys().cloned().collect(),
         (None, _) => Vec::new(),
     };

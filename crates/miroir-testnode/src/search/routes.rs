@@ -52,21 +52,6 @@ pub async fn search_post(
     Ok(Json(run(&state, &uid, &request)?))
 }
 
-const FACET_SEARCH_FIELDS: [&str; 12] = [
-    "facetQuery",
-    "facetName",
-    "q",
-    "vector",
-    "media",
-    "hybrid",
-    "filter",
-    "matchingStrategy",
-    "attributesToSearchOn",
-    "rankingScoreThreshold",
-    "locales",
-    "exhaustiveFacetCount",
-];
-
 /// `POST /indexes/{uid}/facet-search`
 pub async fn facet_search(
     State(state): State<Arc<AppState>>,
@@ -80,15 +65,8 @@ pub async fn facet_search(
     let Some(object) = body.as_object() else {
         return Err(ApiError::bad_request(type_error("", &[Kind::Map], &body)));
     };
-    for key in object.keys() {
-        if !FACET_SEARCH_FIELDS.contains(&key.as_str()) {
-            return Err(ApiError::bad_request(unknown_field(
-                "",
-                key,
-                &FACET_SEARCH_FIELDS,
-            )));
-        }
-    }
+    // Meilisearch ignores fields a facet search does not know (a client may send its whole
+    // search parameters).
     let facet_query = match object.get("facetQuery") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
