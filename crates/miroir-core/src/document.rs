@@ -369,4 +369,42 @@ mod tests {
             Err(Error::MissingDocumentId { .. })
         ));
     }
+
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+            "[a-zA-Z0-9_-]{1,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z.]{1,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Any document and any (dotted) primary key: the id is found or refused, never a
+        /// panic, and an accepted id follows Meilisearch's rule.
+        #[test]
+        fn any_document_yields_an_id_or_an_error(
+            document in proptest::collection::btree_map("[a-z.]{1,4}", any_json(), 0..5),
+            key in "[a-z.]{1,5}",
+        ) {
+            let document: Document = document.into_iter().collect();
+            if let Ok(id) = document_id(&document, &key) {
+                proptest::prop_assert!(!id.is_empty() && id.len() <= MAX_DOCUMENT_ID_BYTES);
+                proptest::prop_assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            }
+            let _ = infer_primary_key(&document);
+        }
+    }
 }

@@ -324,4 +324,25 @@ mod tests {
             prop_assert_eq!(reserved_in_filter(&json!(expression)).is_some(), expected, "{}", expression);
         }
     }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Any filter text, list or sort a client sends is examined without panicking.
+        #[test]
+        fn any_input_is_examined_without_panic(
+            text in "\\PC{0,80}",
+            noise in proptest::collection::vec(prop_oneof![
+                Just("_miroir"), Just("\""), Just("'"), Just("\\"), Just("("), Just(")"),
+                Just("["), Just("]"), Just(" AND "), Just(" NOT "), Just("="), Just("é"),
+            ], 0..12),
+        ) {
+            let filter = format!("{text}{}", noise.concat());
+            let _ = reserved_in_filter(&json!(filter));
+            let _ = reserved_in_filter(&json!([filter, [filter]]));
+            let _ = reserved_in_sort(&json!([filter]));
+            let _ = reserved_in_list(&json!([filter]));
+            let _ = reserved_in_setting("rankingRules", &json!([filter]));
+        }
+    }
 }

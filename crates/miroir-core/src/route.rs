@@ -870,4 +870,69 @@ mod tests {
             }
         }
     }
+
+    /// Noise around and inside valid payloads: bytes inserted, removed or replaced.
+    fn mangled() -> impl Strategy<Value = (Vec<u8>, u8)> {
+        let valid = prop_oneof![
+            Just(b"{\"id\":1,\"t\":\"a\"}\n{\"id\":\"x\"}\n".to_vec()),
+            Just(b"[{\"id\": 1, \"n\": [1, {\"a\": null}]}, {\"id\": 2}]".to_vec()),
+            Just(b"id,price:number,ok:boolean\n1,2.5,true\n2,,false\n".to_vec()),
+        ];
+        (
+            valid,
+            proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 0..6),
+            0u8..3,
+        )
+            .prop_map(|(mut bytes, edits, format)| {
+                for (at, byte, kind) in edits {
+                    let at = at % (bytes.len() + 1);
+                    match kind {
+                        0 => bytes.insert(at, byte),
+                        1 if at < bytes.len() => {
+                            bytes.remove(at);
+                        }
+                        _ if at < bytes.len() => bytes[at] = byte,
+                        _ => bytes.push(byte),
+                    }
+                }
+                (bytes, format)
+            })
+    }
+
+    fn format_of(format: u8) -> PayloadFormat {
+        match format {
+            0 => PayloadFormat::Ndjson,
+            1 => PayloadFormat::Json,
+            _ => PayloadFormat::Csv { delimiter: b',' },
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Whatever bytes a client sends, routing answers (a payload or an error) and never
+        /// panics; what it writes is exactly its announced length, and every line it writes is
+        /// a JSON object carrying its shard marker.
+        #[test]
+        fn any_bytes_route_or_fail_cleanly(
+            (payload, format) in prop_oneof![
+                mangled(),
+                (proptest::collection::vec(any::<u8>(), 0..200), 0u8..3),
+            ],
+            key in proptest::option::of(Just("id")),
+        ) {
+            let groups = [0, 1, 0, 1];
+            let route = Route { primary_key: key, count: count(4), group_of_shard: &groups };
+            if let Ok(routed) = route_payload(&payload, format_of(format), route) {
+                let out = written(&routed, &payload);
+                prop_assert_eq!(out.len() as u64, routed.len());
+                for line in lines_as_values(&out) {
+                    prop_assert!(line[MARKER_FIELD].is_object(), "{}", line);
+                }
+                for call in routed.calls(&[0, 1], 64) {
+                    prop_assert!(!call.ranges.is_empty());
+                }
+            }
+        }
+    }
 }
