@@ -51,7 +51,11 @@ impl FromRequest<Arc<AppState>> for Body {
         }
         let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0));
         let mut frames = req.into_body().into_data_stream();
-        while let Some(frame) = frames.next().await {
+        loop {
+            let next = tokio::time::timeout(BODY_IDLE_TIMEOUT, frames.next())
+                .await
+                .map_err(|_| body_stalled())?;
+            let Some(frame) = next else { break };
             let frame = frame.map_err(|e| MeiliError::invalid("bad_request", e.to_string()))?;
             if buffer.len() + frame.len() > limit {
                 return Err(payload_too_large().into());
@@ -60,6 +64,24 @@ impl FromRequest<Arc<AppState>> for Body {
         }
         Ok(Body(buffer.freeze()))
     }
+}
+
+/// How long a request body may stop arriving before its request is ended (a slow-loris client
+/// would otherwise hold a connection and a buffer forever; the header read limit is
+/// `http::serve`'s).
+pub(crate) const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A request body that stopped arriving.
+fn body_stalled() -> MeiliError {
+    MeiliError::new(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        "miroir_request_timeout",
+        crate::error::ErrorType::InvalidRequest,
+        format!(
+            "The request body stopped arriving: nothing was received for {} s.",
+            BODY_IDLE_TIMEOUT.as_secs()
+        ),
+    )
 }
 
 /// The request's `Content-Type` without parameters, lowercased.

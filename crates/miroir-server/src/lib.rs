@@ -177,9 +177,9 @@ fn with_stored_topology(
 pub async fn serve(listener: TcpListener, config: ServerConfig) -> Result<(), StartError> {
     let state = build_state(config)?;
     let loops = background::spawn_all(&state);
-    let result = axum::serve(listener, http::router::router(state)).await;
+    http::serve::serve(listener, http::router::router(state)).await;
     loops.iter().for_each(JoinHandle::abort);
-    result.map_err(StartError::Io)
+    Ok(())
 }
 
 /// A Miroir running on the current runtime (for tests and `miroir dev`); stops on drop.
@@ -214,11 +214,7 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningMiroir, StartError> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let loops = background::spawn_all(&state);
-    let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, http::router::router(state)).await {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+    let server = tokio::spawn(http::serve::serve(listener, http::router::router(state)));
     Ok(RunningMiroir {
         addr,
         server,
