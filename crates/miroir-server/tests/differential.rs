@@ -189,6 +189,53 @@ fn corpus() -> Vec<Case> {
             body: Vec::new(),
         });
     }
+    let missing_indexes = [
+        (
+            Method::POST,
+            "/multi-search",
+            json!({"queries": [{"indexUid": "nope"}]}),
+        ),
+        (
+            Method::POST,
+            "/multi-search",
+            json!({"queries": [{"indexUid": "docs"}, {"indexUid": "nope"}]}),
+        ),
+        (
+            Method::POST,
+            "/multi-search",
+            json!({"federation": {}, "queries": [{"indexUid": "nope"}]}),
+        ),
+        (Method::POST, "/indexes/nope/search", json!({})),
+        (
+            Method::POST,
+            "/indexes/nope/facet-search",
+            json!({"facetName": "title"}),
+        ),
+        (Method::POST, "/indexes/nope/documents/fetch", json!({})),
+    ];
+    for (method, path, body) in missing_indexes {
+        cases.push(Case {
+            method,
+            path: path.to_string(),
+            content_type: JSON,
+            body: body.to_string().into_bytes(),
+        });
+    }
+    for (method, path) in [
+        (Method::POST, "/tasks/cancel"),
+        (Method::POST, "/tasks/cancel?uids=abc"),
+        (Method::POST, "/tasks/cancel?statuses=bogus"),
+        (Method::DELETE, "/tasks"),
+        (Method::DELETE, "/tasks?types=bogus"),
+        (Method::DELETE, "/tasks?beforeEnqueuedAt=yesterday"),
+    ] {
+        cases.push(Case {
+            method,
+            path: path.to_string(),
+            content_type: None,
+            body: Vec::new(),
+        });
+    }
     cases.push(Case {
         method: Method::GET,
         path: format!("/indexes/{}", "a".repeat(400)),
@@ -228,28 +275,14 @@ fn documented() -> BTreeSet<String> {
 }
 
 async fn setup(client: &Client) {
-    client
-        .write_ok(
-            Method::POST,
-            "/indexes",
-            json!({"uid": "docs", "primaryKey": "id"}),
-        )
-        .await;
-    client
-        .write_ok(
-            Method::PATCH,
-            "/indexes/docs/settings",
-            json!({"filterableAttributes": ["title"], "sortableAttributes": ["title"]}),
-        )
-        .await;
-    let documents: Vec<Value> = (0..20)
+    let documents = (0..20)
         .map(|id| json!({"id": id, "title": format!("title {id}")}))
         .collect();
     client
-        .write_ok(
-            Method::POST,
-            "/indexes/docs/documents",
-            Value::Array(documents),
+        .seed_index(
+            "docs",
+            json!({"filterableAttributes": ["title"], "sortableAttributes": ["title"]}),
+            documents,
         )
         .await;
 }

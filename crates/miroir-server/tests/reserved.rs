@@ -32,28 +32,14 @@ async fn total(client: &Client) -> u64 {
 async fn the_marker_name_is_reserved(backend: Backend) {
     let cluster = Cluster::start(&backend, 3, 2, 8).await;
     let client = cluster.client();
-    client
-        .write_ok(
-            Method::POST,
-            "/indexes",
-            json!({"uid": "docs", "primaryKey": "id"}),
-        )
-        .await;
-    client
-        .write_ok(
-            Method::PATCH,
-            "/indexes/docs/settings",
-            json!({"filterableAttributes": ["title"], "sortableAttributes": ["title"]}),
-        )
-        .await;
-    let documents: Vec<Value> = (0..40)
+    let documents = (0..40)
         .map(|id| json!({"id": id, "title": if id == 7 { "_miroir".to_string() } else { format!("t{id}") }}))
         .collect();
     client
-        .write_ok(
-            Method::POST,
-            "/indexes/docs/documents",
-            Value::Array(documents),
+        .seed_index(
+            "docs",
+            json!({"filterableAttributes": ["title"], "sortableAttributes": ["title"]}),
+            documents,
         )
         .await;
     assert_eq!(total(&client).await, 40);

@@ -133,6 +133,10 @@ pub(crate) fn in_query(error: Error, position: usize) -> Error {
     match error {
         Error::Meili(mut e) => {
             e.message = format!("Inside `.queries[{position}]`: {}", e.message);
+            // The missing index is not part of the URL here: Meilisearch answers 400, not 404.
+            if e.code == "index_not_found" {
+                e.status = axum::http::StatusCode::BAD_REQUEST;
+            }
             Error::Meili(e)
         }
         Error::Node { status, mut body } => {

@@ -509,6 +509,27 @@ impl Client {
         task
     }
 
+    /// Creates index `uid` (primary key `id`), applies `settings` (when not null) and adds
+    /// `documents`, each step waited for and required to succeed.
+    pub async fn seed_index(&self, uid: &str, settings: Value, documents: Vec<Value>) {
+        self.write_ok(
+            Method::POST,
+            "/indexes",
+            json!({"uid": uid, "primaryKey": "id"}),
+        )
+        .await;
+        if !settings.is_null() {
+            self.write_ok(Method::PATCH, &format!("/indexes/{uid}/settings"), settings)
+                .await;
+        }
+        self.write_ok(
+            Method::POST,
+            &format!("/indexes/{uid}/documents"),
+            Value::Array(documents),
+        )
+        .await;
+    }
+
     /// Every document of an index, asked of this server directly (`_miroir` included when the
     /// server is a node).
     pub async fn all_documents(&self, index: &str) -> Vec<Value> {
