@@ -2,13 +2,18 @@
 //!
 //! Each value's count is the sum of its per-shard counts; values are then ordered as the index's
 //! `sortFacetValuesBy` says (alphabetical by default, or by decreasing count) and cut to the
-//! client's `maxValuesPerFacet`. The nodes return far more values than the client's cap (see
+//! client's `maxValuesPerFacet`. Alphabetical is Meilisearch's order: by the value's normalized
+//! form ([`facet_key`]: trimmed, compatibility-decomposed, lowercased), under which values that
+//! differ only by case are one value — so `text` comes before `TODO`, and two shards showing
+//! `Drama` and `drama` count as one. Numbers are ordered as their text, as Meilisearch's
+//! distribution does (`10` before `9`). The nodes return far more values than the client's cap (see
 //! the server's node defaults), so the cut happens once, on exact sums. Numeric facet stats
 //! merge as the minimum of minimums and the maximum of maximums.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
+use unicode_normalization::UnicodeNormalization;
 
 /// How a facet's values are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,26 +33,40 @@ pub fn facet_order(sort_by: Option<&Value>, facet: &str) -> FacetOrder {
     }
 }
 
-/// Sums `(value, count)` lists, orders them and keeps the first `cap`.
+/// The form Meilisearch stores, orders and groups facet string values by: trimmed,
+/// compatibility-decomposed (NFKD), lowercased.
+pub fn facet_key(value: &str) -> String {
+    value.trim().nfkd().collect::<String>().to_lowercase()
+}
+
+/// Sums `(value, count)` lists (values with the same [`facet_key`] together, shown as the
+/// smallest of their spellings), orders them and keeps the first `cap`.
 pub fn merge_counts<'a>(
     lists: impl IntoIterator<Item = Vec<(&'a str, u64)>>,
     order: FacetOrder,
     cap: usize,
 ) -> Vec<(String, u64)> {
-    let mut sums: HashMap<&str, u64> = HashMap::new();
+    let mut sums: HashMap<String, (&str, u64)> = HashMap::new();
     for list in lists {
         for (value, count) in list {
-            *sums.entry(value).or_default() += count;
+            let entry = sums.entry(facet_key(value)).or_insert((value, 0));
+            entry.0 = entry.0.min(value);
+            entry.1 += count;
         }
     }
-    let mut merged: Vec<(String, u64)> =
-        sums.into_iter().map(|(v, c)| (v.to_string(), c)).collect();
+    let mut merged: Vec<(String, &str, u64)> = sums
+        .into_iter()
+        .map(|(key, (shown, count))| (key, shown, count))
+        .collect();
     match order {
         FacetOrder::Alpha => merged.sort_by(|a, b| a.0.cmp(&b.0)),
-        FacetOrder::Count => merged.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))),
+        FacetOrder::Count => merged.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0))),
     }
     merged.truncate(cap);
     merged
+        .into_iter()
+        .map(|(_, shown, count)| (shown.to_string(), count))
+        .collect()
 }
 
 /// Merges several `facetDistribution` objects.
@@ -147,6 +166,42 @@ mod tests {
             .map(|m| m.keys().collect())
             .unwrap_or_default();
         assert_eq!(keys, ["comedy", "drama"]);
+    }
+
+    #[test]
+    fn alphabetical_is_meilisearchs_normalized_order() {
+        let a = vec![("works-with::TODO", 2), ("Sci Fi", 1), ("Drama", 1)];
+        let b = vec![
+            ("works-with::text", 1),
+            ("action", 4),
+            ("drama", 2),
+            (" Éclair", 1),
+        ];
+        let merged = merge_counts([a, b], FacetOrder::Alpha, 10);
+        assert_eq!(
+            merged,
+            vec![
+                ("action".to_string(), 4),
+                ("Drama".to_string(), 3),
+                (" Éclair".to_string(), 1),
+                ("Sci Fi".to_string(), 1),
+                ("works-with::text".to_string(), 1),
+                ("works-with::TODO".to_string(), 2),
+            ]
+        );
+        assert_eq!(facet_key(" Éclair "), "e\u{301}clair");
+        let numbers = merge_counts(
+            [
+                vec![("10", 1), ("9", 1), ("b", 1)],
+                vec![("-2.5", 1), ("A", 1)],
+            ],
+            FacetOrder::Alpha,
+            10,
+        );
+        let shown: Vec<&str> = numbers.iter().map(|(v, _)| v.as_str()).collect();
+        assert_eq!(shown, ["-2.5", "10", "9", "A", "b"]);
+        let by_count = merge_counts([vec![("b", 1), ("B", 1), ("a", 2)]], FacetOrder::Count, 10);
+        assert_eq!(by_count, vec![("a".to_string(), 2), ("B".to_string(), 2)]);
     }
 
     #[test]

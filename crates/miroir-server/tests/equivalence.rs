@@ -456,3 +456,75 @@ async fn search_equivalence(backend: Backend) {
     );
 }
 dual_test!(search_equivalence);
+
+/// Facet values cut at `maxValuesPerFacet` are the same values, in the same order, as on one
+/// node: strings by their normalized (lowercased) form, so `works-with::text` comes before
+/// `works-with::TODO`, numbers before strings in numeric order; in facet search too.
+async fn facet_values_order_as_one_node(backend: Backend) {
+    let cluster = Cluster::start(&backend, 3, 2, 8).await;
+    let reference = Node::start(&backend).await;
+    const SIZES: [u64; 5] = [3, 10, 9, 100, 25];
+    let tags = [
+        "works-with::TODO",
+        "works-with::text",
+        "Sci Fi",
+        "action",
+        "Zebra",
+        "apple",
+        "Banana",
+        "cherry",
+    ];
+    let documents: Vec<Value> = (0..64)
+        .map(|id| {
+            json!({
+                "id": id,
+                "tag": tags[id % tags.len()],
+                "size": SIZES[id % SIZES.len()],
+            })
+        })
+        .collect();
+    let settings = json!({
+        "filterableAttributes": ["tag", "size"],
+        "faceting": {"maxValuesPerFacet": 5},
+    });
+    for client in [cluster.client(), reference.client()] {
+        client
+            .seed_index("docs", settings.clone(), documents.clone())
+            .await;
+    }
+    let ordered = |answer: &Value, facet: &str| -> Vec<(String, Value)> {
+        answer["facetDistribution"][facet]
+            .as_object()
+            .map(|values| values.iter().map(|(v, c)| (v.clone(), c.clone())).collect())
+            .unwrap_or_default()
+    };
+    let search = json!({"q": "", "facets": ["tag", "size"], "limit": 0});
+    let (_, through) = cluster
+        .client()
+        .post("/indexes/docs/search", search.clone())
+        .await;
+    let (_, direct) = reference
+        .client()
+        .post("/indexes/docs/search", search)
+        .await;
+    for facet in ["tag", "size"] {
+        assert_eq!(
+            ordered(&through, facet),
+            ordered(&direct, facet),
+            "{facet}: {through} vs {direct}"
+        );
+        assert_eq!(ordered(&through, facet).len(), 5);
+    }
+    let facet_search = json!({"facetName": "tag", "facetQuery": ""});
+    let (_, through) = cluster
+        .client()
+        .post("/indexes/docs/facet-search", facet_search.clone())
+        .await;
+    let (_, direct) = reference
+        .client()
+        .post("/indexes/docs/facet-search", facet_search)
+        .await;
+    assert_eq!(through["facetHits"], direct["facetHits"], "facet search");
+}
+
+dual_test!(facet_values_order_as_one_node);
