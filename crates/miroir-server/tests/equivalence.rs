@@ -528,3 +528,60 @@ async fn facet_values_order_as_one_node(backend: Backend) {
 }
 
 dual_test!(facet_values_order_as_one_node);
+
+/// `showInternalDatabaseSizes` and `sizeFormat=human` on the stats routes: one node's fields,
+/// sizes formatted as Meilisearch formats them (summed over the nodes, so their values differ
+/// from one node's), counts exact.
+async fn stats_sizes_as_one_node(backend: Backend) {
+    let cluster = Cluster::start(&backend, 3, 2, 8).await;
+    let reference = Node::start(&backend).await;
+    let documents: Vec<Value> = (0..50)
+        .map(|id| json!({"id": id, "title": format!("title {id}")}))
+        .collect();
+    for client in [cluster.client(), reference.client()] {
+        client
+            .seed_index("docs", Value::Null, documents.clone())
+            .await;
+    }
+    let human = |value: &Value| {
+        value.as_str().is_some_and(|text| {
+            let (number, unit) = text.split_once(' ').unwrap_or(("", ""));
+            number.parse::<f64>().is_ok() && ["B", "KiB", "MiB", "GiB"].contains(&unit)
+        })
+    };
+    for path in [
+        "/indexes/docs/stats?showInternalDatabaseSizes=true&sizeFormat=human",
+        "/stats?showInternalDatabaseSizes=true&sizeFormat=human",
+    ] {
+        let (_, through) = cluster.client().get(path).await;
+        let (_, direct) = reference.client().get(path).await;
+        let (through, direct) = if path.starts_with("/stats") {
+            (&through["indexes"]["docs"], &direct["indexes"]["docs"])
+        } else {
+            (&through, &direct)
+        };
+        assert_eq!(through["numberOfDocuments"], 50, "{path}: {through}");
+        assert_eq!(through["numberOfDocuments"], direct["numberOfDocuments"]);
+        assert!(human(&through["rawDocumentDbSize"]), "{path}: {through}");
+        assert!(human(&through["avgDocumentSize"]), "{path}: {through}");
+        let names = |stats: &Value| -> Vec<String> {
+            stats["internalDatabaseSizes"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        // Every database one node lists (the nodes have a few more: the shard marker is
+        // filterable there); the test node lists none.
+        let listed = names(through);
+        assert!(
+            names(direct).iter().all(|name| listed.contains(name)),
+            "{path}: {listed:?} vs {:?}",
+            names(direct)
+        );
+        assert!(through["internalDatabaseSizes"]
+            .as_object()
+            .is_none_or(|sizes| sizes.values().all(human)));
+    }
+}
+
+dual_test!(stats_sizes_as_one_node);

@@ -27,7 +27,7 @@ use super::journal::{broadcast, submit, NodeCall};
 use crate::access::Access;
 use crate::error::{MeiliError, Result};
 use crate::extract::{json_body, require_json, Body, IndexUid, JsonBody};
-use crate::read::stats::per_node_index_stats;
+use crate::read::stats::{per_node_index_stats, SizeParams};
 use crate::state::AppState;
 use crate::tasks::registry::{self, NewTask};
 use crate::wire::error::{bad_request, index_already_exists, index_not_found};
@@ -134,7 +134,7 @@ async fn is_empty_and_idle(state: &AppState, uid: &str) -> Result<bool> {
     if !state.store.matching_task_uids(&unfinished)?.is_empty() {
         return Ok(false);
     }
-    let stats = per_node_index_stats(state, uid).await?;
+    let stats = per_node_index_stats(state, uid, SizeParams::default()).await?;
     Ok(stats
         .iter()
         .all(|s| s["numberOfDocuments"].as_u64() == Some(0)))
