@@ -585,3 +585,66 @@ async fn stats_sizes_as_one_node(backend: Backend) {
 }
 
 dual_test!(stats_sizes_as_one_node);
+
+/// `Meili-Include-Metadata: true` adds one node's `metadata` object (a query uid, the index, its
+/// primary key) right after `requestUid`, to a search and to each result of a multi-search;
+/// without the header there is none.
+async fn search_metadata_as_one_node(backend: Backend) {
+    let cluster = Cluster::start(&backend, 3, 2, 8).await;
+    let reference = Node::start(&backend).await;
+    let documents: Vec<Value> = (0..10).map(|id| json!({"id": id})).collect();
+    for client in [cluster.client(), reference.client()] {
+        client
+            .seed_index("docs", Value::Null, documents.clone())
+            .await;
+    }
+    let header = ("Meili-Include-Metadata", "true");
+    let shape = |answer: &Value| -> (Vec<String>, Value, Value, bool) {
+        let keys: Vec<String> = answer
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let metadata = &answer["metadata"];
+        let uid_like = metadata["queryUid"]
+            .as_str()
+            .is_some_and(|uid| uid.len() == 36 && uid.chars().filter(|c| *c == '-').count() == 4);
+        (
+            keys,
+            metadata["indexUid"].clone(),
+            metadata["primaryKey"].clone(),
+            uid_like,
+        )
+    };
+    let search = json!({"q": "", "limit": 2});
+    let (_, through) = cluster
+        .client()
+        .post_with_header("/indexes/docs/search", header, search.clone())
+        .await;
+    let (_, direct) = reference
+        .client()
+        .post_with_header("/indexes/docs/search", header, search.clone())
+        .await;
+    assert_eq!(shape(&through), shape(&direct), "{through} vs {direct}");
+    assert!(shape(&through).3, "{through}");
+    let (_, plain) = cluster.client().post("/indexes/docs/search", search).await;
+    assert!(plain.get("metadata").is_none(), "{plain}");
+
+    let multi = json!({"queries": [{"indexUid": "docs", "q": ""}, {"indexUid": "docs", "q": "1"}]});
+    let (_, through) = cluster
+        .client()
+        .post_with_header("/multi-search", header, multi.clone())
+        .await;
+    let (_, direct) = reference
+        .client()
+        .post_with_header("/multi-search", header, multi)
+        .await;
+    for position in 0..2 {
+        assert_eq!(
+            shape(&through["results"][position]),
+            shape(&direct["results"][position]),
+            "{through} vs {direct}"
+        );
+    }
+}
+
+dual_test!(search_metadata_as_one_node);

@@ -8,6 +8,8 @@
 
 use std::time::Instant;
 
+use axum::http::HeaderMap;
+
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -92,6 +94,33 @@ pub(crate) fn attribute<'a>(hit: &'a Map<String, Value>, name: &str) -> Option<&
         current = current.get(part)?;
     }
     Some(current)
+}
+
+/// Whether the client asked for search metadata (`Meili-Include-Metadata: true` or `1`).
+pub(crate) fn wants_metadata(headers: &HeaderMap) -> bool {
+    headers
+        .get("Meili-Include-Metadata")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| matches!(value.to_lowercase().as_str(), "true" | "1"))
+}
+
+/// Adds Meilisearch's `metadata` object to a search answer, right after its `requestUid`: a
+/// fresh query uid, the index and its primary key.
+pub(crate) fn add_metadata(answer: &mut Value, index: &IndexRecord) {
+    let Value::Object(map) = answer else {
+        return;
+    };
+    let mut metadata = Map::new();
+    metadata.insert("queryUid".into(), request_uid());
+    metadata.insert("indexUid".into(), Value::String(index.uid.clone()));
+    if let Some(key) = &index.primary_key {
+        metadata.insert("primaryKey".into(), Value::String(key.clone()));
+    }
+    let at = map
+        .keys()
+        .position(|key| key == "requestUid")
+        .map_or(map.len(), |position| position + 1);
+    map.shift_insert(at, "metadata".into(), Value::Object(metadata));
 }
 
 /// A fresh `requestUid` (a UUID v7, as Meilisearch generates for every search).

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 
+use super::collect::{add_metadata, wants_metadata};
 use super::federated::federated;
 use super::query::post_query;
 use super::search::search;
@@ -28,6 +30,7 @@ pub(crate) struct IndexQuery {
 pub(crate) async fn multi_search(
     State(state): State<Arc<AppState>>,
     Extension(access): Extension<Access>,
+    headers: HeaderMap,
     JsonBody(mut request): JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>> {
     if let Some(unknown) = request
@@ -72,6 +75,9 @@ pub(crate) async fn multi_search(
                 let mut result = search(&state, &uid, query)
                     .await
                     .map_err(|e| in_query(e, position))?;
+                if wants_metadata(&headers) {
+                    add_metadata(&mut result, &state.index(&uid)?);
+                }
                 if let Value::Object(map) = &mut result {
                     map.shift_insert(0, "indexUid".into(), Value::String(uid));
                 }

@@ -15,13 +15,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use serde_json::{Map, Value};
 
 use miroir_core::merge::merge_ranked;
 use miroir_store::IndexRecord;
 
-use super::collect::{attribute, finish_hit, rank_keys, respond, Shown};
+use super::collect::{
+    add_metadata, attribute, finish_hit, rank_keys, respond, wants_metadata, Shown,
+};
 use super::query::{get_query, post_query};
 use super::scatter::scatter;
 use crate::access::Access;
@@ -36,9 +39,10 @@ pub(crate) async fn search_get(
     Extension(access): Extension<Access>,
     IndexUid(uid): IndexUid,
     params: Params,
+    headers: HeaderMap,
 ) -> Result<Json<Value>> {
     let query = get_query(&access, &uid, &params)?;
-    Ok(Json(search(&state, &uid, query).await?))
+    answer_with_metadata(&state, &uid, query, &headers).await
 }
 
 /// `POST /indexes/{uid}/search`
@@ -46,10 +50,26 @@ pub(crate) async fn search_post(
     State(state): State<Arc<AppState>>,
     Extension(access): Extension<Access>,
     IndexUid(uid): IndexUid,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>> {
     let query = post_query(&access, &uid, body, "")?;
-    Ok(Json(search(&state, &uid, query).await?))
+    answer_with_metadata(&state, &uid, query, &headers).await
+}
+
+/// A search's answer, with `metadata` when the client asked for it (see
+/// [`super::collect::wants_metadata`]).
+async fn answer_with_metadata(
+    state: &AppState,
+    uid: &str,
+    query: SearchQuery,
+    headers: &HeaderMap,
+) -> Result<Json<Value>> {
+    let mut answer = search(state, uid, query).await?;
+    if wants_metadata(headers) {
+        add_metadata(&mut answer, &state.index(uid)?);
+    }
+    Ok(Json(answer))
 }
 
 /// Runs one search over the shards of `uid` and answers as one Meilisearch would.

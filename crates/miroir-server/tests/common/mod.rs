@@ -429,6 +429,21 @@ impl Client {
         (status, value)
     }
 
+    /// POSTs JSON with one extra request header.
+    pub async fn post_with_header(&self, path: &str, header: (&str, &str), body: Value) -> Answer {
+        let mut request = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .header(header.0, header.1)
+            .json(&body);
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Sends a JSON request; `None` as the status when nothing answered (connection refused).
     pub async fn try_send(
         &self,

@@ -19,12 +19,33 @@ use crate::indexes::{check_path_uid, valid_uid};
 use crate::store::AppState;
 use crate::util::{missing_field, type_error, unknown_field, Kind};
 
-fn run(state: &AppState, uid: &str, request: &SearchRequest) -> ApiResult<Value> {
+fn run(state: &AppState, uid: &str, request: &SearchRequest, metadata: bool) -> ApiResult<Value> {
     let started = Instant::now();
     let store = state.lock();
     let index = store.index(uid)?;
     let result = execute(index, request, None)?;
-    Ok(result.into_json(started.elapsed().as_millis(), None))
+    let mut out = result.into_json(started.elapsed().as_millis(), None);
+    if metadata {
+        add_metadata(&mut out, uid, index.primary_key.as_deref());
+    }
+    Ok(out)
+}
+
+/// Whether the request asks for search metadata (`Meili-Include-Metadata: true` or `1`).
+fn wants_metadata(headers: &HeaderMap) -> bool {
+    headers
+        .get("Meili-Include-Metadata")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| matches!(value.to_lowercase().as_str(), "true" | "1"))
+}
+
+/// Appends Meilisearch's `metadata` object (after `requestUid`, the last field so far).
+fn add_metadata(out: &mut Value, uid: &str, primary_key: Option<&str>) {
+    let mut metadata = json!({"queryUid": crate::util::uuid_v7_like(), "indexUid": uid});
+    if let Some(key) = primary_key {
+        metadata["primaryKey"] = json!(key);
+    }
+    out["metadata"] = metadata;
 }
 
 /// `GET /indexes/{uid}/search`
@@ -36,7 +57,7 @@ pub async fn search_get(
     check_path_uid(&uid)?;
     let body = params_to_body(&Params::parse(raw.as_deref()))?;
     let request = parse_request(&body, "", &[])?;
-    Ok(Json(run(&state, &uid, &request)?))
+    Ok(Json(run(&state, &uid, &request, false)?))
 }
 
 /// `POST /indexes/{uid}/search`
@@ -49,7 +70,7 @@ pub async fn search_post(
     check_path_uid(&uid)?;
     let body = json_body(&headers, &body)?;
     let request = parse_request(&body, "", &[])?;
-    Ok(Json(run(&state, &uid, &request)?))
+    Ok(Json(run(&state, &uid, &request, wants_metadata(&headers))?))
 }
 
 /// `POST /indexes/{uid}/facet-search`
@@ -258,10 +279,14 @@ pub async fn multi_search(
             let one = Instant::now();
             let index = store.index(&query.index_uid).map_err(|e| inside(i, e))?;
             let result = execute(index, &query.request, None).map_err(|e| inside(i, e))?;
-            results.push(result.into_json(
+            let mut out = result.into_json(
                 one.elapsed().as_millis(),
                 Some(("indexUid", json!(query.index_uid))),
-            ));
+            );
+            if wants_metadata(&headers) {
+                add_metadata(&mut out, &query.index_uid, index.primary_key.as_deref());
+            }
+            results.push(out);
         }
         return Ok(Json(json!({"results": results})));
     };
