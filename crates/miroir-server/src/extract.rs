@@ -104,16 +104,19 @@ pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(MeiliError::invalid("missing_payload", "A json payload is missing.").into());
     }
-    // As Meilisearch: the body must be JSON at all (else `malformed_payload`, whatever it
-    // holds) before its shape is checked (`bad_request`).
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        MeiliError::invalid(
-            "malformed_payload",
-            format!("The json payload provided is malformed. `{e}`."),
-        )
-    })?;
-    serde_json::from_value(value)
-        .map_err(|e| MeiliError::invalid("bad_request", e.to_string()).into())
+    // As Meilisearch: a body that is not JSON at all is `malformed_payload`, whatever it holds;
+    // one of the wrong shape is `bad_request`. Told apart only when the typed parse failed, so
+    // a good body (every search) is parsed once.
+    serde_json::from_slice(bytes).map_err(|typed| {
+        let error = match serde_json::from_slice::<Value>(bytes) {
+            Err(e) => MeiliError::invalid(
+                "malformed_payload",
+                format!("The json payload provided is malformed. `{e}`."),
+            ),
+            Ok(_) => MeiliError::invalid("bad_request", typed.to_string()),
+        };
+        error.into()
+    })
 }
 
 /// A JSON body parsed into `T`, after checking its content type.
