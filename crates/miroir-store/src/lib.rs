@@ -293,9 +293,14 @@ pub struct TaskPage {
 pub trait Store: Send + Sync {
     /// Allocates the next task uid and stores the task under it; returns the uid.
     fn create_task(&self, task: &TaskRecord) -> Result<u64>;
-    /// Overwrites a task's mutable fields (status, canceled by, details, error, times; node
-    /// tasks are only added by [`Store::record_delivery`]).
+    /// Overwrites a task's progress: status, details, error and times. Its node tasks are
+    /// only added by [`Store::record_delivery`] and its canceler only set by
+    /// [`Store::set_canceled_by`], so a caller holding an older copy of the task (the poller
+    /// while a cancelation lands) cannot undo either.
     fn update_task(&self, task: &TaskRecord) -> Result<()>;
+    /// Records which task cancels task `uid`, touching nothing else of it (its progress is
+    /// the poller's to write, and a finished task may already have been written).
+    fn set_canceled_by(&self, uid: u64, canceled_by: u64) -> Result<()>;
     /// Stores a task and its journal entry in one transaction: once this returns, the write is
     /// durable. A `held` entry is delivered to no node until released (while its first call is
     /// sent synchronously). Returns the task uid and the entry's sequence number.

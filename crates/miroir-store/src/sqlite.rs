@@ -1085,17 +1085,24 @@ impl Store for SqliteStore {
 
     fn update_task(&self, task: &TaskRecord) -> Result<()> {
         self.lock().execute(
-            "UPDATE tasks SET status = ?2, canceled_by = ?3, details = ?4, error = ?5,
-                 started_at = ?6, finished_at = ?7 WHERE uid = ?1",
+            "UPDATE tasks SET status = ?2, details = ?3, error = ?4,
+                 started_at = ?5, finished_at = ?6 WHERE uid = ?1",
             params![
                 task.uid as i64,
                 task.status.as_str(),
-                task.canceled_by.map(|c| c as i64),
                 json_column(&task.details)?,
                 json_column(&task.error)?,
                 task.started_at.map(nanos),
                 task.finished_at.map(nanos),
             ],
+        )?;
+        Ok(())
+    }
+
+    fn set_canceled_by(&self, uid: u64, canceled_by: u64) -> Result<()> {
+        self.lock().execute(
+            "UPDATE tasks SET canceled_by = ?2 WHERE uid = ?1",
+            params![uid as i64, canceled_by as i64],
         )?;
         Ok(())
     }
@@ -1299,7 +1306,20 @@ mod tests {
             );
             let mut third = task("a", "documentAdditionOrUpdate");
             third.uid = store.create_task(&third)?;
+            let stale_copy = third.clone();
             third.status = TaskStatus::Succeeded;
+            store.update_task(&third)?;
+            // A cancelation landing late changes neither status nor anything else…
+            store.set_canceled_by(third.uid, 1)?;
+            let read = store.get_task(third.uid)?;
+            assert_eq!(read.as_ref().map(|t| t.status), Some(TaskStatus::Succeeded));
+            assert_eq!(read.and_then(|t| t.canceled_by), Some(1));
+            // …and progress written from an older copy keeps the canceler.
+            store.update_task(&stale_copy)?;
+            assert_eq!(
+                store.get_task(third.uid)?.and_then(|t| t.canceled_by),
+                Some(1)
+            );
             store.update_task(&third)?;
         }
         let store = SqliteStore::open(dir.path())?;

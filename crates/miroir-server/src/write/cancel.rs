@@ -1,8 +1,14 @@
 //! `POST /tasks/cancel`: cancels the matching Miroir tasks that are still enqueued or
 //! processing: their calls not delivered yet are canceled in the journal, and their node
 //! tasks already enqueued are canceled on their nodes, as one Miroir task.
+//!
+//! The cancelation only ever sets the canceled tasks' `canceledBy`
+//! ([`miroir_store::Store::set_canceled_by`]): their status is the poller's to derive, and
+//! the poller may finish one (a node task that ran before its cancelation arrived) at any
+//! moment.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
@@ -14,6 +20,7 @@ use time::OffsetDateTime;
 use miroir_core::task::TaskStatus;
 use miroir_store::Delivery;
 
+use super::delivery::reconcile;
 use super::journal::{submit, NodeCall};
 use crate::error::Result;
 use crate::extract::Params;
@@ -21,6 +28,27 @@ use crate::state::AppState;
 use crate::tasks::filter::{original_filter, parse_filter, require_filters};
 use crate::tasks::registry::NewTask;
 use crate::wire::task::summarized_with;
+
+/// The call `node` may hold without the journal knowing (its last send failed after the node
+/// may have accepted it), as `(seq, call)`: the node's first undelivered call, when a
+/// reconciliation cannot settle it now. Such a call is never canceled in the journal: the
+/// node's delivery loop records it or sends it, and it finishes as the node runs it.
+/// The caller holds the node's outbox lock.
+async fn in_doubt_call(state: &AppState, node: usize) -> Result<Option<(u64, u32)>> {
+    let outbox = state.cluster.outbox(node);
+    if !outbox.unsure.load(Ordering::SeqCst) {
+        return Ok(None);
+    }
+    if reconcile(state, node).await.is_ok() {
+        outbox.unsure.store(false, Ordering::SeqCst);
+        return Ok(None);
+    }
+    let id = &state.cluster.node(node).id;
+    Ok(state
+        .store
+        .next_delivery(id)?
+        .map(|(entry, call)| (entry.seq, call)))
+}
 
 /// `POST /tasks/cancel`: cancels matching enqueued or processing tasks on their nodes.
 pub(crate) async fn cancel_tasks(
@@ -50,14 +78,16 @@ pub(crate) async fn cancel_tasks(
     let now = OffsetDateTime::now_utc();
     for node in 0..state.cluster.nodes().len() {
         let id = &state.cluster.node(node).id;
-        let _sending = state.cluster.outbox(node).sending.lock().await;
+        let outbox = state.cluster.outbox(node);
+        let _sending = outbox.sending.lock().await;
+        let in_doubt = in_doubt_call(&state, node).await?;
         for entry in &entries {
             let delivered = state.store.deliveries(entry.seq)?;
             for (position, call) in entry.calls.iter().enumerate() {
                 let known = delivered
                     .iter()
                     .any(|d| d.node == *id && d.call as usize == position);
-                if call.node == *id && !known {
+                if call.node == *id && !known && in_doubt != Some((entry.seq, position as u32)) {
                     state.store.record_delivery(&Delivery {
                         node: id.clone(),
                         seq: entry.seq,
@@ -107,9 +137,8 @@ pub(crate) async fn cancel_tasks(
         custom_metadata: None,
     };
     let record = submit(&state, task, calls, None).await?;
-    for mut target in targets {
-        target.canceled_by = Some(record.uid);
-        state.store.update_task(&target)?;
+    for target in &targets {
+        state.store.set_canceled_by(target.uid, record.uid)?;
     }
     Ok(summarized_with(StatusCode::OK, &record))
 }
