@@ -5,6 +5,7 @@
 //! - [`planner`]: which shards a filter pinning primary keys can match;
 //! - [`document`]: payload parsing, primary keys and document ids, Meilisearch's rules;
 //! - [`marker`]: the hidden per-document shard marker, and removing it from responses;
+//! - [`rebalance`]: the shard moves a topology change makes, and the steps of one move;
 //! - [`replica`]: which shards of an index a node's copy holds stale;
 //! - [`reserved`]: finding the marker's reserved name in client input;
 //! - [`route`]: a client payload routed by shard in place, without holding its documents;
@@ -29,6 +30,7 @@ pub mod merge;
 pub mod parity;
 pub mod placement;
 pub mod planner;
+pub mod rebalance;
 pub mod replica;
 pub mod reserved;
 pub mod route;
