@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::http::Method;
-use tokio::task::JoinHandle;
 
 use crate::cluster::node::NodeBody;
 use crate::cluster::Health;
@@ -12,17 +11,19 @@ use crate::state::AppState;
 use crate::tasks::poller::run_poller;
 use crate::write::{delivery, rebuild};
 
-/// Starts every background loop.
-pub(crate) fn spawn_all(state: &Arc<AppState>) -> Vec<JoinHandle<()>> {
-    let mut handles = vec![
-        tokio::spawn(run_poller(state.clone())),
-        tokio::spawn(rebuild::run(state.clone())),
-    ];
-    for node in 0..state.cluster.nodes().len() {
-        handles.push(tokio::spawn(delivery::run(state.clone(), node)));
-        handles.push(tokio::spawn(check_health(state.clone(), node)));
+/// Starts every background loop (stopped by `AppState::stop_loops`).
+pub(crate) fn spawn_all(state: &Arc<AppState>) {
+    state.spawn_loop(run_poller(state.clone()));
+    state.spawn_loop(rebuild::run(state.clone()));
+    for node in 0..state.cluster.node_count() {
+        spawn_node_loops(state, node);
     }
-    handles
+}
+
+/// Starts the loops of one node: its journal delivery and its health checks.
+pub(crate) fn spawn_node_loops(state: &Arc<AppState>, node: usize) {
+    state.spawn_loop(delivery::run(state.clone(), node));
+    state.spawn_loop(check_health(state.clone(), node));
 }
 
 /// Checks `node`'s `/health` every `health_interval` (see [`Health`]); a node seen back wakes

@@ -176,9 +176,9 @@ fn with_stored_topology(
 /// Serves Miroir on `listener` until the future is dropped.
 pub async fn serve(listener: TcpListener, config: ServerConfig) -> Result<(), StartError> {
     let state = build_state(config)?;
-    let loops = background::spawn_all(&state);
-    http::serve::serve(listener, http::router::router(state)).await;
-    loops.iter().for_each(JoinHandle::abort);
+    background::spawn_all(&state);
+    http::serve::serve(listener, http::router::router(state.clone())).await;
+    state.stop_loops();
     Ok(())
 }
 
@@ -186,7 +186,7 @@ pub async fn serve(listener: TcpListener, config: ServerConfig) -> Result<(), St
 pub struct RunningMiroir {
     addr: SocketAddr,
     server: JoinHandle<()>,
-    loops: Vec<JoinHandle<()>>,
+    state: Arc<AppState>,
 }
 
 impl RunningMiroir {
@@ -204,7 +204,7 @@ impl RunningMiroir {
 impl Drop for RunningMiroir {
     fn drop(&mut self) {
         self.server.abort();
-        self.loops.iter().for_each(JoinHandle::abort);
+        self.state.stop_loops();
     }
 }
 
@@ -213,11 +213,14 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningMiroir, StartError> {
     let state = build_state(config)?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let loops = background::spawn_all(&state);
-    let server = tokio::spawn(http::serve::serve(listener, http::router::router(state)));
+    background::spawn_all(&state);
+    let server = tokio::spawn(http::serve::serve(
+        listener,
+        http::router::router(state.clone()),
+    ));
     Ok(RunningMiroir {
         addr,
         server,
-        loops,
+        state,
     })
 }

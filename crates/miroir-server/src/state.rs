@@ -1,8 +1,10 @@
 //! The state every request handler and background loop shares.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, Notify};
+use tokio::task::JoinHandle;
 
 use miroir_store::{IndexRecord, Store};
 
@@ -23,6 +25,9 @@ pub struct AppState {
     pub(crate) write_lock: Mutex<()>,
     /// Wakes the task poller when a task is created.
     pub(crate) task_created: Notify,
+    /// The background loops (see `background`), aborted by [`AppState::stop_loops`]; nodes
+    /// added at run time add theirs.
+    loops: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl AppState {
@@ -34,7 +39,28 @@ impl AppState {
             cluster,
             write_lock: Mutex::new(()),
             task_created: Notify::new(),
+            loops: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Runs a background loop until [`AppState::stop_loops`].
+    pub(crate) fn spawn_loop(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(work);
+        self.loops
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(handle);
+    }
+
+    /// Aborts every background loop.
+    pub(crate) fn stop_loops(&self) {
+        let loops = std::mem::take(
+            &mut *self
+                .loops
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        loops.iter().for_each(JoinHandle::abort);
     }
 
     /// An index's metadata, or `index_not_found`.

@@ -154,3 +154,159 @@ async fn the_topology_is_stored_and_kept(backend: Backend) {
 }
 
 dual_test!(the_topology_is_stored_and_kept);
+
+/// Polls `probe` until it returns `Some`, for at most 60 seconds.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A node's settings of `index` once they equal `expected`.
+async fn settings_reach(node: &Node, index: &str, expected: &Value) {
+    let client = node.client();
+    let path = format!("/indexes/{index}/settings");
+    eventually(&format!("{path} on {}", node.url()), || {
+        let client = client.clone();
+        let path = path.clone();
+        async move {
+            let (status, settings) = client.get(&path).await;
+            (status == StatusCode::OK && settings == *expected).then_some(())
+        }
+    })
+    .await;
+}
+
+/// `POST /_miroir/nodes` checks the node, adds it as joining, sets up every index on it with
+/// the fleet's settings, and from then on it receives the fleet's whole-index writes, across a
+/// restart of Miroir that the configuration does not know it from.
+async fn a_node_added_through_the_api_joins(backend: Backend) {
+    let mut cluster = Cluster::start(&backend, 2, 2, 4).await;
+    let client = cluster.client();
+    let documents: Vec<Value> = (0..40)
+        .map(|i| json!({"id": i, "genre": if i % 2 == 0 { "drama" } else { "comedy" }}))
+        .collect();
+    client
+        .seed_index(
+            "movies",
+            json!({"filterableAttributes": ["genre"]}),
+            documents,
+        )
+        .await;
+    let newcomer = Node::start(&backend).await;
+    let add = |body: Value| {
+        let client = client.clone();
+        async move { client.post("/_miroir/nodes", body).await }
+    };
+
+    // Checked before anything changes.
+    let (status, answer) = add(json!({"id": "n9", "url": newcomer.url(), "apiKey": "wrong"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["code"], "miroir_node_invalid_api_key");
+    let nowhere = format!("http://127.0.0.1:{}", common::free_port());
+    let (status, answer) = add(json!({"id": "n9", "url": nowhere, "apiKey": NODE_KEY})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["code"], "miroir_node_unreachable");
+    let (status, answer) =
+        add(json!({"id": "n0", "url": newcomer.url(), "apiKey": NODE_KEY})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["code"], "miroir_node_already_exists");
+    let (status, answer) = add(json!({"id": "n 9", "url": newcomer.url()})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["code"], "miroir_invalid_node");
+    let (status, answer) = add(json!({"id": "n9", "url": newcomer.url(), "port": 1})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["type"], "invalid_request");
+    let occupied = Node::start(&backend).await;
+    occupied
+        .client()
+        .write_ok(Method::POST, "/indexes", json!({"uid": "mine"}))
+        .await;
+    let (status, answer) =
+        add(json!({"id": "n8", "url": occupied.url(), "apiKey": NODE_KEY})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["code"], "miroir_node_not_empty");
+    let (status, _) = client
+        .with_key(Some("not-the-master-key"))
+        .post("/_miroir/nodes", json!({"id": "n9", "url": newcomer.url()}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, unchanged) = client.get("/_miroir/topology").await;
+    assert_eq!(unchanged["epoch"], 1, "{unchanged}");
+
+    let (status, answer) =
+        add(json!({"id": "n9", "url": newcomer.url(), "apiKey": NODE_KEY, "zone": "z9"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["epoch"], 2);
+    assert_eq!(answer["node"]["state"], "joining");
+    let (_, topology) = client.get("/_miroir/topology").await;
+    assert_eq!(
+        node_ids(&topology).last(),
+        Some(&("n9".to_string(), "joining".to_string()))
+    );
+    assert_eq!(shards_of(&topology).last(), Some(&0));
+
+    // Set up with the fleet's settings (marker included), holding no document.
+    let (_, fleet) = cluster.nodes[0]
+        .client()
+        .get("/indexes/movies/settings")
+        .await;
+    settings_reach(&newcomer, "movies", &fleet).await;
+    let (_, stats) = newcomer.client().get("/indexes/movies/stats").await;
+    assert_eq!(stats["numberOfDocuments"], 0, "{stats}");
+
+    // From then on it receives whole-index writes, in journal order.
+    client
+        .write_ok(
+            Method::PATCH,
+            "/indexes/movies/settings",
+            json!({"sortableAttributes": ["id"]}),
+        )
+        .await;
+    let (_, fleet) = cluster.nodes[0]
+        .client()
+        .get("/indexes/movies/settings")
+        .await;
+    assert_eq!(fleet["sortableAttributes"], json!(["id"]));
+    settings_reach(&newcomer, "movies", &fleet).await;
+
+    // The stored topology keeps it across a restart the configuration knows nothing of.
+    cluster.restart_miroir().await;
+    let client = cluster.client();
+    let (_, topology) = client.get("/_miroir/topology").await;
+    assert_eq!(topology["epoch"], 2, "{topology}");
+    assert_eq!(
+        node_ids(&topology).last(),
+        Some(&("n9".to_string(), "joining".to_string()))
+    );
+    client
+        .write_ok(
+            Method::POST,
+            "/indexes",
+            json!({"uid": "later", "primaryKey": "id"}),
+        )
+        .await;
+    let (_, fleet) = cluster.nodes[0]
+        .client()
+        .get("/indexes/later/settings")
+        .await;
+    settings_reach(&newcomer, "later", &fleet).await;
+    // Searches are unchanged: the joining node holds nothing and is never asked.
+    let (status, found) = client
+        .post(
+            "/indexes/movies/search",
+            json!({"filter": "genre = drama", "hitsPerPage": 100}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["totalHits"], 20, "{found}");
+}
+dual_test!(a_node_added_through_the_api_joins);

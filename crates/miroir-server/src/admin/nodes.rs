@@ -19,7 +19,7 @@ use crate::state::AppState;
 pub(crate) async fn nodes(State(state): State<Arc<AppState>>) -> Result<Json<Value>> {
     let stale = state.cluster.stale_replicas();
     let mut results = Vec::new();
-    for (position, node) in state.cluster.nodes().iter().enumerate() {
+    for (position, node) in state.cluster.nodes().enumerate() {
         let health = match state.cluster.health(position) {
             Health::Healthy => "healthy",
             Health::Suspect => "suspect",

@@ -22,7 +22,7 @@ pub(crate) async fn topology(State(state): State<Arc<AppState>>) -> Result<Json<
         .store
         .topology()?
         .ok_or(Error::Store(StoreError::Corrupt("topology missing")))?;
-    let mut held = vec![0usize; state.cluster.nodes().len()];
+    let mut held = vec![0usize; state.cluster.node_count()];
     for index in state.store.list_indexes()? {
         let table = state.cluster.table(state.cluster.layout(&index))?;
         for shard in 0..index.shard_count {

@@ -145,7 +145,7 @@ async fn verify_index(state: &AppState, index: &IndexRecord, repair: bool) -> Re
     let table = state.cluster.table(layout)?;
     let mut readable: Vec<usize> = Vec::new();
     let mut skipped = Vec::new();
-    for node in 0..state.cluster.nodes().len() {
+    for node in 0..state.cluster.node_count() {
         if !state.cluster.is_up(node) {
             skipped.push(json!({"node": state.cluster.node(node).id, "reason": "down"}));
         } else if state.cluster.is_stale(uid, node) {

@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 
 use miroir_core::marker::{and_filter, MARKER_FIELD};
 
-use super::load::{hedge_ceiling, InFlight};
+use super::load::InFlight;
 use super::node::{Node, NodeBody};
 use super::{Cluster, Scope};
 use crate::error::{Error, Result};
@@ -72,7 +72,7 @@ where
         avoiding.extend(slow.iter().copied());
         let plan = match cluster.search_plan(scope, &shards, &avoiding) {
             Ok(plan) if !slow.is_empty() => {
-                slow.iter().for_each(|node| cluster.load[*node].decay());
+                slow.iter().for_each(|node| cluster.load(*node).decay());
                 plan
             }
             Ok(plan) => plan,
@@ -106,7 +106,7 @@ where
     Fut: Future<Output = Result<T>> + Send,
 {
     Box::pin(async move {
-        let load = &cluster.load[node];
+        let load = &cluster.load(node);
         let in_flight = load.begin();
         let started = Instant::now();
         let mut primary = Box::pin(request(
@@ -122,7 +122,7 @@ where
         let delay = if probe {
             std::time::Duration::ZERO
         } else {
-            load.hedge_delay(hedge_ceiling(&cluster.load), cluster.node(node).timeout())
+            load.hedge_delay(cluster.hedge_ceiling(), cluster.node(node).timeout())
         };
         if !can_hedge {
             let outcome = primary.await;
@@ -181,7 +181,7 @@ async fn settle<T>(
 ) -> Result<Vec<T>> {
     match outcome {
         Ok(result) => {
-            cluster.load[node].record(started.elapsed());
+            cluster.load(node).record(started.elapsed());
             Ok(vec![result])
         }
         Err(error) if error.is_retryable() => {
@@ -395,8 +395,8 @@ mod tests {
         fakes[0].set(Behaviour::Late(Duration::from_millis(250)));
         // Node 0 looks fast from its past reads, so the plan asks it first.
         for _ in 0..10 {
-            cluster.load[0].record(Duration::from_millis(1));
-            cluster.load[1].record(Duration::from_millis(5));
+            cluster.load(0).record(Duration::from_millis(1));
+            cluster.load(1).record(Duration::from_millis(5));
         }
         let started = Instant::now();
         let answers = asked_nodes(&cluster, &LAYOUT.into())

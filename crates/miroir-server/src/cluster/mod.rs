@@ -29,6 +29,23 @@ use crate::config::ServerConfig;
 use crate::error::{Error, MeiliError, Result};
 use node::{HttpNode, Node};
 
+/// A node over HTTP, with the configuration's deadlines.
+pub(crate) fn http_node(
+    config: &ServerConfig,
+    id: &str,
+    url: &str,
+    api_key: Option<String>,
+) -> Result<Node> {
+    let connect_timeout = config.node_timeout.min(Duration::from_secs(2));
+    let http = HttpNode::http_client(connect_timeout)?;
+    let api = HttpNode::new(id.to_string(), url, api_key, http);
+    Ok(Node::new(
+        id.to_string(),
+        Arc::new(api),
+        config.node_timeout,
+    ))
+}
+
 /// How long a node that failed to answer is avoided by read plans.
 pub(crate) const DOWN_FOR: Duration = Duration::from_secs(2);
 
@@ -99,46 +116,65 @@ impl Default for Outbox {
     }
 }
 
+/// Everything the server keeps about one node. Members are only ever appended (a node added
+/// at run time gets the next position; a removed one keeps its slot), so a node's position is
+/// stable for the life of the process and per-node loops and read plans can hold it.
+struct Member {
+    node: Node,
+    /// Milliseconds since the cluster's clock until which the node is considered down.
+    down_until: AtomicU64,
+    /// Its [`Health`] (as `u8`).
+    health: AtomicU8,
+    /// Its delivery state.
+    outbox: Outbox,
+    /// It lost its data (see [`Cluster::set_lost`]).
+    lost: AtomicBool,
+    /// Read latency and requests in flight (see [`load`]).
+    load: load::NodeLoad,
+}
+
+impl Member {
+    fn new(node: Node) -> Member {
+        Member {
+            node,
+            down_until: AtomicU64::new(0),
+            health: AtomicU8::new(0),
+            outbox: Outbox::default(),
+            lost: AtomicBool::new(false),
+            load: load::NodeLoad::default(),
+        }
+    }
+}
+
 /// Nodes, placement and recent failures.
 pub(crate) struct Cluster {
-    nodes: Vec<Node>,
-    /// The nodes placement gives shards: the first ones of `nodes` (see
+    /// Every node, by position (`boxcar`: appended through `&self` while requests hold
+    /// references to the others).
+    members: boxcar::Vec<Member>,
+    /// Serializes additions, so that a node id is never added twice.
+    adding: Mutex<()>,
+    /// The nodes placement gives shards: the first ones of `members` (see
     /// `Topology::reachable_nodes`), so placement indexes are node positions.
     specs: Vec<NodeSpec>,
     replication_factor: usize,
     tables: Mutex<HashMap<Layout, Arc<PlacementTable>>>,
     /// The clock `down_until` counts from.
     epoch: Instant,
-    /// Per node: milliseconds since `epoch` until which it is considered down.
-    down_until: Vec<AtomicU64>,
     /// Rotates tie-breaks between equally useful replicas.
     rotation: AtomicUsize,
-    /// Per node: its [`Health`] (as `u8`).
-    health: Vec<AtomicU8>,
     /// Stale replicas: `(index uid, node)`.
     stale: RwLock<HashMap<(String, usize), StaleShards>>,
-    /// Per node: its delivery state.
-    outboxes: Vec<Outbox>,
-    /// Per node: it lost its data (see [`Cluster::set_lost`]).
-    lost: Vec<AtomicBool>,
-    /// Per node: read latency and requests in flight (see [`load`]).
-    pub(crate) load: Vec<load::NodeLoad>,
 }
 
 impl Cluster {
     /// The cluster of a validated configuration, over HTTP. Placement covers the first
     /// `placed` nodes (those that hold shards); the others only receive whole-fleet writes.
     pub fn new(config: &ServerConfig, placed: usize) -> Result<Cluster> {
-        let connect_timeout = config.node_timeout.min(Duration::from_secs(2));
-        let http = HttpNode::http_client(connect_timeout)?;
         let nodes = config
             .nodes
             .iter()
-            .map(|n| {
-                let api = HttpNode::new(n.id.clone(), &n.url, n.api_key.clone(), http.clone());
-                Node::new(n.id.clone(), Arc::new(api), config.node_timeout)
-            })
-            .collect();
+            .map(|n| http_node(config, &n.id, &n.url, n.api_key.clone()))
+            .collect::<Result<Vec<_>>>()?;
         let mut cluster = Cluster::with_nodes(config, nodes);
         cluster.specs.truncate(placed);
         Ok(cluster)
@@ -157,34 +193,61 @@ impl Cluster {
             })
             .collect();
         Cluster {
-            down_until: nodes.iter().map(|_| AtomicU64::new(0)).collect(),
-            health: nodes.iter().map(|_| AtomicU8::new(0)).collect(),
-            stale: RwLock::new(HashMap::new()),
-            outboxes: nodes.iter().map(|_| Outbox::default()).collect(),
-            lost: nodes.iter().map(|_| AtomicBool::new(false)).collect(),
-            load: nodes.iter().map(|_| load::NodeLoad::default()).collect(),
-            nodes,
+            members: nodes.into_iter().map(Member::new).collect(),
+            adding: Mutex::new(()),
             specs,
             replication_factor: config.replication_factor,
             tables: Mutex::new(HashMap::new()),
             epoch: Instant::now(),
             rotation: AtomicUsize::new(0),
+            stale: RwLock::new(HashMap::new()),
         }
     }
 
-    /// Every node, in configuration order.
-    pub fn nodes(&self) -> &[Node] {
-        &self.nodes
+    /// Adds a node at the next position, holding no shard (placement is unchanged). Returns
+    /// its position, or `None` when a node with its id is already there.
+    pub fn add_node(&self, node: Node) -> Option<usize> {
+        let _adding = self
+            .adding
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.position(&node.id).is_some() {
+            return None;
+        }
+        Some(self.members.push(Member::new(node)))
     }
 
-    /// The node at `index` in configuration order.
+    /// How many nodes there are (every position below is valid).
+    pub fn node_count(&self) -> usize {
+        self.members.count()
+    }
+
+    /// Every node, by position.
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> + '_ {
+        self.members.iter().map(|(_, member)| &member.node)
+    }
+
+    /// The node at position `index`.
     pub fn node(&self, index: usize) -> &Node {
-        &self.nodes[index]
+        &self.members[index].node
     }
 
-    /// The position of the node with configured id `id`.
+    /// The position of the node with id `id`.
     pub fn position(&self, id: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| n.id == id)
+        self.members
+            .iter()
+            .find(|(_, member)| member.node.id == id)
+            .map(|(position, _)| position)
+    }
+
+    /// A node's read load.
+    pub fn load(&self, node: usize) -> &load::NodeLoad {
+        &self.members[node].load
+    }
+
+    /// The shortest hedge ceiling over every node (see [`load::hedge_ceiling`]).
+    pub fn hedge_ceiling(&self) -> Option<Duration> {
+        load::hedge_ceiling(self.members.iter().map(|(_, member)| &member.load))
     }
 
     /// Copies of every document of a sharded index.
@@ -236,7 +299,7 @@ impl Cluster {
 
     /// Records that a node failed to answer: plans avoid it for [`DOWN_FOR`].
     pub fn mark_down(&self, node: usize) {
-        if let Some(until) = self.down_until.get(node) {
+        if let Some(until) = self.members.get(node).map(|m| &m.down_until) {
             until.store(
                 self.now_millis() + DOWN_FOR.as_millis() as u64,
                 Ordering::Relaxed,
@@ -250,14 +313,19 @@ impl Cluster {
         self.health(node) != Health::Down
             && !self.is_lost(node)
             && self
-                .down_until
+                .members
                 .get(node)
+                .map(|m| &m.down_until)
                 .is_some_and(|until| until.load(Ordering::Relaxed) <= self.now_millis())
     }
 
     /// A node's health by its checks.
     pub fn health(&self, node: usize) -> Health {
-        match self.health.get(node).map(|h| h.load(Ordering::Relaxed)) {
+        match self
+            .members
+            .get(node)
+            .map(|m| m.health.load(Ordering::Relaxed))
+        {
             Some(0) => Health::Healthy,
             Some(1) => Health::Suspect,
             _ => Health::Down,
@@ -267,7 +335,7 @@ impl Cluster {
     /// Records a health check's outcome; returns the new health.
     pub fn checked(&self, node: usize, answered: bool) -> Health {
         let next = if answered {
-            if let Some(until) = self.down_until.get(node) {
+            if let Some(until) = self.members.get(node).map(|m| &m.down_until) {
                 until.store(0, Ordering::Relaxed);
             }
             Health::Healthy
@@ -277,7 +345,7 @@ impl Cluster {
                 Health::Suspect | Health::Down => Health::Down,
             }
         };
-        if let Some(health) = self.health.get(node) {
+        if let Some(health) = self.members.get(node).map(|m| &m.health) {
             health.store(next as u8, Ordering::Relaxed);
         }
         next
@@ -286,16 +354,16 @@ impl Cluster {
     /// Marks a node as having lost its data (or not): such a node is treated as down — it
     /// serves no read and receives no write — until its replicas are rebuilt.
     pub fn set_lost(&self, node: usize, lost: bool) {
-        if let Some(flag) = self.lost.get(node) {
+        if let Some(flag) = self.members.get(node).map(|m| &m.lost) {
             flag.store(lost, Ordering::SeqCst);
         }
     }
 
     /// Whether a node lost its data.
     pub fn is_lost(&self, node: usize) -> bool {
-        self.lost
+        self.members
             .get(node)
-            .is_some_and(|flag| flag.load(Ordering::SeqCst))
+            .is_some_and(|m| m.lost.load(Ordering::SeqCst))
     }
 
     /// Whether any replica of `index` on `node` is stale.
@@ -368,9 +436,9 @@ impl Cluster {
     /// node's (at least 1 ms): reads avoid them while other replicas can serve.
     pub fn slow_nodes(&self) -> Vec<usize> {
         let measured: Vec<(usize, u64)> = self
-            .load
+            .members
             .iter()
-            .enumerate()
+            .map(|(node, member)| (node, &member.load))
             .filter(|(_, load)| load.measured())
             .map(|(node, load)| (node, load.score()))
             .collect();
@@ -387,7 +455,7 @@ impl Cluster {
 
     /// A node's outbox.
     pub fn outbox(&self, node: usize) -> &Outbox {
-        &self.outboxes[node]
+        &self.members[node].outbox
     }
 
     /// The scope of a read of one index.

@@ -84,7 +84,7 @@ impl Cluster {
     /// For searches: covers `shards` with as few usable nodes as possible, avoiding `exclude`.
     pub fn search_plan(&self, scope: &Scope, shards: &[u32], exclude: &[usize]) -> Result<Plan> {
         let table = self.table(scope.layout)?;
-        let node_count = self.nodes.len();
+        let node_count = self.node_count();
         let mut candidates: Vec<Vec<u32>> = vec![Vec::new(); node_count];
         for &shard in shards {
             let mut any = false;
@@ -113,7 +113,7 @@ impl Cluster {
                     // the last maximum, so rank by reverse position).
                     (
                         covered,
-                        std::cmp::Reverse(self.load[*n].score()),
+                        std::cmp::Reverse(self.load(*n).score()),
                         node_count - ((*n + node_count - start) % node_count),
                     )
                 });
@@ -137,7 +137,7 @@ impl Cluster {
         let replicas: Vec<String> = table
             .replicas(shard)
             .iter()
-            .map(|n| format!("`{}`", self.nodes[*n].id))
+            .map(|n| format!("`{}`", self.node(*n).id))
             .collect();
         MeiliError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -306,8 +306,10 @@ mod tests {
             replicas: 2,
         };
         for _ in 0..10 {
-            cluster.load[0].record(std::time::Duration::from_millis(300));
-            cluster.load[1].record(std::time::Duration::from_millis(3));
+            cluster
+                .load(0)
+                .record(std::time::Duration::from_millis(300));
+            cluster.load(1).record(std::time::Duration::from_millis(3));
         }
         for _ in 0..4 {
             let plan = cluster

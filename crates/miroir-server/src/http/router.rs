@@ -18,7 +18,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
 use super::auth::{authenticate, Guard};
-use crate::admin::{nodes, topology, verify};
+use crate::admin::{join, nodes, topology, verify};
 use crate::instance::{chats, dumps, features, keys, unsupported};
 use crate::read::{documents as read_documents, facet_search, fields, indexes as read_indexes};
 use crate::read::{multi_search, search, settings as read_settings, similar, stats};
@@ -477,6 +477,7 @@ fn table() -> Vec<Entry> {
         route(Delete, "/logs/stream", Action("metrics.get"), not_supported),
         route(Post, "/logs/stderr", Action("metrics.get"), not_supported),
         route(Get, "/_miroir/nodes", Action("*"), nodes::nodes),
+        route(Post, "/_miroir/nodes", Action("*"), join::add_node),
         route(Get, "/_miroir/topology", Action("*"), topology::topology),
         route(Post, "/_miroir/verify", Action("*"), verify::verify),
     ]

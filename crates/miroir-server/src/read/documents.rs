@@ -189,7 +189,7 @@ async fn fetch_listing(
     }
     // A node that fails is marked down; the listing is then planned again without it (the
     // read plan only changes when a node fails, so pages stay consistent otherwise).
-    for _ in 1..state.cluster.nodes().len() {
+    for _ in 1..state.cluster.node_count() {
         match fetch_listing_once(state, index, &listing).await {
             Err(Error::NodeUnavailable { node, reason }) => {
                 tracing::warn!(%node, %reason, "listing again without the node");

@@ -191,7 +191,6 @@ pub(crate) async fn per_node_index_stats(
         state
             .cluster
             .nodes()
-            .iter()
             .map(|node| node.json(Method::GET, &path, NodeBody::Empty)),
     )
     .await
@@ -209,7 +208,6 @@ pub(crate) async fn global_stats(
         state
             .cluster
             .nodes()
-            .iter()
             .map(|node| node.json(Method::GET, &path, NodeBody::Empty)),
     )
     .await?;

@@ -210,7 +210,7 @@ async fn refresh_deliveries(state: &AppState) -> Result<bool> {
                 .insert(uid);
         }
     }
-    let queries = state.cluster.nodes().iter().filter_map(|node| {
+    let queries = state.cluster.nodes().filter_map(|node| {
         let uids = wanted.get(node.id.as_str())?;
         let list: Vec<String> = uids.iter().map(u64::to_string).collect();
         let path = format!("/tasks?uids={}&limit={}", list.join(","), uids.len());

@@ -76,7 +76,7 @@ pub(crate) async fn cancel_tasks(
     }
     // Calls not delivered yet are canceled in the journal: their nodes never receive them.
     let now = OffsetDateTime::now_utc();
-    for node in 0..state.cluster.nodes().len() {
+    for node in 0..state.cluster.node_count() {
         let id = &state.cluster.node(node).id;
         let outbox = state.cluster.outbox(node);
         let _sending = outbox.sending.lock().await;
@@ -114,7 +114,7 @@ pub(crate) async fn cancel_tasks(
         }
     }
     let mut calls = Vec::new();
-    for (index, node) in state.cluster.nodes().iter().enumerate() {
+    for (index, node) in state.cluster.nodes().enumerate() {
         if let Some(uids) = per_node.get(&node.id) {
             let list: Vec<String> = uids.iter().map(u64::to_string).collect();
             calls.push(NodeCall::json(

@@ -218,6 +218,14 @@ pub(crate) async fn reconcile(state: &AppState, node: usize) -> Result<usize> {
 pub(crate) fn mark_lost(state: &AppState, node: usize) -> Result<()> {
     let id = &state.cluster.node(node).id;
     tracing::error!(node = %id, "the node lost its data: its replicas are stale and it receives no write until they are rebuilt");
+    hold_until_rebuilt(state, node)
+}
+
+/// Makes `node` wait for the rebuild loop (a node that lost its data, or one that joins
+/// empty): every replica it holds is stale (persisted), and it is treated as down, receiving
+/// no write, until the rebuild set it up.
+pub(crate) fn hold_until_rebuilt(state: &AppState, node: usize) -> Result<()> {
+    let id = &state.cluster.node(node).id;
     state.store.set_node_lost(id, true)?;
     state.cluster.set_lost(node, true);
     for index in state.store.list_indexes()? {
@@ -315,7 +323,7 @@ mod tests {
     /// The delivery loops and the poller (node health follows failed requests alone here).
     fn spawn_all(state: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
         let mut loops = vec![tokio::spawn(run_poller(state.clone()))];
-        for node in 0..state.cluster.nodes().len() {
+        for node in 0..state.cluster.node_count() {
             loops.push(tokio::spawn(run(state.clone(), node)));
         }
         loops

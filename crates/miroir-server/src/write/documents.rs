@@ -155,7 +155,7 @@ async fn write_documents(
         if let Some(skip) = params.get("skipCreation") {
             path.push_str(&format!("&skipCreation={}", url_encode(skip)));
         }
-        for node in 0..state.cluster.nodes().len() {
+        for node in 0..state.cluster.node_count() {
             for call in routed.calls(&plan.groups_of_node(node), MAX_CALL_BYTES) {
                 calls.push(NodeCall {
                     node,
@@ -299,7 +299,7 @@ fn ids_by_node(
     ids: &[Value],
 ) -> Result<Vec<(Vec<Value>, Vec<u32>)>> {
     let table = state.cluster.table(state.cluster.layout(index))?;
-    let mut groups = vec![(Vec::new(), Vec::new()); state.cluster.nodes().len()];
+    let mut groups = vec![(Vec::new(), Vec::new()); state.cluster.node_count()];
     for id in ids {
         let canonical = match id {
             Value::String(s) => s.clone(),

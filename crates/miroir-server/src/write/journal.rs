@@ -72,7 +72,7 @@ pub(crate) fn broadcast(
     path: &str,
     body: Option<Value>,
 ) -> Vec<NodeCall> {
-    (0..state.cluster.nodes().len())
+    (0..state.cluster.node_count())
         .map(|node| NodeCall::json(node, method.clone(), path.to_string(), body.clone()))
         .collect()
 }

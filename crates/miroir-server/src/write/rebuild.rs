@@ -48,7 +48,7 @@ pub(crate) async fn run(state: Arc<AppState>) {
         if let Err(error) = enforce_retention(&state) {
             tracing::warn!(%error, "journal retention could not be enforced");
         }
-        for node in 0..state.cluster.nodes().len() {
+        for node in 0..state.cluster.node_count() {
             if !state.cluster.is_lost(node) || state.cluster.health(node) != Health::Healthy {
                 continue;
             }
@@ -73,7 +73,7 @@ pub(crate) async fn run(state: Arc<AppState>) {
 /// that its replicas are rebuilt from their peers when it is back.
 fn enforce_retention(state: &AppState) -> Result<()> {
     let over_bytes = state.store.journal_bytes()? > state.config.journal_retention_bytes;
-    for node in 0..state.cluster.nodes().len() {
+    for node in 0..state.cluster.node_count() {
         if state.cluster.is_lost(node) {
             continue;
         }
@@ -96,7 +96,7 @@ fn enforce_retention(state: &AppState) -> Result<()> {
 
 /// Rebuilds `node` (see the module docs); returns how many documents were copied.
 pub(crate) async fn rebuild(state: &AppState, node: usize) -> Result<u64> {
-    let peers: Vec<usize> = (0..state.cluster.nodes().len())
+    let peers: Vec<usize> = (0..state.cluster.node_count())
         .filter(|peer| *peer != node)
         .collect();
     let head = {
@@ -227,10 +227,10 @@ async fn copy_index(state: &AppState, node: usize, index: &IndexRecord) -> Resul
     let shards: Vec<u32> = (0..layout.shards)
         .filter(|shard| table.replicas(*shard).contains(&node))
         .collect();
-    let Some(first) = shards.first() else {
-        return Ok(0);
-    };
-    let settings_source = state.cluster.node(source_of(state, index, *first, node)?);
+    // Any in-sync holder of a shard has the index's settings (shard 0 when the node holds no
+    // shard: a joining node gets the index and its settings all the same).
+    let first = shards.first().copied().unwrap_or(0);
+    let settings_source = state.cluster.node(source_of(state, index, first, node)?);
     let settings = settings_source
         .json(
             Method::GET,
@@ -262,6 +262,9 @@ async fn copy_index(state: &AppState, node: usize, index: &IndexRecord) -> Resul
         .await?;
     tasks.extend(configured["taskUid"].as_u64());
     wait_tasks(target, &tasks).await?;
+    if shards.is_empty() {
+        return Ok(0);
+    }
 
     // Shards grouped by the peer they are copied from.
     let mut by_source: Vec<(usize, Vec<u32>)> = Vec::new();

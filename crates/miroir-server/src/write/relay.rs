@@ -33,7 +33,7 @@ pub(crate) async fn to_every_node(
         first.json(first_id)?;
         return Ok(first);
     }
-    try_join_all(state.cluster.nodes().iter().skip(1).map(|node| {
+    try_join_all(state.cluster.nodes().skip(1).map(|node| {
         let method = method.clone();
         let body = as_body(&body);
         async move { node.send(method, path, body).await?.json(&node.id) }
