@@ -1,6 +1,7 @@
 //! Rebuilding the replicas of a node that lost its data (its disk was replaced, its data
-//! directory deleted; found by the delivery's reconciliation, `write::delivery`) or whose
-//! backlog the journal no longer keeps (past `journal_retention`): the node is marked lost —
+//! directory deleted; found by the delivery's reconciliation, `write::delivery`), whose
+//! backlog the journal no longer keeps (past `journal_retention`), or that joins the fleet
+//! empty (`admin::join`: it gets every index and its settings, and no shard): the node is marked lost —
 //! treated as down, its replicas stale — until this rebuild copied every shard it holds from
 //! an in-sync peer.
 //!
