@@ -211,6 +211,31 @@ impl PlacementTable {
         })
     }
 
+    /// The same table with its nodes renumbered: the node at index `i` of the list the table
+    /// was built from becomes `positions[i]` of `all_ids` (a server numbers every node it
+    /// knows, while placement covers only those that hold shards). `None` when a position is
+    /// out of `all_ids` or names another node.
+    pub fn renumbered(&self, positions: &[usize], all_ids: &[String]) -> Option<PlacementTable> {
+        let same_nodes = positions.len() == self.node_ids.len()
+            && positions
+                .iter()
+                .zip(&self.node_ids)
+                .all(|(position, id)| all_ids.get(*position) == Some(id));
+        if !same_nodes {
+            return None;
+        }
+        Some(PlacementTable {
+            count: self.count,
+            rf: self.rf,
+            node_ids: all_ids.to_vec(),
+            replicas: self
+                .replicas
+                .iter()
+                .map(|set| set.iter().map(|i| positions[*i]).collect())
+                .collect(),
+        })
+    }
+
     /// The shard count.
     pub fn shard_count(&self) -> ShardCount {
         self.count
@@ -533,6 +558,26 @@ mod tests {
         let changed = before.changed_shards(&finer);
         assert!(changed.iter().any(|s| *s >= 64));
         assert!(changed.iter().all(|s| *s < 128));
+    }
+
+    #[test]
+    fn renumbering_keeps_owners_and_moves_indexes() {
+        let members = nodes(3);
+        let before = table(&members, 16, 2);
+        let all: Vec<String> = ["gone", "node-0", "joining", "node-1", "node-2"]
+            .map(str::to_owned)
+            .to_vec();
+        let renumbered = before.renumbered(&[1, 3, 4], &all).expect("same nodes");
+        for shard in 0..16 {
+            assert_eq!(before.replica_ids(shard), renumbered.replica_ids(shard));
+            assert!(renumbered
+                .replicas(shard)
+                .iter()
+                .all(|p| [1, 3, 4].contains(p)));
+        }
+        assert_eq!(renumbered.shards_of("node-1"), before.shards_of("node-1"));
+        assert!(before.renumbered(&[0, 3, 4], &all).is_none());
+        assert!(before.renumbered(&[1, 3], &all).is_none());
     }
 
     /// A random node list: 1 to 9 nodes, weights in [0.25, 4], zones among 4 or none.

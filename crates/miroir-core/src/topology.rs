@@ -97,15 +97,12 @@ impl Topology {
         self.nodes.iter().filter(|node| node.state.holds_shards())
     }
 
-    /// The nodes Miroir talks to: those that hold shards first (in the order they were added),
-    /// then the others that are not removed. Positions in this list are the server's node
-    /// positions, so placement indexes and node positions coincide.
+    /// The nodes Miroir talks to: every node not removed, in the order they were added.
     pub fn reachable_nodes(&self) -> Vec<&TopologyNode> {
-        let others = self
-            .nodes
+        self.nodes
             .iter()
-            .filter(|node| !node.state.holds_shards() && node.state != NodeState::Removed);
-        self.placement_nodes().chain(others).collect()
+            .filter(|node| node.state != NodeState::Removed)
+            .collect()
     }
 }
 
@@ -255,7 +252,7 @@ mod tests {
     }
 
     #[test]
-    fn shard_holders_come_first_among_reachable_nodes() {
+    fn removed_nodes_are_not_reached() {
         let mut joining = node("j", "u0");
         joining.state = NodeState::Joining;
         let mut removed = node("r", "u4");
@@ -272,6 +269,6 @@ mod tests {
             .iter()
             .map(|n| n.id.as_str())
             .collect();
-        assert_eq!(ids, ["a", "d", "j"]);
+        assert_eq!(ids, ["j", "a", "d"]);
     }
 }

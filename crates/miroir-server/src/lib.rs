@@ -120,12 +120,12 @@ fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
 
 /// The configuration as the stored topology has it (see `miroir_core::topology`): seeded from
 /// the configuration on the very first start, the store's afterwards (the configuration only
-/// supplies addresses, and nodes to add). Returns it with its nodes in the server's order —
-/// those that hold shards first — and how many hold shards.
+/// supplies addresses, and nodes to add). Returns it with its nodes in the server's order (the
+/// topology's, removed nodes left out) and the positions of those that hold shards.
 fn with_stored_topology(
     mut config: ServerConfig,
     store: &SqliteStore,
-) -> Result<(ServerConfig, usize), StartError> {
+) -> Result<(ServerConfig, Vec<usize>), StartError> {
     let configured: Vec<TopologyNode> = config
         .nodes
         .iter()
@@ -149,10 +149,12 @@ fn with_stored_topology(
     }
     store.put_topology(&topology)?;
     let reachable = topology.reachable_nodes();
-    let placed = reachable
+    let placed: Vec<usize> = reachable
         .iter()
-        .filter(|node| node.state.holds_shards())
-        .count();
+        .enumerate()
+        .filter(|(_, node)| node.state.holds_shards())
+        .map(|(position, _)| position)
+        .collect();
     config.nodes = reachable
         .into_iter()
         .map(|node| NodeConfig {

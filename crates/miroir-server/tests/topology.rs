@@ -43,6 +43,9 @@ async fn the_topology_is_stored_and_kept(backend: Backend) {
     assert_eq!(seeded["epoch"], 1);
     assert_eq!(seeded["replicationFactor"], 2);
     assert_eq!(seeded["rebalance"]["state"], "idle");
+    let (status, rebalance) = client.get("/_miroir/rebalance").await;
+    assert_eq!(status, StatusCode::OK, "{rebalance}");
+    assert_eq!(rebalance, seeded["rebalance"]);
     assert_eq!(
         node_ids(&seeded),
         [("n0", "active"), ("n1", "active"), ("n2", "active")]

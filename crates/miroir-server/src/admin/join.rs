@@ -213,7 +213,10 @@ pub(crate) async fn add_node(
     topology.nodes.push(added.clone());
     topology.epoch += 1;
     state.store.put_topology(&topology)?;
-    let position = state.cluster.add_node(candidate).ok_or_else(exists)?;
+    let position = state
+        .cluster
+        .add_node(candidate, added.spec())
+        .ok_or_else(exists)?;
     // Marked lost before any write is journaled for it: it receives nothing until set up.
     hold_until_rebuilt(&state, position)?;
     spawn_node_loops(&state, position);

@@ -1,6 +1,7 @@
 //! `GET /_miroir/topology`: the fleet as the stored topology has it — its epoch, replication
 //! factor and nodes (id, URL, zone, weight, state, and how many shard copies each holds over
-//! every index; never a node's key) — and the rebalance's progress.
+//! every index; never a node's key) — and the rebalance's progress, which
+//! `GET /_miroir/rebalance` answers alone.
 //!
 //! The shape is a contract with outside tooling (see `docs/api-coverage.md`). No rebalance
 //! runs yet: a node that joined holds nothing until one does, and `rebalance` says `idle`.
@@ -53,14 +54,25 @@ pub(crate) async fn topology(State(state): State<Arc<AppState>>) -> Result<Json<
         "epoch": topology.epoch,
         "replicationFactor": topology.replication_factor,
         "nodes": nodes,
-        "rebalance": {
-            "state": "idle",
-            "movesTotal": 0,
-            "movesDone": 0,
-            "documentsTotal": 0,
-            "documentsCopied": 0,
-            "startedAt": null,
-            "etaSeconds": null,
-        },
+        "rebalance": rebalance_progress(),
     })))
+}
+
+/// The rebalance's progress, in the shape `GET /_miroir/rebalance` answers. No rebalance
+/// runs yet: it is always idle.
+fn rebalance_progress() -> Value {
+    json!({
+        "state": "idle",
+        "movesTotal": 0,
+        "movesDone": 0,
+        "documentsTotal": 0,
+        "documentsCopied": 0,
+        "startedAt": null,
+        "etaSeconds": null,
+    })
+}
+
+/// `GET /_miroir/rebalance`
+pub(crate) async fn rebalance() -> Json<Value> {
+    Json(rebalance_progress())
 }

@@ -121,6 +121,8 @@ impl Default for Outbox {
 /// stable for the life of the process and per-node loops and read plans can hold it.
 struct Member {
     node: Node,
+    /// The node as placement sees it (id, weight, zone).
+    spec: NodeSpec,
     /// Milliseconds since the cluster's clock until which the node is considered down.
     down_until: AtomicU64,
     /// Its [`Health`] (as `u8`).
@@ -134,9 +136,10 @@ struct Member {
 }
 
 impl Member {
-    fn new(node: Node) -> Member {
+    fn new(node: Node, spec: NodeSpec) -> Member {
         Member {
             node,
+            spec,
             down_until: AtomicU64::new(0),
             health: AtomicU8::new(0),
             outbox: Outbox::default(),
@@ -153,9 +156,9 @@ pub(crate) struct Cluster {
     members: boxcar::Vec<Member>,
     /// Serializes additions, so that a node id is never added twice.
     adding: Mutex<()>,
-    /// The nodes placement gives shards: the first ones of `members` (see
-    /// `Topology::reachable_nodes`), so placement indexes are node positions.
-    specs: Vec<NodeSpec>,
+    /// The positions of the nodes placement gives shards (see `Topology::placement_nodes`);
+    /// placement tables are renumbered to node positions.
+    placed: RwLock<Vec<usize>>,
     replication_factor: usize,
     tables: Mutex<HashMap<Layout, Arc<PlacementTable>>>,
     /// The clock `down_until` counts from.
@@ -167,35 +170,42 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
-    /// The cluster of a validated configuration, over HTTP. Placement covers the first
-    /// `placed` nodes (those that hold shards); the others only receive whole-fleet writes.
-    pub fn new(config: &ServerConfig, placed: usize) -> Result<Cluster> {
+    /// The cluster of a validated configuration, over HTTP. Placement covers the nodes at
+    /// positions `placed` (those that hold shards); the others only receive whole-fleet
+    /// writes.
+    pub fn new(config: &ServerConfig, placed: Vec<usize>) -> Result<Cluster> {
         let nodes = config
             .nodes
             .iter()
             .map(|n| http_node(config, &n.id, &n.url, n.api_key.clone()))
             .collect::<Result<Vec<_>>>()?;
-        let mut cluster = Cluster::with_nodes(config, nodes);
-        cluster.specs.truncate(placed);
+        let cluster = Cluster::with_nodes(config, nodes);
+        *cluster
+            .placed
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = placed;
         Ok(cluster)
     }
 
-    /// The cluster of a validated configuration over the given nodes, in configuration order
-    /// (tests use in-process fakes).
+    /// The cluster of a validated configuration over the given nodes, in configuration order,
+    /// every one of them placed (tests use in-process fakes).
     pub fn with_nodes(config: &ServerConfig, nodes: Vec<Node>) -> Cluster {
-        let specs = config
-            .nodes
-            .iter()
-            .map(|n| NodeSpec {
-                id: n.id.clone(),
-                weight: n.weight,
-                zone: n.zone.clone(),
+        let members: boxcar::Vec<Member> = nodes
+            .into_iter()
+            .zip(&config.nodes)
+            .map(|(node, configured)| {
+                let spec = NodeSpec {
+                    id: configured.id.clone(),
+                    weight: configured.weight,
+                    zone: configured.zone.clone(),
+                };
+                Member::new(node, spec)
             })
             .collect();
         Cluster {
-            members: nodes.into_iter().map(Member::new).collect(),
+            placed: RwLock::new((0..members.count()).collect()),
+            members,
             adding: Mutex::new(()),
-            specs,
             replication_factor: config.replication_factor,
             tables: Mutex::new(HashMap::new()),
             epoch: Instant::now(),
@@ -206,7 +216,7 @@ impl Cluster {
 
     /// Adds a node at the next position, holding no shard (placement is unchanged). Returns
     /// its position, or `None` when a node with its id is already there.
-    pub fn add_node(&self, node: Node) -> Option<usize> {
+    pub fn add_node(&self, node: Node, spec: NodeSpec) -> Option<usize> {
         let _adding = self
             .adding
             .lock()
@@ -214,7 +224,7 @@ impl Cluster {
         if self.position(&node.id).is_some() {
             return None;
         }
-        Some(self.members.push(Member::new(node)))
+        Some(self.members.push(Member::new(node, spec)))
     }
 
     /// How many nodes there are (every position below is valid).
@@ -260,7 +270,7 @@ impl Cluster {
         Layout {
             shards: index.shard_count,
             replicas: if index.whole {
-                self.specs.len()
+                self.placed().len()
             } else {
                 self.replication_factor
             },
@@ -279,11 +289,29 @@ impl Cluster {
         }
         let count = ShardCount::new(layout.shards)
             .map_err(|e| MeiliError::invalid("bad_request", e.to_string()))?;
-        let table = PlacementTable::new(&self.specs, count, layout.replicas)
-            .map_err(|e| MeiliError::invalid("bad_request", e.to_string()))?;
+        let placed = self.placed();
+        let specs: Vec<NodeSpec> = placed
+            .iter()
+            .map(|position| self.members[*position].spec.clone())
+            .collect();
+        let all_ids: Vec<String> = self.nodes().map(|node| node.id.clone()).collect();
+        let table = PlacementTable::new(&specs, count, layout.replicas)
+            .map_err(|e| MeiliError::invalid("bad_request", e.to_string()))?
+            .renumbered(&placed, &all_ids)
+            .ok_or(Error::Store(miroir_store::Error::Corrupt(
+                "placement names a node the cluster does not have",
+            )))?;
         let table = Arc::new(table);
         tables.insert(layout, table.clone());
         Ok(table)
+    }
+
+    /// The positions of the nodes placement gives shards.
+    pub fn placed(&self) -> Vec<usize> {
+        self.placed
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// The shard of a canonical document id.

@@ -479,6 +479,7 @@ fn table() -> Vec<Entry> {
         route(Get, "/_miroir/nodes", Action("*"), nodes::nodes),
         route(Post, "/_miroir/nodes", Action("*"), join::add_node),
         route(Get, "/_miroir/topology", Action("*"), topology::topology),
+        route(Get, "/_miroir/rebalance", Action("*"), topology::rebalance),
         route(Post, "/_miroir/verify", Action("*"), verify::verify),
     ]
 }
