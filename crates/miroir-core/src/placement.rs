@@ -236,6 +236,22 @@ impl PlacementTable {
         })
     }
 
+    /// This table with the replicas of some shards replaced (a rebalance in progress: the
+    /// shards it switched already read from their new owners). `replicas(shard)` gives the
+    /// replacement of each shard that has one. Node ids stay this table's.
+    pub fn with_replicas(
+        &self,
+        mut replicas: impl FnMut(u32) -> Option<Vec<usize>>,
+    ) -> PlacementTable {
+        let mut table = self.clone();
+        for (shard, set) in table.replicas.iter_mut().enumerate() {
+            if let Some(replacement) = replicas(shard as u32) {
+                *set = replacement;
+            }
+        }
+        table
+    }
+
     /// The shard count.
     pub fn shard_count(&self) -> ShardCount {
         self.count

@@ -101,12 +101,105 @@ impl MoveStep {
         self >= MoveStep::Copying
     }
 
-    /// Whether writes of the shard still go to the dropped owners: until their copy is
-    /// deleted (a write they miss would only be deleted with it, but a move that stops at
-    /// `Switched` must leave them whole).
+    /// Whether writes of the shard still go to the dropped owners: until reads switched. The
+    /// switch is also when their copy's deletion is decided, so no later write may reach
+    /// them (it would outlive the deletion).
     pub fn writes_reach_drops(self) -> bool {
-        self < MoveStep::Done
+        self < MoveStep::Switched
     }
+}
+
+/// Where placement stands, as the server persists it: the nodes placement covers and the
+/// replication factor (which the topology's node states alone cannot say: a drained node is
+/// still `draining` until removed, a joined one `joining` until its shards moved), and the
+/// rebalance under way, if any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementRecord {
+    /// Ids of the nodes placement covers, in the order they were added.
+    pub placed: Vec<String>,
+    /// Copies of every shard of a sharded index.
+    pub replication_factor: usize,
+    /// The rebalance under way.
+    pub rebalance: Option<RebalancePlan>,
+}
+
+/// A rebalance: the placement it leads to and its moves, each at its step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RebalancePlan {
+    /// Ids of the nodes placement covers once it is done.
+    pub placed: Vec<String>,
+    /// The replication factor once it is done.
+    pub replication_factor: usize,
+    /// Every shard move, by layout.
+    pub moves: Vec<LayoutMove>,
+    /// Paused by the operator: no move advances.
+    pub paused: bool,
+    /// Why it stopped, when a move failed for good.
+    pub error: Option<String>,
+    /// When it started, milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+}
+
+impl RebalancePlan {
+    /// Moves finished.
+    pub fn moves_done(&self) -> usize {
+        self.moves
+            .iter()
+            .filter(|m| m.step == MoveStep::Done)
+            .count()
+    }
+
+    /// Documents copied so far.
+    pub fn documents_copied(&self) -> u64 {
+        self.moves.iter().map(|m| m.documents).sum()
+    }
+}
+
+/// One shard move of every index with one layout (shard count, whole or sharded): the
+/// indexes of a layout share their placement, so their shard `s` moves together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayoutMove {
+    /// The layout's shard count.
+    pub shard_count: u32,
+    /// Whether the layout is whole (every shard on every placed node).
+    pub whole: bool,
+    /// The shard, its targets, sources and drops.
+    pub change: ShardMove,
+    /// Where the move stands.
+    pub step: MoveStep,
+    /// Documents copied to the targets (over every index of the layout).
+    pub documents: u64,
+    /// The journal head when reads switched: the dropped owners' copy is deleted once they
+    /// applied every write up to it.
+    pub switched_at: Option<u64>,
+}
+
+/// The owners reads use for a shard whose move is at `step` (`None`: not moving): the owners
+/// before, until the move switched, then the owners after. Each shard is read from exactly
+/// one owner set at any moment.
+pub fn read_owners<'a, T>(step: Option<MoveStep>, before: &'a [T], after: &'a [T]) -> &'a [T] {
+    match step {
+        Some(step) if step.reads_new_owners() => after,
+        _ => before,
+    }
+}
+
+/// The nodes writes of a shard whose move is at `step` (`None`: not moving) reach: the owners
+/// reads use, plus the targets from the start of the copy until the switch (they catch up
+/// while the old owners still serve).
+pub fn write_owners<T: PartialEq + Clone>(
+    step: Option<MoveStep>,
+    before: &[T],
+    after: &[T],
+) -> Vec<T> {
+    let mut owners = read_owners(step, before, after).to_vec();
+    if step.is_some_and(|step| step.writes_reach_targets() && step.writes_reach_drops()) {
+        owners.extend(after.iter().filter(|node| !before.contains(node)).cloned());
+    }
+    owners
 }
 
 #[cfg(test)]
@@ -179,8 +272,46 @@ mod tests {
         assert_eq!(switches, 1);
         assert!(!MoveStep::Planned.writes_reach_targets());
         assert!(MoveStep::Copying.writes_reach_targets());
-        assert!(MoveStep::Switched.writes_reach_drops());
-        assert!(!MoveStep::Done.writes_reach_drops());
+        assert!(MoveStep::Verifying.writes_reach_drops());
+        assert!(!MoveStep::Switched.writes_reach_drops());
+    }
+
+    #[test]
+    fn owners_follow_the_step() {
+        let before = [0, 1];
+        let after = [1, 2];
+        let reads: Vec<&[usize]> = [
+            None,
+            Some(MoveStep::Planned),
+            Some(MoveStep::Copying),
+            Some(MoveStep::Verifying),
+            Some(MoveStep::Switched),
+            Some(MoveStep::Done),
+        ]
+        .into_iter()
+        .map(|step| read_owners(step, &before, &after))
+        .collect();
+        assert_eq!(
+            reads,
+            [&before[..], &before, &before, &before, &after, &after]
+        );
+        assert_eq!(write_owners(None, &before, &after), [0, 1]);
+        assert_eq!(
+            write_owners(Some(MoveStep::Planned), &before, &after),
+            [0, 1]
+        );
+        assert_eq!(
+            write_owners(Some(MoveStep::Copying), &before, &after),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            write_owners(Some(MoveStep::CatchingUp), &before, &after),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            write_owners(Some(MoveStep::Switched), &before, &after),
+            [1, 2]
+        );
     }
 
     proptest! {

@@ -1,5 +1,5 @@
 //! The loops that run beside the HTTP server: the task poller, the rebuild of nodes that lost
-//! their data, one journal delivery loop per node, and one health check loop per node. They stop when their handles are aborted.
+//! their data, the rebalancer, one journal delivery loop per node, and one health check loop per node. They stop when their handles are aborted.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use crate::write::{delivery, rebuild};
 pub(crate) fn spawn_all(state: &Arc<AppState>) {
     state.spawn_loop(run_poller(state.clone()));
     state.spawn_loop(rebuild::run(state.clone()));
+    state.spawn_loop(crate::rebalance::run(state.clone()));
     for node in 0..state.cluster.node_count() {
         spawn_node_loops(state, node);
     }

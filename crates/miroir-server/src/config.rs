@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub min_in_sync: usize,
     /// How often every node's `/health` is checked.
     pub health_interval: Duration,
+    /// How many shard moves a rebalance runs at a time (each holds its source and targets at
+    /// a journal head while it copies).
+    pub rebalance_concurrency: usize,
     /// How long the journal keeps a node's undelivered writes: past it, the node's backlog is
     /// dropped and its replicas are rebuilt from their peers when it is back.
     pub journal_retention: Duration,
@@ -230,6 +233,7 @@ mod tests {
             node_timeout: DEFAULT_NODE_TIMEOUT,
             replica_timeout: DEFAULT_REPLICA_TIMEOUT,
             min_in_sync: 1,
+            rebalance_concurrency: 2,
             health_interval: DEFAULT_HEALTH_INTERVAL,
             journal_retention: DEFAULT_JOURNAL_RETENTION,
             journal_retention_bytes: DEFAULT_JOURNAL_RETENTION_BYTES,

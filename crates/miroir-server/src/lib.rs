@@ -45,6 +45,7 @@ mod extract;
 mod http;
 mod instance;
 mod read;
+mod rebalance;
 mod state;
 mod tasks;
 mod wire;
@@ -94,6 +95,8 @@ fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
     let (config, placed) = with_stored_topology(config, &store)?;
     let cluster =
         cluster::Cluster::new(&config, placed).map_err(|e| StartError::Other(e.to_string()))?;
+    let placement = rebalance::seed_record(&store).map_err(|e| StartError::Other(e.to_string()))?;
+    rebalance::apply(&cluster, &placement).map_err(|e| StartError::Other(e.to_string()))?;
     // An entry held when Miroir stopped had its first call in flight: the node's delivery
     // loop reconciles before sending it, so it is delivered exactly once either way.
     let released = store.release_held()?;

@@ -25,6 +25,11 @@ pub struct AppState {
     pub(crate) write_lock: Mutex<()>,
     /// Wakes the task poller when a task is created.
     pub(crate) task_created: Notify,
+    /// Held by whoever holds nodes at a journal head (`Outbox::hold_after`): a rebuild or a
+    /// rebalance, one at a time.
+    pub(crate) holding: Mutex<()>,
+    /// Wakes the rebalancer when the topology changed.
+    pub(crate) topology_changed: Notify,
     /// The background loops (see `background`), aborted by [`AppState::stop_loops`]; nodes
     /// added at run time add theirs.
     loops: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -39,6 +44,8 @@ impl AppState {
             cluster,
             write_lock: Mutex::new(()),
             task_created: Notify::new(),
+            holding: Mutex::new(()),
+            topology_changed: Notify::new(),
             loops: std::sync::Mutex::new(Vec::new()),
         }
     }

@@ -707,6 +707,62 @@ async fn every_documented_route(backend: Backend) {
     )
     .await;
     c.check(
+        M::GET,
+        "/_miroir/rebalance",
+        "/_miroir/rebalance",
+        None,
+        Shape::Object(ok, &["state", "movesTotal", "movesDone", "documentsCopied"]),
+    )
+    .await;
+    c.check(
+        M::POST,
+        "/_miroir/nodes",
+        "/_miroir/nodes",
+        Some(json!({"id": "n0", "url": "http://127.0.0.1:1"})),
+        Shape::Error(StatusCode::CONFLICT, "miroir_node_already_exists"),
+    )
+    .await;
+    c.check(
+        M::POST,
+        "/_miroir/nodes/{id}/drain",
+        "/_miroir/nodes/nowhere/drain",
+        Some(json!({})),
+        Shape::Error(StatusCode::NOT_FOUND, "miroir_node_not_found"),
+    )
+    .await;
+    c.check(
+        M::DELETE,
+        "/_miroir/nodes/{id}",
+        "/_miroir/nodes/nowhere",
+        None,
+        Shape::Error(StatusCode::NOT_FOUND, "miroir_node_not_found"),
+    )
+    .await;
+    c.check(
+        M::PATCH,
+        "/_miroir/topology",
+        "/_miroir/topology",
+        Some(json!({"replicationFactor": 99})),
+        Shape::Error(StatusCode::BAD_REQUEST, "miroir_invalid_replication_factor"),
+    )
+    .await;
+    c.check(
+        M::POST,
+        "/_miroir/rebalance/pause",
+        "/_miroir/rebalance/pause",
+        Some(json!({})),
+        Shape::Error(StatusCode::CONFLICT, "miroir_no_rebalance"),
+    )
+    .await;
+    c.check(
+        M::POST,
+        "/_miroir/rebalance/resume",
+        "/_miroir/rebalance/resume",
+        Some(json!({})),
+        Shape::Error(StatusCode::CONFLICT, "miroir_no_rebalance"),
+    )
+    .await;
+    c.check(
         M::POST,
         "/_miroir/verify",
         "/_miroir/verify",

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use miroir_core::rebalance::PlacementRecord;
 use miroir_core::replica::StaleShards;
 use miroir_core::task::TaskStatus;
 use miroir_core::topology::Topology;
@@ -370,6 +371,11 @@ pub trait Store: Send + Sync {
     fn topology(&self) -> Result<Option<Topology>>;
     /// Replaces the stored topology.
     fn put_topology(&self, topology: &Topology) -> Result<()>;
+    /// The stored placement and rebalance (`miroir_core::rebalance::PlacementRecord`);
+    /// `None` before the first rebalance.
+    fn placement_record(&self) -> Result<Option<PlacementRecord>>;
+    /// Stores the placement and rebalance, replacing the previous record.
+    fn put_placement_record(&self, record: &PlacementRecord) -> Result<()>;
     /// Records which shards of `index_uid` on `node` are stale (they missed writes), or, with
     /// `None`, that all of them are in sync.
     fn set_stale(&self, index_uid: &str, node: &str, stale: Option<&StaleShards>) -> Result<()>;

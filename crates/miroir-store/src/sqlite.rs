@@ -13,6 +13,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use time::OffsetDateTime;
 
+use miroir_core::rebalance::PlacementRecord;
 use miroir_core::replica::StaleShards;
 use miroir_core::task::TaskStatus;
 use miroir_core::topology::Topology;
@@ -90,6 +91,10 @@ CREATE TABLE IF NOT EXISTS node_marks (
     last_task INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS topology (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS placement (
     id INTEGER PRIMARY KEY CHECK (id = 0),
     value TEXT NOT NULL
 );
@@ -1033,6 +1038,27 @@ impl Store for SqliteStore {
             "INSERT INTO topology (id, value) VALUES (0, ?1)
              ON CONFLICT (id) DO UPDATE SET value = excluded.value",
             params![serde_json::to_string(topology)?],
+        )?;
+        Ok(())
+    }
+
+    fn placement_record(&self) -> Result<Option<PlacementRecord>> {
+        let value: Option<String> = self
+            .lock()
+            .query_row("SELECT value FROM placement WHERE id = 0", [], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        Ok(value
+            .map(|value| serde_json::from_str(&value))
+            .transpose()?)
+    }
+
+    fn put_placement_record(&self, record: &PlacementRecord) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO placement (id, value) VALUES (0, ?1)
+             ON CONFLICT (id) DO UPDATE SET value = excluded.value",
+            params![serde_json::to_string(record)?],
         )?;
         Ok(())
     }

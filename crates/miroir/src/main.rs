@@ -7,10 +7,13 @@
 //! - `miroir bench`: Miroir against one Meilisearch with the same data: parity, latency,
 //!   throughput, memory (see `docs/benchmarks.md`).
 //! - `miroir verify [--repair]`: compares every shard's replicas through a running Miroir.
+//! - `miroir node add|list`: changes and shows the fleet of a running Miroir.
 
+mod admin;
 mod bench;
 mod dev;
 mod local;
+mod node;
 mod settings;
 mod verify;
 
@@ -37,6 +40,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Compares every shard's replicas through a running Miroir (and repairs them).
     Verify(verify::VerifyArgs),
+    /// Adds nodes to a running Miroir's fleet and lists them.
+    Node(node::NodeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Dev(args) => runtime.block_on(dev::run(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
+        Command::Node(args) => runtime.block_on(node::run(args)),
         Command::Verify(args) => {
             let consistent = runtime.block_on(verify::run(args))?;
             if !consistent {

@@ -55,6 +55,9 @@ pub struct ServeArgs {
     /// Replicas that must have applied a write for its task to succeed (1 to RF).
     #[arg(long, env = "MIROIR_MIN_IN_SYNC")]
     pub min_in_sync: Option<usize>,
+    /// How many shard moves a rebalance runs at a time.
+    #[arg(long, env = "MIROIR_REBALANCE_CONCURRENCY")]
+    pub rebalance_concurrency: Option<usize>,
     /// How often each node's health is checked, in milliseconds.
     #[arg(long, env = "MIROIR_HEALTH_INTERVAL_MS")]
     pub health_interval_ms: Option<u64>,
@@ -80,6 +83,7 @@ struct FileSettings {
     node_timeout_ms: Option<u64>,
     replica_timeout_ms: Option<u64>,
     min_in_sync: Option<usize>,
+    rebalance_concurrency: Option<usize>,
     health_interval_ms: Option<u64>,
     journal_retention_ms: Option<u64>,
     journal_retention_bytes: Option<u64>,
@@ -173,6 +177,11 @@ pub fn resolve(args: ServeArgs) -> Result<(String, ServerConfig), String> {
             .or(file.replica_timeout_ms)
             .map_or(DEFAULT_REPLICA_TIMEOUT, Duration::from_millis),
         min_in_sync: args.min_in_sync.or(file.min_in_sync).unwrap_or(1),
+        rebalance_concurrency: args
+            .rebalance_concurrency
+            .or(file.rebalance_concurrency)
+            .unwrap_or(2)
+            .max(1),
         health_interval: args
             .health_interval_ms
             .or(file.health_interval_ms)

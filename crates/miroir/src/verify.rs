@@ -4,19 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 use serde_json::{json, Value};
+
+use crate::admin::{AdminClient, Target};
 
 /// Flags of `miroir verify`.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// Miroir's URL.
-    #[arg(long, env = "MIROIR_URL", default_value = "http://127.0.0.1:7700")]
-    pub url: String,
-    /// Miroir's master key.
-    #[arg(long, env = "MIROIR_MASTER_KEY")]
-    pub master_key: Option<String>,
+    #[command(flatten)]
+    pub target: Target,
     /// Repair what differs (through Miroir's write journal).
     #[arg(long)]
     pub repair: bool,
@@ -27,25 +25,10 @@ pub struct VerifyArgs {
 
 /// Runs the verification; returns whether every replica agrees.
 pub async fn run(args: VerifyArgs) -> anyhow::Result<bool> {
-    let http = reqwest::Client::new();
-    let base = args.url.trim_end_matches('/').to_string();
+    let client = AdminClient::new(&args.target);
     let call = |method: reqwest::Method, path: String, body: Option<Value>| {
-        let mut request = http.request(method, format!("{base}{path}"));
-        if let Some(key) = &args.master_key {
-            request = request.bearer_auth(key);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        async move {
-            let response = request.send().await.context("Miroir does not answer")?;
-            let status = response.status();
-            let value: Value = response.json().await.context("Miroir answered garbage")?;
-            if !status.is_success() {
-                bail!("Miroir answered {status}: {value}");
-            }
-            Ok(value)
-        }
+        let client = &client;
+        async move { client.call(method, &path, body).await }
     };
     let mut body = json!({"repair": args.repair});
     if !args.indexes.is_empty() {

@@ -1,6 +1,8 @@
 //! Miroir's own administration API, under `/_miroir/` (routes Meilisearch does not have):
-//! node states, the topology and adding nodes to it, replica verification and repair.
+//! node states, the topology and changing it (adding, draining, removing nodes, the
+//! replication factor), the rebalance's progress, replica verification and repair.
 
+pub(crate) mod fleet;
 pub(crate) mod join;
 pub(crate) mod nodes;
 pub(crate) mod topology;

@@ -3,8 +3,7 @@
 //! every index; never a node's key) — and the rebalance's progress, which
 //! `GET /_miroir/rebalance` answers alone.
 //!
-//! The shape is a contract with outside tooling (see `docs/api-coverage.md`). No rebalance
-//! runs yet: a node that joined holds nothing until one does, and `rebalance` says `idle`.
+//! The shape is a contract with outside tooling (see `docs/api-coverage.md`).
 
 use std::sync::Arc;
 
@@ -14,8 +13,12 @@ use serde_json::{json, Value};
 
 use miroir_store::Error as StoreError;
 
-use crate::error::{Error, Result};
+use axum::http::StatusCode;
+
+use crate::error::{Error, MeiliError, Result};
+use crate::rebalance::{progress, set_paused};
 use crate::state::AppState;
+use crate::wire::error::ErrorType;
 
 /// `GET /_miroir/topology`
 pub(crate) async fn topology(State(state): State<Arc<AppState>>) -> Result<Json<Value>> {
@@ -54,25 +57,35 @@ pub(crate) async fn topology(State(state): State<Arc<AppState>>) -> Result<Json<
         "epoch": topology.epoch,
         "replicationFactor": topology.replication_factor,
         "nodes": nodes,
-        "rebalance": rebalance_progress(),
+        "rebalance": progress(&state)?,
     })))
 }
 
-/// The rebalance's progress, in the shape `GET /_miroir/rebalance` answers. No rebalance
-/// runs yet: it is always idle.
-fn rebalance_progress() -> Value {
-    json!({
-        "state": "idle",
-        "movesTotal": 0,
-        "movesDone": 0,
-        "documentsTotal": 0,
-        "documentsCopied": 0,
-        "startedAt": null,
-        "etaSeconds": null,
-    })
+/// `GET /_miroir/rebalance`
+pub(crate) async fn rebalance(State(state): State<Arc<AppState>>) -> Result<Json<Value>> {
+    Ok(Json(progress(&state)?))
 }
 
-/// `GET /_miroir/rebalance`
-pub(crate) async fn rebalance() -> Json<Value> {
-    Json(rebalance_progress())
+async fn pause_or_resume(state: &AppState, paused: bool) -> Result<Json<Value>> {
+    if !set_paused(state, paused)? {
+        return Err(MeiliError::new(
+            StatusCode::CONFLICT,
+            "miroir_no_rebalance",
+            ErrorType::InvalidRequest,
+            "No rebalance is running.",
+        )
+        .into());
+    }
+    Ok(Json(progress(state)?))
+}
+
+/// `POST /_miroir/rebalance/pause`: no move advances until resumed (a move's step in progress
+/// finishes first).
+pub(crate) async fn pause(State(state): State<Arc<AppState>>) -> Result<Json<Value>> {
+    pause_or_resume(&state, true).await
+}
+
+/// `POST /_miroir/rebalance/resume`
+pub(crate) async fn resume(State(state): State<Arc<AppState>>) -> Result<Json<Value>> {
+    pause_or_resume(&state, false).await
 }

@@ -49,6 +49,7 @@ where
     F: Fn(usize, Vec<u32>) -> Fut + Sync,
     Fut: Future<Output = Result<T>> + Send,
 {
+    let _reading = cluster.read_guard();
     cover(cluster, scope, shards.to_vec(), Vec::new(), &request).await
 }
 
@@ -274,7 +275,7 @@ mod tests {
 
     const LAYOUT: Layout = Layout {
         shards: 8,
-        replicas: 2,
+        whole: false,
     };
 
     #[tokio::test]
@@ -344,7 +345,7 @@ mod tests {
         fakes[0].set(Behaviour::Late(Duration::from_millis(20)));
         let layout = Layout {
             shards: 8,
-            replicas: 1,
+            whole: false,
         };
         let answers = fan_out(&cluster, &layout.into(), &all_shards(8), |node, _| {
             let handle = cluster.node(node).clone();

@@ -11,6 +11,7 @@
 pub(crate) mod fanout;
 pub(crate) mod load;
 pub(crate) mod node;
+pub(crate) mod placement;
 pub(crate) mod plan;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use miroir_core::hash::{document_id_hash, shard_of, ShardCount};
 use miroir_core::placement::{NodeSpec, PlacementTable};
 use miroir_core::replica::StaleShards;
 use miroir_store::IndexRecord;
+use placement::{Members, Moving, Placement};
 
 use crate::config::ServerConfig;
 use crate::error::{Error, MeiliError, Result};
@@ -49,14 +51,15 @@ pub(crate) fn http_node(
 /// How long a node that failed to answer is avoided by read plans.
 pub(crate) const DOWN_FOR: Duration = Duration::from_secs(2);
 
-/// How one index is spread over the nodes: its shard count and the copies of each shard
-/// (the cluster's replication factor, or every node for a whole index).
+/// How one index is spread over the nodes: its shard count, and whether it is whole (every
+/// shard on every placed node) or sharded (each shard on as many nodes as the replication
+/// factor).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Layout {
     /// Virtual shards.
     pub shards: u32,
-    /// Copies of each shard.
-    pub replicas: usize,
+    /// On every placed node.
+    pub whole: bool,
 }
 
 /// What a read covers: the layout of its indexes, and the indexes whose stale replicas it must
@@ -121,8 +124,6 @@ impl Default for Outbox {
 /// stable for the life of the process and per-node loops and read plans can hold it.
 struct Member {
     node: Node,
-    /// The node as placement sees it (id, weight, zone).
-    spec: NodeSpec,
     /// Milliseconds since the cluster's clock until which the node is considered down.
     down_until: AtomicU64,
     /// Its [`Health`] (as `u8`).
@@ -131,19 +132,21 @@ struct Member {
     outbox: Outbox,
     /// It lost its data (see [`Cluster::set_lost`]).
     lost: AtomicBool,
+    /// Removed from the fleet (see [`Cluster::retire`]).
+    retired: AtomicBool,
     /// Read latency and requests in flight (see [`load`]).
     load: load::NodeLoad,
 }
 
 impl Member {
-    fn new(node: Node, spec: NodeSpec) -> Member {
+    fn new(node: Node) -> Member {
         Member {
             node,
-            spec,
             down_until: AtomicU64::new(0),
             health: AtomicU8::new(0),
             outbox: Outbox::default(),
             lost: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             load: load::NodeLoad::default(),
         }
     }
@@ -156,17 +159,18 @@ pub(crate) struct Cluster {
     members: boxcar::Vec<Member>,
     /// Serializes additions, so that a node id is never added twice.
     adding: Mutex<()>,
-    /// The positions of the nodes placement gives shards (see `Topology::placement_nodes`);
-    /// placement tables are renumbered to node positions.
-    placed: RwLock<Vec<usize>>,
-    replication_factor: usize,
-    tables: Mutex<HashMap<Layout, Arc<PlacementTable>>>,
+    /// Which nodes hold which shards (see [`placement`]).
+    placement: Mutex<Placement>,
     /// The clock `down_until` counts from.
     epoch: Instant,
     /// Rotates tie-breaks between equally useful replicas.
     rotation: AtomicUsize,
     /// Stale replicas: `(index uid, node)`.
     stale: RwLock<HashMap<(String, usize), StaleShards>>,
+    /// The current read generation: every read holds a clone while it runs, so a rebalance
+    /// that switched a shard's owners knows when no read planned before is left (see
+    /// [`Cluster::next_read_generation`]).
+    read_generation: Mutex<Arc<()>>,
 }
 
 impl Cluster {
@@ -180,38 +184,91 @@ impl Cluster {
             .map(|n| http_node(config, &n.id, &n.url, n.api_key.clone()))
             .collect::<Result<Vec<_>>>()?;
         let cluster = Cluster::with_nodes(config, nodes);
-        *cluster
-            .placed
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = placed;
+        cluster.set_placement(
+            Members {
+                placed,
+                replication_factor: config.replication_factor,
+            },
+            None,
+        );
         Ok(cluster)
     }
 
     /// The cluster of a validated configuration over the given nodes, in configuration order,
     /// every one of them placed (tests use in-process fakes).
     pub fn with_nodes(config: &ServerConfig, nodes: Vec<Node>) -> Cluster {
-        let members: boxcar::Vec<Member> = nodes
-            .into_iter()
-            .zip(&config.nodes)
-            .map(|(node, configured)| {
-                let spec = NodeSpec {
-                    id: configured.id.clone(),
-                    weight: configured.weight,
-                    zone: configured.zone.clone(),
-                };
-                Member::new(node, spec)
+        let specs: Vec<NodeSpec> = config
+            .nodes
+            .iter()
+            .map(|configured| NodeSpec {
+                id: configured.id.clone(),
+                weight: configured.weight,
+                zone: configured.zone.clone(),
             })
             .collect();
-        Cluster {
-            placed: RwLock::new((0..members.count()).collect()),
-            members,
-            adding: Mutex::new(()),
+        let members = Members {
+            placed: (0..nodes.len()).collect(),
             replication_factor: config.replication_factor,
-            tables: Mutex::new(HashMap::new()),
+        };
+        Cluster {
+            members: nodes.into_iter().map(Member::new).collect(),
+            adding: Mutex::new(()),
+            placement: Mutex::new(Placement::new(specs, members)),
             epoch: Instant::now(),
             rotation: AtomicUsize::new(0),
             stale: RwLock::new(HashMap::new()),
+            read_generation: Mutex::new(Arc::new(())),
         }
+    }
+
+    /// A token of the current read generation, held by a read while it runs.
+    pub fn read_guard(&self) -> Arc<()> {
+        self.read_generation
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Starts a new read generation and returns the previous one's token: once it is the
+    /// only holder left, every read planned before the call has finished.
+    pub fn next_read_generation(&self) -> Arc<()> {
+        std::mem::replace(
+            &mut *self
+                .read_generation
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            Arc::new(()),
+        )
+    }
+
+    /// Removes a node from the fleet for good: it receives nothing more and is never read
+    /// from (its position stays, empty of meaning).
+    pub fn retire(&self, node: usize) {
+        if let Some(member) = self.members.get(node) {
+            member.retired.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether a node was removed from the fleet.
+    pub fn is_retired(&self, node: usize) -> bool {
+        self.members
+            .get(node)
+            .is_some_and(|m| m.retired.load(Ordering::SeqCst))
+    }
+
+    /// The nodes in the fleet (not removed), by position.
+    pub fn fleet_nodes(&self) -> impl Iterator<Item = &Node> + '_ {
+        self.members
+            .iter()
+            .filter(|(_, member)| !member.retired.load(Ordering::SeqCst))
+            .map(|(_, member)| &member.node)
+    }
+
+    /// The positions of the nodes in the fleet (not removed).
+    pub fn fleet(&self) -> Vec<usize> {
+        (0..self.node_count())
+            .filter(|node| !self.is_retired(*node))
+            .collect()
     }
 
     /// Adds a node at the next position, holding no shard (placement is unchanged). Returns
@@ -224,7 +281,9 @@ impl Cluster {
         if self.position(&node.id).is_some() {
             return None;
         }
-        Some(self.members.push(Member::new(node, spec)))
+        // Placement first: a position that exists always has its spec.
+        self.placement().add_node(spec);
+        Some(self.members.push(Member::new(node)))
     }
 
     /// How many nodes there are (every position below is valid).
@@ -260,58 +319,50 @@ impl Cluster {
         load::hedge_ceiling(self.members.iter().map(|(_, member)| &member.load))
     }
 
-    /// Copies of every document of a sharded index.
+    fn placement(&self) -> std::sync::MutexGuard<'_, Placement> {
+        // Placement is replaced whole under this lock: a panic cannot leave it half-written.
+        self.placement
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Copies of every document of a sharded index (before the running rebalance, if any).
     pub fn replication_factor(&self) -> usize {
-        self.replication_factor
+        self.placement().from().replication_factor
+    }
+
+    /// Copies of each shard of an index with `layout` (before the running rebalance).
+    pub fn copies(&self, layout: Layout) -> usize {
+        self.placement().from().copies(layout)
     }
 
     /// The layout of an index: whole indexes (see [`IndexRecord::whole`]) are on every node.
     pub fn layout(&self, index: &IndexRecord) -> Layout {
         Layout {
             shards: index.shard_count,
-            replicas: if index.whole {
-                self.placed().len()
-            } else {
-                self.replication_factor
-            },
+            whole: index.whole,
         }
     }
 
-    /// The placement table of a layout.
+    /// The placement table reads use for a layout.
     pub fn table(&self, layout: Layout) -> Result<Arc<PlacementTable>> {
-        // A panic while holding this lock cannot leave the cache half-written (one insert).
-        let mut tables = self
-            .tables
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(table) = tables.get(&layout) {
-            return Ok(table.clone());
-        }
-        let count = ShardCount::new(layout.shards)
-            .map_err(|e| MeiliError::invalid("bad_request", e.to_string()))?;
-        let placed = self.placed();
-        let specs: Vec<NodeSpec> = placed
-            .iter()
-            .map(|position| self.members[*position].spec.clone())
-            .collect();
-        let all_ids: Vec<String> = self.nodes().map(|node| node.id.clone()).collect();
-        let table = PlacementTable::new(&specs, count, layout.replicas)
-            .map_err(|e| MeiliError::invalid("bad_request", e.to_string()))?
-            .renumbered(&placed, &all_ids)
-            .ok_or(Error::Store(miroir_store::Error::Corrupt(
-                "placement names a node the cluster does not have",
-            )))?;
-        let table = Arc::new(table);
-        tables.insert(layout, table.clone());
-        Ok(table)
+        self.placement().reads(layout)
     }
 
-    /// The positions of the nodes placement gives shards.
-    pub fn placed(&self) -> Vec<usize> {
-        self.placed
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+    /// The node positions writes of `shard` reach (during a rebalance, also the shard's new
+    /// owners while they catch up).
+    pub fn write_replicas(&self, layout: Layout, shard: u32) -> Result<Vec<usize>> {
+        self.placement().writes(layout, shard)
+    }
+
+    /// Whether a rebalance is moving shards.
+    pub fn is_rebalancing(&self) -> bool {
+        self.placement().is_moving()
+    }
+
+    /// Replaces placement: the placement `from` and the running rebalance, if any.
+    pub fn set_placement(&self, from: Members, moving: Option<Moving>) {
+        self.placement().set(from, moving);
     }
 
     /// The shard of a canonical document id.
@@ -340,6 +391,7 @@ impl Cluster {
     pub fn is_up(&self, node: usize) -> bool {
         self.health(node) != Health::Down
             && !self.is_lost(node)
+            && !self.is_retired(node)
             && self
                 .members
                 .get(node)

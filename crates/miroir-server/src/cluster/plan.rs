@@ -52,9 +52,13 @@ impl Cluster {
     /// The shards a request to `node` must select with the marker filter: `shards`, or none
     /// when the node holds no other shard of this layout (a node holds exactly the documents
     /// of its shards, so the filter would select everything; leaving it out spares the node
-    /// evaluating it on every query). Without a placement table the selection is kept, which
-    /// is always correct.
+    /// evaluating it on every query). Without a placement table, or while a rebalance runs
+    /// (a node may then also hold copies it does not serve: being copied to it, or waiting
+    /// to be deleted), the selection is kept, which is always correct.
     pub fn shard_selection(&self, layout: Layout, node: usize, shards: &[u32]) -> Vec<u32> {
+        if self.is_rebalancing() {
+            return shards.to_vec();
+        }
         let Ok(table) = self.table(layout) else {
             return shards.to_vec();
         };
@@ -170,7 +174,7 @@ mod tests {
         let (cluster, _) = cluster_of(vec![FakeNode::healthy(); 3], 2);
         let layout = Layout {
             shards: 16,
-            replicas: 2,
+            whole: false,
         };
         for _ in 0..6 {
             let plan = cluster
@@ -187,7 +191,7 @@ mod tests {
         let (cluster, _) = cluster_of(vec![FakeNode::healthy(); 3], 3);
         let layout = Layout {
             shards: 4,
-            replicas: 3,
+            whole: false,
         };
         let chosen: std::collections::BTreeSet<usize> = (0..6)
             .map(|_| {
@@ -205,7 +209,7 @@ mod tests {
         let (cluster, _) = cluster_of(vec![FakeNode::healthy(); 3], 2);
         let layout = Layout {
             shards: 8,
-            replicas: 2,
+            whole: false,
         };
         cluster.mark_down(1);
         let plan = cluster
@@ -231,7 +235,7 @@ mod tests {
         let scope = Scope {
             layout: Layout {
                 shards: 8,
-                replicas: 2,
+                whole: false,
             },
             indexes: vec!["movies".to_string()],
         };
@@ -267,7 +271,7 @@ mod tests {
         let (cluster, _) = cluster_of(vec![FakeNode::healthy(); 3], 2);
         let layout = Layout {
             shards: 8,
-            replicas: 2,
+            whole: false,
         };
         let scope = Scope {
             layout,
@@ -303,7 +307,7 @@ mod tests {
         let (cluster, _) = cluster_of(vec![FakeNode::healthy(); 2], 2);
         let layout = Layout {
             shards: 4,
-            replicas: 2,
+            whole: false,
         };
         for _ in 0..10 {
             cluster
@@ -324,7 +328,7 @@ mod tests {
         let (cluster, _) = cluster_of(vec![FakeNode::healthy(); 2], 2);
         let layout = Layout {
             shards: 4,
-            replicas: 2,
+            whole: false,
         };
         assert!(cluster
             .shard_selection(layout, 0, &all_shards(4))

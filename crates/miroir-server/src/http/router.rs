@@ -18,7 +18,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
 use super::auth::{authenticate, Guard};
-use crate::admin::{join, nodes, topology, verify};
+use crate::admin::{fleet, join, nodes, topology, verify};
 use crate::instance::{chats, dumps, features, keys, unsupported};
 use crate::read::{documents as read_documents, facet_search, fields, indexes as read_indexes};
 use crate::read::{multi_search, search, settings as read_settings, similar, stats};
@@ -478,8 +478,23 @@ fn table() -> Vec<Entry> {
         route(Post, "/logs/stderr", Action("metrics.get"), not_supported),
         route(Get, "/_miroir/nodes", Action("*"), nodes::nodes),
         route(Post, "/_miroir/nodes", Action("*"), join::add_node),
+        route(Post, "/_miroir/nodes/{id}/drain", Action("*"), fleet::drain),
+        route(Delete, "/_miroir/nodes/{id}", Action("*"), fleet::remove),
         route(Get, "/_miroir/topology", Action("*"), topology::topology),
+        route(Patch, "/_miroir/topology", Action("*"), fleet::change),
         route(Get, "/_miroir/rebalance", Action("*"), topology::rebalance),
+        route(
+            Post,
+            "/_miroir/rebalance/pause",
+            Action("*"),
+            topology::pause,
+        ),
+        route(
+            Post,
+            "/_miroir/rebalance/resume",
+            Action("*"),
+            topology::resume,
+        ),
         route(Post, "/_miroir/verify", Action("*"), verify::verify),
     ]
 }

@@ -75,7 +75,7 @@ pub(crate) async fn federated(
     }
     let layout = layout.unwrap_or(Layout {
         shards: 1,
-        replicas: state.cluster.replication_factor(),
+        whole: false,
     });
     let weights: Vec<f64> = queries
         .iter()

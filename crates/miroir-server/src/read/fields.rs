@@ -33,7 +33,7 @@ pub(crate) async fn list_fields(
     request.insert("offset".into(), Value::from(0));
     request.insert("limit".into(), Value::from(u32::MAX));
     let path = format!("/indexes/{uid}/fields");
-    let answers = try_join_all(state.cluster.nodes().map(|node| {
+    let answers = try_join_all(state.cluster.fleet_nodes().map(|node| {
         node.json(
             Method::POST,
             &path,
@@ -42,7 +42,7 @@ pub(crate) async fn list_fields(
     }))
     .await?;
     let mut fields: Vec<Value> = Vec::new();
-    for (node, answer) in state.cluster.nodes().zip(answers) {
+    for (node, answer) in state.cluster.fleet_nodes().zip(answers) {
         let garbage = |what: &str| Error::NodeUnavailable {
             node: node.id.clone(),
             reason: format!("answered a field listing {what}"),

@@ -176,7 +176,7 @@ pub(crate) async fn index_stats(
     let sizes = SizeParams::parse(&params)?;
     let index = state.index(&uid)?;
     let per_node = per_node_index_stats(&state, &uid, sizes).await?;
-    let copies = state.cluster.layout(&index).replicas as u64;
+    let copies = state.cluster.copies(state.cluster.layout(&index)) as u64;
     Ok(Json(merge_index_stats(&per_node, copies, sizes)))
 }
 
@@ -190,7 +190,7 @@ pub(crate) async fn per_node_index_stats(
     try_join_all(
         state
             .cluster
-            .nodes()
+            .fleet_nodes()
             .map(|node| node.json(Method::GET, &path, NodeBody::Empty)),
     )
     .await
@@ -207,7 +207,7 @@ pub(crate) async fn global_stats(
     let per_node = try_join_all(
         state
             .cluster
-            .nodes()
+            .fleet_nodes()
             .map(|node| node.json(Method::GET, &path, NodeBody::Empty)),
     )
     .await?;
@@ -233,7 +233,7 @@ pub(crate) async fn global_stats(
             .iter()
             .filter_map(|s| s.get("indexes").and_then(|i| i.get(&index.uid)).cloned())
             .collect();
-        let copies = state.cluster.layout(&index).replicas as u64;
+        let copies = state.cluster.copies(state.cluster.layout(&index)) as u64;
         indexes.insert(index.uid.clone(), merge_index_stats(&stats, copies, sizes));
     }
     Ok(Json(json!({

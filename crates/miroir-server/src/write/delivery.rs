@@ -17,6 +17,8 @@
 //! writes, by the `customMetadata` tag Miroir put on the call (`miroir:{seq}:{call}`), and
 //! recorded; the first that does not match ends the reconciliation, and sending resumes after
 //! the last matched call. A call is therefore never sent twice to a node that accepted it.
+//! Node tasks tagged by the rebalance (`rebalance::MOVE_TAG`: the copies and deletions it
+//! sends directly) are skipped.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -32,6 +34,7 @@ use miroir_store::{CallBody, Delivery, JournalEntry};
 
 use crate::cluster::node::{NodeBody, NodeResponse};
 use crate::error::{Error, Result};
+use crate::rebalance::MOVE_TAG;
 use crate::state::AppState;
 use crate::tasks::poller::node_task_state;
 
@@ -170,6 +173,13 @@ pub(crate) async fn reconcile(state: &AppState, node: usize) -> Result<usize> {
         })?;
     let mut found = 0;
     for task in tasks {
+        // The rebalance's own copies and deletions are not journal calls.
+        if task["customMetadata"]
+            .as_str()
+            .is_some_and(|tag| tag.starts_with(MOVE_TAG))
+        {
+            continue;
+        }
         let Some((entry, call)) = state.store.next_delivery(&handle.id)? else {
             break;
         };

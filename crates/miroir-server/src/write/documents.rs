@@ -211,21 +211,21 @@ impl RoutePlan {
             Some(index) => index,
             None => new_record(state, uid, None)?,
         };
-        let table = state.cluster.table(state.cluster.layout(&index))?;
+        let layout = state.cluster.layout(&index);
         let mut replica_sets: Vec<Vec<usize>> = Vec::new();
         let group_of_shard = (0..index.shard_count)
             .map(|shard| {
-                let mut set = table.replicas(shard).to_vec();
+                let mut set = state.cluster.write_replicas(layout, shard)?;
                 set.sort_unstable();
-                match replica_sets.iter().position(|known| *known == set) {
+                Ok(match replica_sets.iter().position(|known| *known == set) {
                     Some(group) => group,
                     None => {
                         replica_sets.push(set);
                         replica_sets.len() - 1
                     }
-                }
+                })
             })
-            .collect();
+            .collect::<Result<Vec<usize>>>()?;
         let primary_key = index
             .primary_key
             .clone()
@@ -298,7 +298,7 @@ fn ids_by_node(
     index: &IndexRecord,
     ids: &[Value],
 ) -> Result<Vec<(Vec<Value>, Vec<u32>)>> {
-    let table = state.cluster.table(state.cluster.layout(index))?;
+    let layout = state.cluster.layout(index);
     let mut groups = vec![(Vec::new(), Vec::new()); state.cluster.node_count()];
     for id in ids {
         let canonical = match id {
@@ -307,8 +307,11 @@ fn ids_by_node(
             other => other.to_string(),
         };
         let shard = state.cluster.shard_of(index.shard_count, &canonical)?;
-        for node in table.replicas(shard) {
-            let (ids, shards): &mut (Vec<Value>, Vec<u32>) = &mut groups[*node];
+        for node in state.cluster.write_replicas(layout, shard)? {
+            if groups.len() <= node {
+                groups.resize(node + 1, (Vec::new(), Vec::new()));
+            }
+            let (ids, shards): &mut (Vec<Value>, Vec<u32>) = &mut groups[node];
             ids.push(id.clone());
             if !shards.contains(&shard) {
                 shards.push(shard);

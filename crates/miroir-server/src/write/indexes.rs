@@ -41,7 +41,7 @@ pub(crate) fn creation_calls(
     primary_key: Option<&str>,
 ) -> Vec<NodeCall> {
     let mut calls = Vec::new();
-    for node in 0..state.cluster.node_count() {
+    for node in state.cluster.fleet() {
         calls.push(NodeCall::json(
             node,
             Method::POST,

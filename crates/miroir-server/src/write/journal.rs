@@ -72,7 +72,10 @@ pub(crate) fn broadcast(
     path: &str,
     body: Option<Value>,
 ) -> Vec<NodeCall> {
-    (0..state.cluster.node_count())
+    state
+        .cluster
+        .fleet()
+        .into_iter()
         .map(|node| NodeCall::json(node, method.clone(), path.to_string(), body.clone()))
         .collect()
 }

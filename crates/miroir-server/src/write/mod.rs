@@ -9,6 +9,7 @@
 //! cancelation ([`cancel`]) and instance-wide changes ([`relay`]) go the same way.
 
 pub(crate) mod cancel;
+pub(crate) mod copy;
 pub(crate) mod delivery;
 pub(crate) mod documents;
 pub(crate) mod indexes;

@@ -26,17 +26,15 @@ use std::time::{Duration, Instant};
 use axum::http::Method;
 use serde_json::json;
 
-use miroir_core::marker::shards_filter;
 use miroir_store::IndexRecord;
 
-use crate::cluster::node::{url_encode, Node, NodeBody};
+use super::copy::{copy_shards, count_documents, newest_task, wait_tasks};
+use crate::cluster::node::NodeBody;
 use crate::cluster::Health;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
-/// Documents copied per request.
-const PAGE: usize = 1000;
-/// The longest a rebuild waits for a node to finish its tasks or for peers to reach the head.
+/// The longest a rebuild waits for peers to reach the head.
 const PATIENCE: Duration = Duration::from_secs(600);
 
 /// Runs forever: enforces the journal's retention, and rebuilds every node found lost once
@@ -50,7 +48,10 @@ pub(crate) async fn run(state: Arc<AppState>) {
             tracing::warn!(%error, "journal retention could not be enforced");
         }
         for node in 0..state.cluster.node_count() {
-            if !state.cluster.is_lost(node) || state.cluster.health(node) != Health::Healthy {
+            if !state.cluster.is_lost(node)
+                || state.cluster.is_retired(node)
+                || state.cluster.health(node) != Health::Healthy
+            {
                 continue;
             }
             let id = state.cluster.node(node).id.clone();
@@ -97,7 +98,11 @@ fn enforce_retention(state: &AppState) -> Result<()> {
 
 /// Rebuilds `node` (see the module docs); returns how many documents were copied.
 pub(crate) async fn rebuild(state: &AppState, node: usize) -> Result<u64> {
-    let peers: Vec<usize> = (0..state.cluster.node_count())
+    let _holding = state.holding.lock().await;
+    let peers: Vec<usize> = state
+        .cluster
+        .fleet()
+        .into_iter()
         .filter(|peer| *peer != node)
         .collect();
     let head = {
@@ -276,77 +281,15 @@ async fn copy_index(state: &AppState, node: usize, index: &IndexRecord) -> Resul
             None => by_source.push((source, vec![*shard])),
         }
     }
-    let path = match &index.primary_key {
-        Some(key) => format!("/indexes/{uid}/documents?primaryKey={}", url_encode(key)),
-        None => format!("/indexes/{uid}/documents"),
-    };
     let mut copied = 0u64;
-    let mut expected = 0u64;
-    let started = Instant::now();
     for (source, group) in by_source {
         let source = state.cluster.node(source);
-        let filter = shards_filter(&group);
-        let mut offset = 0;
-        let mut tasks = Vec::new();
-        loop {
-            let page = source
-                .json(
-                    Method::POST,
-                    &format!("/indexes/{uid}/documents/fetch"),
-                    NodeBody::Json(json!({"filter": filter, "offset": offset, "limit": PAGE})),
-                )
-                .await?;
-            let documents = page["results"]
-                .as_array()
-                .ok_or_else(|| Error::NodeUnavailable {
-                    node: source.id.clone(),
-                    reason: "answered a document listing without results".to_string(),
-                })?;
-            if offset == 0 {
-                expected += page["total"].as_u64().unwrap_or(0);
-            }
-            if documents.is_empty() {
-                break;
-            }
-            let mut ndjson = Vec::new();
-            for document in documents {
-                serde_json::to_writer(&mut ndjson, document).map_err(|e| {
-                    Error::NodeUnavailable {
-                        node: source.id.clone(),
-                        reason: format!("answered a document Miroir cannot re-encode: {e}"),
-                    }
-                })?;
-                ndjson.push(b'\n');
-            }
-            let answer = target
-                .json(
-                    Method::POST,
-                    &path,
-                    NodeBody::Raw {
-                        content_type: "application/x-ndjson",
-                        bytes: ndjson.into(),
-                    },
-                )
-                .await?;
-            tasks.extend(answer["taskUid"].as_u64());
-            copied += documents.len() as u64;
-            offset += documents.len();
-            tracing::info!(
-                node = %target.id, index = %uid, shards = shards.len(), copied, expected,
-                seconds = started.elapsed().as_secs_f64(),
-                "rebuild: copying documents"
-            );
-        }
-        wait_tasks(target, &tasks).await?;
+        copied += copy_shards(source, target, index, &group, None)
+            .await?
+            .copied;
     }
-    let held = target
-        .json(
-            Method::POST,
-            &format!("/indexes/{uid}/documents/fetch"),
-            NodeBody::Json(json!({"limit": 0})),
-        )
-        .await?;
-    let held = held["total"].as_u64().unwrap_or(0);
+    let held = count_documents(target, uid, None).await?;
+    let expected = count_documents_of_sources(state, index, &shards, node).await?;
     if held != expected {
         return Err(Error::NodeUnavailable {
             node: target.id.clone(),
@@ -358,59 +301,18 @@ async fn copy_index(state: &AppState, node: usize, index: &IndexRecord) -> Resul
     Ok(copied)
 }
 
-/// The newest task uid on a node (`None`: no task).
-async fn newest_task(node: &Node) -> Result<Option<u64>> {
-    let answer = node
-        .json(Method::GET, "/tasks?limit=1", NodeBody::Empty)
-        .await?;
-    Ok(answer["results"][0]["uid"].as_u64())
-}
-
-/// Waits until every task of `uids` finished on `node`; a failed one fails the rebuild.
-async fn wait_tasks(node: &Node, uids: &[u64]) -> Result<()> {
-    if uids.is_empty() {
-        return Ok(());
+/// How many documents of `shards` of `index` their sources hold (the rebuilt node's count
+/// must match).
+async fn count_documents_of_sources(
+    state: &AppState,
+    index: &IndexRecord,
+    shards: &[u32],
+    node: usize,
+) -> Result<u64> {
+    let mut total = 0;
+    for shard in shards {
+        let source = state.cluster.node(source_of(state, index, *shard, node)?);
+        total += count_documents(source, &index.uid, Some(&[*shard])).await?;
     }
-    let list: Vec<String> = uids.iter().map(u64::to_string).collect();
-    let path = format!("/tasks?uids={}&limit={}", list.join(","), uids.len());
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let answer = node.json(Method::GET, &path, NodeBody::Empty).await?;
-        let tasks =
-            answer["results"]
-                .as_array()
-                .cloned()
-                .ok_or_else(|| Error::NodeUnavailable {
-                    node: node.id.clone(),
-                    reason: "answered a task listing without results".to_string(),
-                })?;
-        let finished = tasks
-            .iter()
-            .filter(|t| {
-                matches!(
-                    t["status"].as_str(),
-                    Some("succeeded" | "failed" | "canceled")
-                )
-            })
-            .count();
-        let failed = tasks
-            .iter()
-            .find(|t| t["status"] == "failed" && t["type"] != "indexDeletion");
-        if let Some(failed) = failed {
-            return Err(Error::NodeUnavailable {
-                node: node.id.clone(),
-                reason: format!("a rebuild task failed: {}", failed["error"]),
-            });
-        }
-        if finished == uids.len() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(Error::NodeUnavailable {
-                node: node.id.clone(),
-                reason: "rebuild tasks did not finish in time".to_string(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    Ok(total)
 }

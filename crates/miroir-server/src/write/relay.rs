@@ -7,7 +7,7 @@ use futures::future::try_join_all;
 use serde_json::Value;
 
 use crate::cluster::node::{NodeBody, NodeResponse};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// Sends `body` to the first node, then (if it accepted) to every other node; answers the first
@@ -23,17 +23,21 @@ pub(crate) async fn to_every_node(
         None => NodeBody::Empty,
     };
     let _guard = state.write_lock.lock().await;
-    let first = state
-        .cluster
-        .node(0)
+    let mut fleet = state.cluster.fleet_nodes();
+    let Some(first_node) = fleet.next() else {
+        return Err(Error::NodeUnavailable {
+            node: "-".to_string(),
+            reason: "the fleet has no node".to_string(),
+        });
+    };
+    let first = first_node
         .send(method.clone(), path, as_body(&body))
         .await?;
-    let first_id = &state.cluster.node(0).id;
     if !first.status.is_success() {
-        first.json(first_id)?;
+        first.json(&first_node.id)?;
         return Ok(first);
     }
-    try_join_all(state.cluster.nodes().skip(1).map(|node| {
+    try_join_all(fleet.map(|node| {
         let method = method.clone();
         let body = as_body(&body);
         async move { node.send(method, path, body).await?.json(&node.id) }

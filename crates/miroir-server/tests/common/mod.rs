@@ -331,6 +331,7 @@ impl Cluster {
             node_timeout: DEFAULT_NODE_TIMEOUT,
             replica_timeout: DEFAULT_REPLICA_TIMEOUT,
             min_in_sync: 1,
+            rebalance_concurrency: 2,
             health_interval: DEFAULT_HEALTH_INTERVAL,
             journal_retention: DEFAULT_JOURNAL_RETENTION,
             journal_retention_bytes: DEFAULT_JOURNAL_RETENTION_BYTES,

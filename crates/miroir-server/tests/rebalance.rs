@@ -1,0 +1,344 @@
+//! Live topology changes move shards while Miroir serves: a node added through the API
+//! receives its share, a drained node gives all of it away and is removed, the replication
+//! factor goes up and down, and a dead node removed with `force` has its shards copied again
+//! from the survivors. Throughout, a search counting a fixed set of documents returns the exact
+//! count and every write succeeds; afterwards every document is on exactly RF live nodes.
+
+#[macro_use]
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use common::{task_uid, Backend, Client, Cluster, Node, NODE_KEY};
+
+/// Documents of the fixed set every search counts.
+const FIXED: u64 = 300;
+
+fn seed_documents() -> Vec<Value> {
+    (0..1200)
+        .map(|i| {
+            let group = if (i as u64) < FIXED { "fixed" } else { "other" };
+            json!({"id": i, "group": group, "text": format!("document {i}")})
+        })
+        .collect()
+}
+
+/// Polls `/_miroir/rebalance` until no rebalance runs, for at most 180 seconds.
+async fn wait_idle(client: &Client) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (status, progress) = client.get("/_miroir/rebalance").await;
+        assert_eq!(status, StatusCode::OK, "{progress}");
+        assert_ne!(progress["state"], "failed", "{progress}");
+        if progress["state"] == "idle" {
+            return progress;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rebalance did not finish: {progress}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls the topology until `ready` holds for it.
+async fn wait_topology(client: &Client, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (_, topology) = client.get("/_miroir/topology").await;
+        if ready(&topology) {
+            return topology;
+        }
+        assert!(Instant::now() < deadline, "timed out: {what}: {topology}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn node_of<'a>(topology: &'a Value, id: &str) -> &'a Value {
+    topology["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["id"] == id))
+        .unwrap_or(&Value::Null)
+}
+
+/// How many of `nodes` hold each document id of `index`.
+async fn copies(nodes: &[&Node], index: &str) -> HashMap<String, usize> {
+    let mut copies = HashMap::new();
+    for node in nodes {
+        for document in node.client().all_documents(index).await {
+            *copies.entry(document["id"].to_string()).or_default() += 1;
+        }
+    }
+    copies
+}
+
+/// A writer and a searcher running through Miroir until stopped.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    searches: Arc<AtomicU64>,
+    writer: tokio::task::JoinHandle<Vec<u64>>,
+    searcher: tokio::task::JoinHandle<Vec<String>>,
+}
+
+impl Traffic {
+    fn start(client: &Client) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let searches = Arc::new(AtomicU64::new(0));
+        let writer = {
+            let client = client.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut tasks = Vec::new();
+                for batch in 0..400u64 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let documents: Vec<Value> = (0..5)
+                        .map(|i| json!({"id": 100_000 + batch * 5 + i, "group": "written"}))
+                        .collect();
+                    let (status, answer) = client
+                        .post("/indexes/docs/documents", Value::Array(documents))
+                        .await;
+                    assert_eq!(status, StatusCode::ACCEPTED, "write rejected: {answer}");
+                    tasks.push(task_uid(&answer));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                tasks
+            })
+        };
+        let searcher = {
+            let client = client.clone();
+            let stop = stop.clone();
+            let searches = searches.clone();
+            tokio::spawn(async move {
+                let mut wrong = Vec::new();
+                for _ in 0..100_000 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let (status, found) = client
+                        .post(
+                            "/indexes/docs/search",
+                            json!({"filter": "group = fixed", "page": 1, "hitsPerPage": 1}),
+                        )
+                        .await;
+                    searches.fetch_add(1, Ordering::SeqCst);
+                    if status != StatusCode::OK || found["totalHits"] != FIXED {
+                        wrong.push(format!("{status}: {found}"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                wrong
+            })
+        };
+        Traffic {
+            stop,
+            searches,
+            writer,
+            searcher,
+        }
+    }
+
+    /// Stops both; asserts every search counted exactly and every write succeeded. Returns
+    /// the ids written.
+    async fn stop(self, client: &Client) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        let tasks = self.writer.await.expect("writer ran");
+        let wrong = self.searcher.await.expect("searcher ran");
+        assert!(self.searches.load(Ordering::SeqCst) > 0, "searches ran");
+        assert!(
+            wrong.is_empty(),
+            "{} wrong searches, first: {:?}",
+            wrong.len(),
+            wrong.first()
+        );
+        for uid in &tasks {
+            let task = client.wait_task(*uid).await;
+            assert_eq!(task["status"], "succeeded", "{task}");
+        }
+        tasks.len() as u64 * 5
+    }
+}
+
+async fn a_node_joins_then_another_drains_and_leaves(backend: Backend) {
+    let cluster = Cluster::start(&backend, 3, 2, 16).await;
+    let client = cluster.client();
+    client
+        .seed_index(
+            "docs",
+            json!({"filterableAttributes": ["group"]}),
+            seed_documents(),
+        )
+        .await;
+    let newcomer = Node::start(&backend).await;
+    let traffic = Traffic::start(&client);
+
+    let (status, answer) = client
+        .post(
+            "/_miroir/nodes",
+            json!({"id": "n3", "url": newcomer.url(), "apiKey": NODE_KEY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let topology = wait_topology(&client, "n3 active", |t| {
+        node_of(t, "n3")["state"] == "active"
+    })
+    .await;
+    assert!(
+        node_of(&topology, "n3")["shards"].as_u64().unwrap_or(0) > 0,
+        "{topology}"
+    );
+    wait_idle(&client).await;
+
+    let (status, answer) = client.post("/_miroir/nodes/n0/drain", json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["node"]["state"], "draining");
+    let (status, refused) = client.delete("/_miroir/nodes/n0").await;
+    assert!(
+        status == StatusCode::CONFLICT || status == StatusCode::OK,
+        "{refused}"
+    );
+    if status == StatusCode::CONFLICT {
+        assert_eq!(refused["code"], "miroir_node_not_drained");
+        wait_topology(&client, "n0 drained", |t| node_of(t, "n0")["shards"] == 0).await;
+        wait_idle(&client).await;
+        let (status, removed) = client.delete("/_miroir/nodes/n0").await;
+        assert_eq!(status, StatusCode::OK, "{removed}");
+        assert_eq!(removed["node"]["state"], "removed");
+    }
+    let written = traffic.stop(&client).await;
+
+    let live = [&cluster.nodes[1], &cluster.nodes[2], &newcomer];
+    let per_id = copies(&live, "docs").await;
+    assert_eq!(
+        per_id.len() as u64,
+        1200 + written,
+        "every document is somewhere"
+    );
+    let misplaced: Vec<_> = per_id.iter().filter(|(_, n)| **n != 2).collect();
+    assert!(
+        misplaced.is_empty(),
+        "documents not on exactly 2 nodes: {misplaced:?}"
+    );
+    assert!(!newcomer.client().all_documents("docs").await.is_empty());
+    assert!(
+        cluster.nodes[0]
+            .client()
+            .all_documents("docs")
+            .await
+            .is_empty(),
+        "the removed node holds nothing"
+    );
+    let (_, all) = client
+        .post("/indexes/docs/search", json!({"page": 1, "hitsPerPage": 1}))
+        .await;
+    assert_eq!(all["totalHits"], 1200 + written, "{all}");
+    let (_, topology) = client.get("/_miroir/topology").await;
+    assert_eq!(node_of(&topology, "n0")["state"], "removed", "{topology}");
+}
+dual_test!(a_node_joins_then_another_drains_and_leaves);
+
+async fn the_replication_factor_goes_up_and_down(backend: Backend) {
+    let cluster = Cluster::start(&backend, 3, 2, 16).await;
+    let client = cluster.client();
+    client
+        .seed_index(
+            "docs",
+            json!({"filterableAttributes": ["group"]}),
+            seed_documents(),
+        )
+        .await;
+    let (status, answer) = client
+        .send(
+            Method::PATCH,
+            "/_miroir/topology",
+            json!({"replicationFactor": 4}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["code"], "miroir_invalid_replication_factor");
+    let nodes: Vec<&Node> = cluster.nodes.iter().collect();
+    for rf in [3, 2] {
+        let traffic = Traffic::start(&client);
+        let (status, answer) = client
+            .send(
+                Method::PATCH,
+                "/_miroir/topology",
+                json!({"replicationFactor": rf}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        wait_topology(&client, "rf applied", |t| t["replicationFactor"] == rf).await;
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let progress = wait_idle(&client).await;
+            let per_id = copies(&nodes, "docs").await;
+            if per_id.values().all(|n| *n == rf) {
+                assert_eq!(progress["state"], "idle");
+                break;
+            }
+            assert!(Instant::now() < deadline, "copies did not reach {rf}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let written = traffic.stop(&client).await;
+        let per_id = copies(&nodes, "docs").await;
+        assert!(per_id.len() as u64 >= 1200 + written);
+        assert!(
+            per_id.values().all(|n| *n == rf),
+            "every document on {rf} nodes"
+        );
+    }
+}
+dual_test!(the_replication_factor_goes_up_and_down);
+
+async fn a_dead_node_removed_with_force_is_replaced_by_copies(backend: Backend) {
+    let mut cluster = Cluster::start_processes(&backend, 3, 2, 16, |_| {}).await;
+    let client = cluster.client();
+    client
+        .seed_index(
+            "docs",
+            json!({"filterableAttributes": ["group"]}),
+            seed_documents(),
+        )
+        .await;
+    cluster.nodes[2].kill();
+    let (status, refused) = client.delete("/_miroir/nodes/n2").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["code"], "miroir_node_not_drained");
+    let (status, removed) = client.delete("/_miroir/nodes/n2?force=true").await;
+    assert_eq!(status, StatusCode::OK, "{removed}");
+    wait_topology(&client, "n2 holds nothing", |t| {
+        node_of(t, "n2")["shards"] == 0
+    })
+    .await;
+    wait_idle(&client).await;
+    let survivors = [&cluster.nodes[0], &cluster.nodes[1]];
+    let per_id = copies(&survivors, "docs").await;
+    assert_eq!(per_id.len(), 1200);
+    assert!(
+        per_id.values().all(|n| *n == 2),
+        "every document on both survivors"
+    );
+    let (_, found) = client
+        .post(
+            "/indexes/docs/search",
+            json!({"filter": "group = fixed", "page": 1, "hitsPerPage": 1}),
+        )
+        .await;
+    assert_eq!(found["totalHits"], FIXED, "{found}");
+    // Writes go on without the removed node.
+    client
+        .write_ok(
+            Method::POST,
+            "/indexes/docs/documents",
+            json!([{"id": 5000, "group": "late"}]),
+        )
+        .await;
+}
+dual_test!(a_dead_node_removed_with_force_is_replaced_by_copies);
