@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use common::{task_uid, Backend, Client, Cluster, Node, NODE_KEY};
+use common::{task_uid, Backend, Client, Cluster, MiroirProcess, Node, NODE_KEY};
 
 /// Documents of the fixed set every search counts.
 const FIXED: u64 = 300;
@@ -342,3 +342,77 @@ async fn a_dead_node_removed_with_force_is_replaced_by_copies(backend: Backend) 
         .await;
 }
 dual_test!(a_dead_node_removed_with_force_is_replaced_by_copies);
+
+/// Miroir killed with SIGKILL in the middle of a rebalance resumes it where it stood when it
+/// starts again: every move finishes, and every document ends on exactly 2 nodes.
+async fn a_rebalance_survives_miroir_being_killed(backend: Backend) {
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Node::start(&backend).await);
+    }
+    let refs: Vec<&Node> = nodes.iter().collect();
+    let mut miroir = MiroirProcess::start(&refs, 2, 16).await;
+    let client = miroir.client();
+    let documents: Vec<Value> = (0..20_000)
+        .map(|i| {
+            let group = if (i as u64) < FIXED { "fixed" } else { "other" };
+            json!({"id": i, "group": group})
+        })
+        .collect();
+    client
+        .seed_index(
+            "docs",
+            json!({"filterableAttributes": ["group"]}),
+            documents,
+        )
+        .await;
+    let newcomer = Node::start(&backend).await;
+    let (status, answer) = client
+        .post(
+            "/_miroir/nodes",
+            json!({"id": "n3", "url": newcomer.url(), "apiKey": NODE_KEY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    // Killed once the rebalance runs (at its first move's copy at the latest).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let killed_at = loop {
+        let (_, progress) = client.get("/_miroir/rebalance").await;
+        if progress["state"] == "running" {
+            break progress;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rebalance did not start: {progress}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    miroir.kill();
+    assert!(
+        killed_at["movesDone"].as_u64() < killed_at["movesTotal"].as_u64(),
+        "killed mid-rebalance: {killed_at}"
+    );
+    miroir.restart().await;
+    let topology = wait_topology(&client, "n3 active", |t| {
+        node_of(t, "n3")["state"] == "active"
+    })
+    .await;
+    assert!(
+        node_of(&topology, "n3")["shards"].as_u64().unwrap_or(0) > 0,
+        "{topology}"
+    );
+    wait_idle(&client).await;
+    let all: Vec<&Node> = nodes.iter().chain([&newcomer]).collect();
+    let per_id = copies(&all, "docs").await;
+    assert_eq!(per_id.len(), 20_000);
+    let misplaced = per_id.values().filter(|n| **n != 2).count();
+    assert_eq!(misplaced, 0, "documents not on exactly 2 nodes");
+    let (_, found) = client
+        .post(
+            "/indexes/docs/search",
+            json!({"filter": "group = fixed", "page": 1, "hitsPerPage": 1}),
+        )
+        .await;
+    assert_eq!(found["totalHits"], FIXED, "{found}");
+}
+dual_test!(a_rebalance_survives_miroir_being_killed);

@@ -566,3 +566,90 @@ pub fn task_uid(answer: &Value) -> u64 {
         .as_u64()
         .unwrap_or_else(|| panic!("no taskUid in {answer}"))
 }
+
+/// Miroir running as a process (`miroir serve`), which tests may kill with SIGKILL and start
+/// again on its state directory.
+pub struct MiroirProcess {
+    binary: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+    url: String,
+    _state: tempfile::TempDir,
+}
+
+impl MiroirProcess {
+    /// Starts `miroir serve` over `nodes` (ids `n0`, `n1`, …) with `rf` copies and `shards`
+    /// shards per index.
+    pub async fn start(nodes: &[&Node], rf: usize, shards: u32) -> MiroirProcess {
+        let state = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut args = vec![
+            "serve".to_string(),
+            format!("--http-addr=127.0.0.1:{port}"),
+            format!("--master-key={MASTER_KEY}"),
+            format!("--db-path={}", state.path().join("miroir").display()),
+            format!("--replication-factor={rf}"),
+            format!("--shards={shards}"),
+            format!("--nodes-api-key={NODE_KEY}"),
+            "--health-interval-ms=100".to_string(),
+        ];
+        for (i, node) in nodes.iter().enumerate() {
+            args.push(format!("--node=n{i}={}", node.url()));
+        }
+        let mut process = MiroirProcess {
+            binary: workspace_binary("miroir", "miroir"),
+            args,
+            child: None,
+            url: format!("http://127.0.0.1:{port}"),
+            _state: state,
+        };
+        process.spawn().await;
+        process
+    }
+
+    async fn spawn(&mut self) {
+        let child = Command::new(&self.binary)
+            .args(&self.args)
+            .env("MIROIR_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("miroir starts");
+        self.child = Some(child);
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(format!("{}/health", self.url)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "miroir did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills Miroir with SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL sent");
+            child.wait().expect("process reaped");
+        }
+    }
+
+    /// Starts Miroir again on its state directory.
+    pub async fn restart(&mut self) {
+        self.spawn().await;
+    }
+
+    /// A client of this Miroir with the master key.
+    pub fn client(&self) -> Client {
+        Client::new(self.url.clone(), MASTER_KEY)
+    }
+}
+
+impl Drop for MiroirProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
