@@ -59,6 +59,7 @@ use tokio::task::JoinHandle;
 
 use miroir_store::{SqliteStore, Store};
 
+use miroir_core::replica::StaleShards;
 use miroir_core::topology::{reconcile, NodeState, Notice, TopologyNode};
 use state::AppState;
 
@@ -144,7 +145,15 @@ fn with_stored_topology(
     let (topology, notices) = reconcile(store.topology()?, &configured, config.replication_factor);
     for notice in notices {
         match notice {
-            Notice::Joined(node) => tracing::info!(%node, "a configured node joins the topology; it holds no shard until a rebalance moves shards to it"),
+            Notice::Joined(node) => {
+                tracing::info!(%node, "a configured node joins the topology: it is set up, then a rebalance moves its share of the shards to it");
+                // Set up like a node added through the API: held until the rebuild loop
+                // created every index on it (`admin::join`).
+                store.set_node_lost(&node, true)?;
+                for index in store.list_indexes()? {
+                    store.set_stale(&index.uid, &node, Some(&StaleShards::All))?;
+                }
+            }
             Notice::NotConfigured(node) => tracing::warn!(%node, "a node of the stored topology is not in the configuration; it is kept (remove it through the admin API)"),
             Notice::ReplicationFactorKept { stored, configured } => tracing::warn!(stored, configured, "the configured replication factor differs from the stored topology's, which is kept (change it through the admin API)"),
             Notice::PlacementKept(node) => tracing::warn!(%node, "the configured zone or weight differs from the stored topology's, which is kept"),

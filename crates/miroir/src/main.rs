@@ -7,7 +7,8 @@
 //! - `miroir bench`: Miroir against one Meilisearch with the same data: parity, latency,
 //!   throughput, memory (see `docs/benchmarks.md`).
 //! - `miroir verify [--repair]`: compares every shard's replicas through a running Miroir.
-//! - `miroir node add|list`: changes and shows the fleet of a running Miroir.
+//! - `miroir node add|drain|remove|list`: changes and shows the fleet of a running Miroir.
+//! - `miroir status [--watch]`: the fleet and its rebalance, followed until idle.
 
 mod admin;
 mod bench;
@@ -15,6 +16,7 @@ mod dev;
 mod local;
 mod node;
 mod settings;
+mod status;
 mod verify;
 
 use anyhow::Context;
@@ -40,8 +42,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Compares every shard's replicas through a running Miroir (and repairs them).
     Verify(verify::VerifyArgs),
-    /// Adds nodes to a running Miroir's fleet and lists them.
+    /// Adds, drains, removes and lists the nodes of a running Miroir's fleet.
     Node(node::NodeArgs),
+    /// Shows the fleet and its rebalance (`--watch`: follows it until idle).
+    Status(status::StatusArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -79,6 +83,7 @@ fn main() -> anyhow::Result<()> {
         Command::Dev(args) => runtime.block_on(dev::run(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         Command::Node(args) => runtime.block_on(node::run(args)),
+        Command::Status(args) => runtime.block_on(status::run(args)),
         Command::Verify(args) => {
             let consistent = runtime.block_on(verify::run(args))?;
             if !consistent {

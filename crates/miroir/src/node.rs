@@ -2,6 +2,9 @@
 //!
 //! - `miroir node add ID URL [--api-key K] [--zone Z] [--weight W]`: `POST /_miroir/nodes`;
 //!   the node joins once Miroir set its indexes up;
+//! - `miroir node drain ID`: `POST /_miroir/nodes/{id}/drain`; its shards move away;
+//! - `miroir node remove ID [--force]`: `DELETE /_miroir/nodes/{id}` (a drained node, or with
+//!   `--force` a dead one);
 //! - `miroir node list`: the topology (`GET /_miroir/topology`), one line per node.
 
 use clap::{Args, Subcommand};
@@ -38,6 +41,20 @@ pub enum NodeCommand {
         #[arg(long)]
         weight: Option<f64>,
     },
+    /// Moves a node's shards away (it serves them until they have).
+    Drain {
+        /// The node's id.
+        id: String,
+    },
+    /// Removes a drained node (or, with `--force`, a dead one: its shards are copied again
+    /// from the surviving replicas).
+    Remove {
+        /// The node's id.
+        id: String,
+        /// Remove a node that still holds shards (it must be dead).
+        #[arg(long)]
+        force: bool,
+    },
     /// Lists the fleet's nodes.
     List,
 }
@@ -73,6 +90,28 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
                 answer["epoch"]
             );
         }
+        NodeCommand::Drain { id } => {
+            let answer = client
+                .call(
+                    Method::POST,
+                    &format!("/_miroir/nodes/{id}/drain"),
+                    Some(json!({})),
+                )
+                .await?;
+            println!(
+                "node {id} draining, topology epoch {}; follow with `miroir status --watch`",
+                answer["epoch"]
+            );
+        }
+        NodeCommand::Remove { id, force } => {
+            let path = if force {
+                format!("/_miroir/nodes/{id}?force=true")
+            } else {
+                format!("/_miroir/nodes/{id}")
+            };
+            let answer = client.call(Method::DELETE, &path, None).await?;
+            println!("node {id} removed, topology epoch {}", answer["epoch"]);
+        }
         NodeCommand::List => {
             let topology = client.call(Method::GET, "/_miroir/topology", None).await?;
             print!("{}", node_table(&topology));
@@ -82,7 +121,7 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
 }
 
 /// The topology as text: a header line, then one line per node.
-fn node_table(topology: &Value) -> String {
+pub fn node_table(topology: &Value) -> String {
     let mut out = format!(
         "epoch {}, replication factor {}\n{:<16} {:<9} {:>6} {:>6} {:<12} URL\n",
         topology["epoch"], topology["replicationFactor"], "ID", "STATE", "SHARDS", "WEIGHT", "ZONE"
