@@ -29,6 +29,8 @@ pub struct Fleet {
     pub reference: Endpoint,
     /// Miroir's nodes (known only when spawned).
     pub nodes: Vec<Endpoint>,
+    /// Nodes started but not given to Miroir, to add later (`--add-node`).
+    pub spares: Vec<Endpoint>,
     /// Miroir's process id (known only when spawned), for its memory.
     pub miroir_pid: Option<u32>,
     /// `meilisearch` or `test node`.
@@ -50,6 +52,8 @@ pub struct SpawnSpec<'a> {
     pub master_key: &'a str,
     /// A `meilisearch` binary, or `None` for in-process test nodes.
     pub meilisearch: Option<PathBuf>,
+    /// Nodes to start beside the fleet, not given to Miroir.
+    pub spares: usize,
 }
 
 impl Fleet {
@@ -59,6 +63,7 @@ impl Fleet {
             miroir,
             reference,
             nodes: Vec::new(),
+            spares: Vec::new(),
             miroir_pid: None,
             backend: "given by URL".into(),
             _children: Vec::new(),
@@ -73,7 +78,7 @@ impl Fleet {
         let mut children = Vec::new();
         let mut test_nodes = Vec::new();
         let mut started = Vec::new();
-        for i in 0..=spec.nodes {
+        for i in 0..=spec.nodes + spec.spares {
             let url = match &spec.meilisearch {
                 Some(binary) => {
                     let (child, url) =
@@ -100,12 +105,14 @@ impl Fleet {
             });
         }
         let reference = started.pop().context("no reference node")?;
+        let spares = started.split_off(spec.nodes);
         let (miroir, pid) = spawn_miroir(&spec, &started, dir.path()).await?;
         children.push(miroir.0);
         Ok(Fleet {
             miroir: miroir.1,
             reference,
             nodes: started,
+            spares,
             miroir_pid: pid,
             backend: match spec.meilisearch {
                 Some(binary) => format!("meilisearch ({})", binary.display()),

@@ -230,6 +230,61 @@ pub async fn upload(
 /// The index the upload measurement writes to.
 const UPLOAD_INDEX: &str = "bench-upload";
 
+/// What adding a node cost.
+pub struct NodeAdded {
+    /// Documents of the measured index the new node holds once the rebalance is done.
+    pub documents: u64,
+    /// From the request to the rebalance being idle.
+    pub seconds: f64,
+    /// Shard moves the rebalance made.
+    pub moves: u64,
+}
+
+/// Adds `node` to Miroir's fleet and waits until the rebalance that moves its share onto it
+/// is done (at most an hour).
+pub async fn add_node(miroir: &Http, node: &Endpoint) -> anyhow::Result<NodeAdded> {
+    let started = Instant::now();
+    let body = json!({"id": "added", "url": node.url, "apiKey": node.key});
+    let (status, answer) = miroir
+        .send(
+            reqwest::Method::POST,
+            "/_miroir/nodes",
+            Some((serde_json::to_vec(&body)?, "application/json")),
+        )
+        .await?;
+    if status != 202 {
+        bail!("adding a node was refused ({status}): {answer}");
+    }
+    let mut moves = 0;
+    loop {
+        let (_, topology) = miroir
+            .send(reqwest::Method::GET, "/_miroir/topology", None)
+            .await?;
+        moves = moves.max(topology["rebalance"]["movesTotal"].as_u64().unwrap_or(0));
+        let active = topology["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|n| n["id"] == "added" && n["state"] == "active");
+        if active && topology["rebalance"]["state"] == "idle" {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(3600) {
+            bail!("the rebalance did not finish within an hour: {topology}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let documents = stats(&Http::new(node.clone())).await["numberOfDocuments"]
+        .as_u64()
+        .unwrap_or(0);
+    Ok(NodeAdded {
+        documents,
+        seconds,
+        moves,
+    })
+}
+
 /// Parity over the query set.
 pub struct Parity {
     /// Queries compared.

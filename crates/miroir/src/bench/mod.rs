@@ -77,6 +77,10 @@ pub struct BenchArgs {
     /// growth (with `--spawn`). 0 skips it.
     #[arg(long, default_value_t = 0)]
     pub upload_mb: usize,
+    /// After the measures, add one more node through the admin API and time the rebalance
+    /// that moves its share onto it (with `--spawn`).
+    #[arg(long)]
+    pub add_node: bool,
     /// Where to write the whole result as JSON.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -128,6 +132,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             shards: args.shards,
             master_key: &args.master_key,
             meilisearch,
+            spares: usize::from(args.add_node),
         })
         .await?
     } else {
@@ -213,6 +218,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         _ => Value::Null,
     };
 
+    let rebalance = match fleet.spares.first() {
+        Some(spare) => {
+            println!("Adding a node and timing the rebalance");
+            let added = measure::add_node(&miroir, spare).await?;
+            let reference_rate =
+                indexed_reference.documents as f64 / indexed_reference.seconds.max(1e-9);
+            json!({
+                "documentsMoved": added.documents,
+                "seconds": round3(added.seconds),
+                "documentsPerSecond": round3(added.documents as f64 / added.seconds.max(1e-9)),
+                "freshLoadOfShareSeconds": round3(added.documents as f64 / reference_rate.max(1e-9)),
+                "moves": added.moves,
+            })
+        }
+        None => Value::Null,
+    };
+
     let mut nodes = Vec::new();
     for node in &fleet.nodes {
         nodes.push(
@@ -248,6 +270,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         },
         "latency": latency,
         "upload": upload,
+        "rebalance": rebalance,
         "memory": {
             "miroirPeakRssMb": fleet.miroir_pid.and_then(|pid| measure::rss_bytes(pid, "VmHWM:")).map(|b| round3(megabytes(b))),
             "nodes": nodes,
@@ -359,6 +382,17 @@ fn print_table(report: &Value) {
             cell(&upload["rssPeakMb"]),
             cell(&upload["rssGrowthMb"]),
             cell(&upload["growthPerUploadByte"])
+        );
+    }
+    let rebalance = &report["rebalance"];
+    if !rebalance.is_null() {
+        println!(
+            "Adding a node: {} documents moved in {} moves, {} s = {} documents/s (a fresh load of that share on one node: {} s)",
+            cell(&rebalance["documentsMoved"]),
+            cell(&rebalance["moves"]),
+            cell(&rebalance["seconds"]),
+            cell(&rebalance["documentsPerSecond"]),
+            cell(&rebalance["freshLoadOfShareSeconds"])
         );
     }
     for node in report["memory"]["nodes"].as_array().into_iter().flatten() {
