@@ -25,8 +25,8 @@
 //! 4. **Switched.** Under the journal's lock, reads of the shard move to the new owners and
 //!    writes stop reaching the dropped ones; the head is noted and the topology's epoch
 //!    bumped. Once every read planned before the switch has ended (read generations,
-//!    `Cluster::next_read_generation`) and the dropped owners applied every write up to the
-//!    noted head, their copy of the shard is deleted.
+//!    `Cluster::next_read_generation`) and the dropped owners received every write up to the
+//!    noted head (they run their tasks in order), their copy of the shard is deleted.
 //! 5. **Done.**
 //!
 //! Moves run `rebalance_concurrency` at a time, one batch through each step together (their
@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
+use futures::future::try_join_all;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -466,26 +467,27 @@ async fn copy(state: &AppState, batch: &[usize]) -> Result<bool> {
         work.push((*i, m, indexes, source, targets));
     }
     let held: Vec<usize> = held.into_iter().collect();
-    let copied = while_held(state, &held, async {
-        let mut copied: HashMap<usize, u64> = HashMap::new();
-        for (i, m, indexes, source, targets) in &work {
-            for index in indexes {
-                for target in targets {
-                    let done = copy_shards(
-                        state.cluster.node(*source),
-                        state.cluster.node(*target),
-                        index,
-                        &[m.change.shard],
-                        Some(MOVE_TAG),
-                    )
-                    .await?;
-                    *copied.entry(*i).or_default() += done.copied;
-                }
-            }
-        }
-        Ok(copied)
-    })
-    .await?;
+    // Every copy of the batch at once: a target indexes concurrent additions together.
+    let copies = work.iter().flat_map(|(i, m, indexes, source, targets)| {
+        indexes.iter().flat_map(move |index| {
+            targets.iter().map(move |target| async move {
+                let done = copy_shards(
+                    state.cluster.node(*source),
+                    state.cluster.node(*target),
+                    index,
+                    &[m.change.shard],
+                    Some(MOVE_TAG),
+                )
+                .await?;
+                Ok::<_, Error>((*i, done.copied))
+            })
+        })
+    });
+    let done = while_held(state, &held, try_join_all(copies)).await?;
+    let mut copied: HashMap<usize, u64> = HashMap::new();
+    for (i, documents) in done {
+        *copied.entry(i).or_default() += documents;
+    }
     update(state, |record| {
         let plan = plan_mut(record)?;
         for i in batch {
@@ -611,13 +613,16 @@ fn bump_epoch(state: &AppState) -> Result<u64> {
     Ok(topology.epoch)
 }
 
-/// Switched → Done: deletes the dropped owners' copies once they applied every write up to
+/// Switched → Done: deletes the dropped owners' copies once they received every write up to
 /// the switch (a dropped owner that is down or removed is skipped: it holds nothing anyone
 /// reads, and a removed node is never reached again).
 async fn drop_old(state: &AppState, batch: &[usize]) -> Result<bool> {
     let plan = record(state.store.as_ref())?
         .rebalance
         .ok_or(corrupt("rebalance missing"))?;
+    // A dropped owner must have received every write up to the switch; it need not have
+    // applied them: a node runs its tasks in order, so the deletion runs after them.
+    let mut deletions = Vec::new();
     for i in batch {
         let m = &plan.moves[*i];
         let head = m.switched_at.unwrap_or(0);
@@ -626,28 +631,33 @@ async fn drop_old(state: &AppState, batch: &[usize]) -> Result<bool> {
             if !state.cluster.is_up(node) {
                 continue;
             }
-            if state.store.undelivered_through(id, head)? > 0 || state.store.node_busy(id)? {
+            if state.store.undelivered_through(id, head)? > 0 {
                 return Ok(false);
             }
-            let handle = state.cluster.node(node);
-            let mut tasks = Vec::new();
             for index in indexes_of(state, m)? {
-                let answer = handle
-                    .json(
-                        Method::POST,
-                        &format!(
-                            "/indexes/{}/documents/delete?customMetadata={}",
-                            index.uid,
-                            url_encode(MOVE_TAG)
-                        ),
-                        NodeBody::Json(json!({"filter": shards_filter(&[m.change.shard])})),
-                    )
-                    .await?;
-                tasks.extend(answer["taskUid"].as_u64());
+                deletions.push((node, index.uid, m.change.shard));
             }
-            wait_tasks(handle, &tasks).await?;
         }
     }
+    let sent = deletions.iter().map(|(node, uid, shard)| async move {
+        let handle = state.cluster.node(*node);
+        let answer = handle
+            .json(
+                Method::POST,
+                &format!(
+                    "/indexes/{uid}/documents/delete?customMetadata={}",
+                    url_encode(MOVE_TAG)
+                ),
+                NodeBody::Json(json!({"filter": shards_filter(&[*shard])})),
+            )
+            .await?;
+        wait_tasks(
+            handle,
+            &answer["taskUid"].as_u64().into_iter().collect::<Vec<_>>(),
+        )
+        .await
+    });
+    try_join_all(sent).await?;
     update(state, |record| {
         let plan = plan_mut(record)?;
         for i in batch {

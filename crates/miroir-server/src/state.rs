@@ -30,6 +30,8 @@ pub struct AppState {
     pub(crate) holding: Mutex<()>,
     /// Wakes the rebalancer when the topology changed.
     pub(crate) topology_changed: Notify,
+    /// Wakes the rebuild loop when a node waits to be set up.
+    pub(crate) rebuild_wanted: Notify,
     /// The background loops (see `background`), aborted by [`AppState::stop_loops`]; nodes
     /// added at run time add theirs.
     loops: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -46,6 +48,7 @@ impl AppState {
             task_created: Notify::new(),
             holding: Mutex::new(()),
             topology_changed: Notify::new(),
+            rebuild_wanted: Notify::new(),
             loops: std::sync::Mutex::new(Vec::new()),
         }
     }

@@ -219,6 +219,7 @@ pub(crate) async fn add_node(
         .ok_or_else(exists)?;
     // Marked lost before any write is journaled for it: it receives nothing until set up.
     hold_until_rebuilt(&state, position)?;
+    state.rebuild_wanted.notify_one();
     spawn_node_loops(&state, position);
     tracing::info!(node = %request.id, epoch = topology.epoch, "node added; it joins once its indexes are set up");
     Ok((

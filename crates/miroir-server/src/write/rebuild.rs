@@ -43,7 +43,10 @@ pub(crate) async fn run(state: Arc<AppState>) {
     let mut ticks = tokio::time::interval(state.config.health_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = state.rebuild_wanted.notified() => {}
+        }
         if let Err(error) = enforce_retention(&state) {
             tracing::warn!(%error, "journal retention could not be enforced");
         }
@@ -138,6 +141,8 @@ pub(crate) async fn rebuild(state: &AppState, node: usize) -> Result<u64> {
         .store(false, Ordering::SeqCst);
     state.cluster.outbox(node).wake.notify_one();
     state.task_created.notify_one();
+    // A node set up may be one that joins: the rebalancer gives it shards.
+    state.topology_changed.notify_one();
     Ok(copied)
 }
 
