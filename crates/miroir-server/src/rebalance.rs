@@ -250,14 +250,27 @@ async fn advance(state: &AppState) -> Result<bool> {
         .into_iter()
         .filter(|i| plan.moves[*i].step == step)
         .collect();
-    match step {
+    let started = Instant::now();
+    let progressed = match step {
         MoveStep::Planned => begin_copy(state, &batch).await,
         MoveStep::Copying => copy(state, &batch).await,
         MoveStep::CatchingUp => caught_up(state, &batch).await,
         MoveStep::Verifying => verify(state, &batch).await,
         MoveStep::Switched => drop_old(state, &batch).await,
         MoveStep::Done => Ok(false),
+    }?;
+    if progressed {
+        let shards: Vec<u32> = batch.iter().map(|i| plan.moves[*i].change.shard).collect();
+        tracing::info!(
+            ?step,
+            ?shards,
+            done = plan.moves_done(),
+            total = plan.moves.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "rebalance: step done"
+        );
     }
+    Ok(progressed)
 }
 
 /// Loads the record, lets `change` edit the plan and the record, stores it and applies it.
@@ -445,8 +458,12 @@ async fn while_held<T>(
     outcome
 }
 
-/// Copying → CatchingUp: copies each move's shard to its targets.
-async fn copy(state: &AppState, batch: &[usize]) -> Result<bool> {
+/// One move of a batch, ready to copy or compare: its position in the plan, the move, the
+/// indexes it concerns, its source and its targets.
+type MoveWork = (usize, LayoutMove, Vec<IndexRecord>, usize, Vec<usize>);
+
+/// The work of a batch, and every node it holds (sources and targets).
+fn batch_work(state: &AppState, batch: &[usize]) -> Result<(Vec<MoveWork>, Vec<usize>)> {
     let plan = record(state.store.as_ref())?
         .rebalance
         .ok_or(corrupt("rebalance missing"))?;
@@ -456,17 +473,22 @@ async fn copy(state: &AppState, batch: &[usize]) -> Result<bool> {
         let m = plan.moves[*i].clone();
         let indexes = indexes_of(state, &m)?;
         let source = source_of(state, &m, &indexes)?;
-        held.insert(source);
         let targets = m
             .change
             .targets
             .iter()
             .map(|id| position(state, id))
             .collect::<Result<Vec<usize>>>()?;
+        held.insert(source);
         held.extend(targets.iter().copied());
         work.push((*i, m, indexes, source, targets));
     }
-    let held: Vec<usize> = held.into_iter().collect();
+    Ok((work, held.into_iter().collect()))
+}
+
+/// Copying → CatchingUp: copies each move's shard to its targets.
+async fn copy(state: &AppState, batch: &[usize]) -> Result<bool> {
+    let (work, held) = batch_work(state, batch)?;
     // Every copy of the batch at once: a target indexes concurrent additions together.
     let copies = work.iter().flat_map(|(i, m, indexes, source, targets)| {
         indexes.iter().flat_map(move |index| {
@@ -531,26 +553,7 @@ async fn caught_up(state: &AppState, batch: &[usize]) -> Result<bool> {
 
 /// Verifying → Switched (or back to Copying on a difference).
 async fn verify(state: &AppState, batch: &[usize]) -> Result<bool> {
-    let plan = record(state.store.as_ref())?
-        .rebalance
-        .ok_or(corrupt("rebalance missing"))?;
-    let mut work = Vec::new();
-    let mut held = BTreeSet::new();
-    for i in batch {
-        let m = plan.moves[*i].clone();
-        let indexes = indexes_of(state, &m)?;
-        let source = source_of(state, &m, &indexes)?;
-        let targets = m
-            .change
-            .targets
-            .iter()
-            .map(|id| position(state, id))
-            .collect::<Result<Vec<usize>>>()?;
-        held.insert(source);
-        held.extend(targets.iter().copied());
-        work.push((*i, m, indexes, source, targets));
-    }
-    let held: Vec<usize> = held.into_iter().collect();
+    let (work, held) = batch_work(state, batch)?;
     let differing = while_held(state, &held, async {
         let mut differing = Vec::new();
         for (i, m, indexes, source, targets) in &work {

@@ -52,6 +52,15 @@ fn not_enough_nodes(nodes: usize, rf: usize) -> Error {
     .into()
 }
 
+/// The position in the topology of node `id`, which must be in the fleet (not removed).
+fn in_fleet(topology: &Topology, id: &str) -> Result<usize> {
+    topology
+        .nodes
+        .iter()
+        .position(|n| n.id == id && n.state != NodeState::Removed)
+        .ok_or_else(|| not_found(id))
+}
+
 /// The nodes that hold shards once the topology's changes are done.
 fn keeping(topology: &Topology) -> usize {
     topology
@@ -77,13 +86,7 @@ pub(crate) async fn drain(
 ) -> Result<(StatusCode, Json<Value>)> {
     let _journaling = state.write_lock.lock().await;
     let mut topology = topology(state.store.as_ref())?;
-    let Some(index) = topology
-        .nodes
-        .iter()
-        .position(|n| n.id == id && n.state != NodeState::Removed)
-    else {
-        return Err(not_found(&id));
-    };
+    let index = in_fleet(&topology, &id)?;
     if topology.nodes[index].state != NodeState::Draining {
         topology.nodes[index].state = NodeState::Draining;
         let left = keeping(&topology);
@@ -119,13 +122,7 @@ pub(crate) async fn remove(
     };
     let _journaling = state.write_lock.lock().await;
     let mut topology = topology(state.store.as_ref())?;
-    let Some(index) = topology
-        .nodes
-        .iter()
-        .position(|n| n.id == id && n.state != NodeState::Removed)
-    else {
-        return Err(not_found(&id));
-    };
+    let index = in_fleet(&topology, &id)?;
     if !force && holds_shards(&state, &id)? {
         return Err(MeiliError::new(
             StatusCode::CONFLICT,

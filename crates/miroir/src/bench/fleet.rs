@@ -133,6 +133,9 @@ async fn spawn_miroir(
 ) -> anyhow::Result<((Child, Endpoint), Option<u32>)> {
     let port = free_port()?;
     let exe = std::env::current_exe().context("cannot find the miroir binary")?;
+    // `MIROIR_BENCH_LOG=info` shows the spawned Miroir's log (by default only its warnings,
+    // which are not printed).
+    let log = std::env::var("MIROIR_BENCH_LOG").ok();
     let mut command = Command::new(exe);
     command
         .arg("serve")
@@ -148,11 +151,15 @@ async fn spawn_miroir(
         .arg(spec.shards.to_string())
         .arg("--nodes-api-key")
         .arg(NODE_KEY)
-        .env("MIROIR_LOG", "warn")
+        .env("MIROIR_LOG", log.as_deref().unwrap_or("warn"))
         .env_remove("MIROIR_NODES")
         .env_remove("MIROIR_CONFIG_FILE_PATH")
         .kill_on_drop(true)
-        .stdout(std::process::Stdio::null());
+        .stdout(if log.is_some() {
+            std::process::Stdio::inherit()
+        } else {
+            std::process::Stdio::null()
+        });
     for (i, node) in nodes.iter().enumerate() {
         command.arg("--node").arg(format!("n{i}={}", node.url));
     }
