@@ -173,8 +173,12 @@ pub struct LayoutMove {
     /// Documents copied to the targets (over every index of the layout).
     pub documents: u64,
     /// The journal head when reads switched: the dropped owners' copy is deleted once they
-    /// applied every write up to it.
+    /// received every write up to it.
     pub switched_at: Option<u64>,
+    /// The deletions of the dropped copies, as `(node id, node task uid)`: sent when the move
+    /// is done, waited for before the rebalance ends (so the next batch copies meanwhile).
+    #[serde(default)]
+    pub deletions: Vec<(String, u64)>,
 }
 
 /// The owners reads use for a shard whose move is at `step` (`None`: not moving): the owners

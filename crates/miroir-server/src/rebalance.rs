@@ -26,8 +26,9 @@
 //!    writes stop reaching the dropped ones; the head is noted and the topology's epoch
 //!    bumped. Once every read planned before the switch has ended (read generations,
 //!    `Cluster::next_read_generation`) and the dropped owners received every write up to the
-//!    noted head (they run their tasks in order), their copy of the shard is deleted.
-//! 5. **Done.**
+//!    noted head (they run their tasks in order), the deletion of their copy of the shard is
+//!    sent.
+//! 5. **Done.** The rebalance ends once every deletion sent has finished.
 //!
 //! Moves run `rebalance_concurrency` at a time, one batch through each step together (their
 //! holds share one journal head). A rebuild and the rebalance never hold nodes at the same
@@ -199,6 +200,7 @@ fn moves_for(
                     step: MoveStep::Planned,
                     documents: 0,
                     switched_at: None,
+                    deletions: Vec::new(),
                 }),
         );
     }
@@ -616,8 +618,8 @@ fn bump_epoch(state: &AppState) -> Result<u64> {
     Ok(topology.epoch)
 }
 
-/// Switched → Done: deletes the dropped owners' copies once they received every write up to
-/// the switch (a dropped owner that is down or removed is skipped: it holds nothing anyone
+/// Switched → Done: sends the deletion of the dropped owners' copies once they received every
+/// write up to the switch (`finish` waits for them) (a dropped owner that is down or removed is skipped: it holds nothing anyone
 /// reads, and a removed node is never reached again).
 async fn drop_old(state: &AppState, batch: &[usize]) -> Result<bool> {
     let plan = record(state.store.as_ref())?
@@ -638,11 +640,11 @@ async fn drop_old(state: &AppState, batch: &[usize]) -> Result<bool> {
                 return Ok(false);
             }
             for index in indexes_of(state, m)? {
-                deletions.push((node, index.uid, m.change.shard));
+                deletions.push((*i, node, index.uid, m.change.shard));
             }
         }
     }
-    let sent = deletions.iter().map(|(node, uid, shard)| async move {
+    let sent = deletions.iter().map(|(i, node, uid, shard)| async move {
         let handle = state.cluster.node(*node);
         let answer = handle
             .json(
@@ -654,25 +656,52 @@ async fn drop_old(state: &AppState, batch: &[usize]) -> Result<bool> {
                 NodeBody::Json(json!({"filter": shards_filter(&[*shard])})),
             )
             .await?;
-        wait_tasks(
-            handle,
-            &answer["taskUid"].as_u64().into_iter().collect::<Vec<_>>(),
-        )
-        .await
+        let task = answer["taskUid"]
+            .as_u64()
+            .ok_or_else(|| Error::NodeUnavailable {
+                node: handle.id.clone(),
+                reason: "answered a deletion without a taskUid".to_string(),
+            })?;
+        Ok::<_, Error>((*i, handle.id.clone(), task))
     });
-    try_join_all(sent).await?;
+    let sent = try_join_all(sent).await?;
     update(state, |record| {
         let plan = plan_mut(record)?;
         for i in batch {
             plan.moves[*i].step = MoveStep::Done;
+        }
+        for (i, node, task) in sent {
+            plan.moves[i].deletions.push((node, task));
         }
         Ok(())
     })?;
     Ok(true)
 }
 
+/// Waits for the deletions of the dropped copies (those of nodes still up and in the fleet).
+async fn deletions_done(state: &AppState, plan: &RebalancePlan) -> Result<()> {
+    let mut by_node: HashMap<&str, Vec<u64>> = HashMap::new();
+    for m in &plan.moves {
+        for (node, task) in &m.deletions {
+            by_node.entry(node.as_str()).or_default().push(*task);
+        }
+    }
+    for (id, tasks) in by_node {
+        let Some(node) = state.cluster.position(id) else {
+            continue;
+        };
+        if state.cluster.is_up(node) {
+            wait_tasks(state.cluster.node(node), &tasks).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Every move done: plans the layouts created meanwhile, or puts the new placement in force.
 async fn finish(state: &AppState, record: PlacementRecord) -> Result<bool> {
+    if let Some(plan) = &record.rebalance {
+        deletions_done(state, plan).await?;
+    }
     let _journaling = state.write_lock.lock().await;
     let plan = record
         .rebalance
