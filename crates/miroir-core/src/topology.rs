@@ -6,7 +6,7 @@
 //! how to reach a node it names (URL and key), since addresses change when nodes are
 //! redeployed. [`reconcile`] decides what a start does with a configuration that differs from
 //! the stored topology: a configured node the topology does not know joins (state *joining*: it
-//! receives index creations and settings but holds no shard until a rebalance moves shards to
+//! receives index creations and settings, and holds no shard until a rebalance moves shards to
 //! it), and a stored node the configuration does not name is kept, with a notice.
 //!
 //! Placement covers the nodes that hold shards ([`Topology::placement_nodes`]: active and

@@ -11,7 +11,8 @@
 //! A joining node is set up like a node that lost its data (see `write::rebuild`): marked
 //! lost, it serves nothing and receives nothing until the rebuild loop has created every index
 //! on it with a peer's settings (and the fleet's experimental features); it then receives the
-//! journal from that point on. It holds no shard until a rebalance moves shards to it.
+//! journal from that point on, and the rebalancer (`crate::rebalance`) moves its share of the
+//! shards to it.
 
 use std::sync::Arc;
 
