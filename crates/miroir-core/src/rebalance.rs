@@ -181,6 +181,22 @@ pub struct LayoutMove {
     pub deletions: Vec<(String, u64)>,
 }
 
+/// How long a copy that wrote `copied` documents in `elapsed` waits before writing more, to
+/// stay under `limit` documents per second (`None`: no limit).
+pub fn throttle_wait(
+    copied: u64,
+    elapsed: std::time::Duration,
+    limit: Option<u64>,
+) -> std::time::Duration {
+    match limit {
+        Some(limit) if limit > 0 => {
+            let due = std::time::Duration::from_secs_f64(copied as f64 / limit as f64);
+            due.saturating_sub(elapsed)
+        }
+        _ => std::time::Duration::ZERO,
+    }
+}
+
 /// The owners reads use for a shard whose move is at `step` (`None`: not moving): the owners
 /// before, until the move switched, then the owners after. Each shard is read from exactly
 /// one owner set at any moment.
@@ -278,6 +294,24 @@ mod tests {
         assert!(MoveStep::Copying.writes_reach_targets());
         assert!(MoveStep::Verifying.writes_reach_drops());
         assert!(!MoveStep::Switched.writes_reach_drops());
+    }
+
+    #[test]
+    fn copies_wait_to_stay_under_the_limit() {
+        use std::time::Duration;
+        assert_eq!(
+            throttle_wait(5000, Duration::from_secs(1), None),
+            Duration::ZERO
+        );
+        assert_eq!(
+            throttle_wait(5000, Duration::from_secs(1), Some(1000)),
+            Duration::from_secs(4)
+        );
+        assert_eq!(
+            throttle_wait(500, Duration::from_secs(1), Some(1000)),
+            Duration::ZERO
+        );
+        assert_eq!(throttle_wait(10, Duration::ZERO, Some(0)), Duration::ZERO);
     }
 
     #[test]

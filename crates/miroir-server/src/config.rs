@@ -51,6 +51,9 @@ pub struct ServerConfig {
     /// How many shard moves a rebalance runs at a time (each holds its source and targets at
     /// a journal head while it copies).
     pub rebalance_concurrency: usize,
+    /// The most documents per second a rebalance copies, over all its moves (`None`: as fast
+    /// as the nodes go).
+    pub rebalance_max_documents_per_second: Option<u64>,
     /// How long the journal keeps a node's undelivered writes: past it, the node's backlog is
     /// dropped and its replicas are rebuilt from their peers when it is back.
     pub journal_retention: Duration,
@@ -234,6 +237,7 @@ mod tests {
             replica_timeout: DEFAULT_REPLICA_TIMEOUT,
             min_in_sync: 1,
             rebalance_concurrency: 2,
+            rebalance_max_documents_per_second: None,
             health_interval: DEFAULT_HEALTH_INTERVAL,
             journal_retention: DEFAULT_JOURNAL_RETENTION,
             journal_retention_bytes: DEFAULT_JOURNAL_RETENTION_BYTES,

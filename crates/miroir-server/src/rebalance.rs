@@ -491,7 +491,16 @@ fn batch_work(state: &AppState, batch: &[usize]) -> Result<(Vec<MoveWork>, Vec<u
 /// Copying → CatchingUp: copies each move's shard to its targets.
 async fn copy(state: &AppState, batch: &[usize]) -> Result<bool> {
     let (work, held) = batch_work(state, batch)?;
-    // Every copy of the batch at once: a target indexes concurrent additions together.
+    // Every copy of the batch at once: a target indexes concurrent additions together. The
+    // documents/s limit is shared between them.
+    let concurrent: usize = work
+        .iter()
+        .map(|(_, _, indexes, _, targets)| indexes.len() * targets.len())
+        .sum();
+    let limit = state
+        .config
+        .rebalance_max_documents_per_second
+        .map(|limit| (limit / concurrent.max(1) as u64).max(1));
     let copies = work.iter().flat_map(|(i, m, indexes, source, targets)| {
         indexes.iter().flat_map(move |index| {
             targets.iter().map(move |target| async move {
@@ -501,6 +510,7 @@ async fn copy(state: &AppState, batch: &[usize]) -> Result<bool> {
                     index,
                     &[m.change.shard],
                     Some(MOVE_TAG),
+                    limit,
                 )
                 .await?;
                 Ok::<_, Error>((*i, done.copied))

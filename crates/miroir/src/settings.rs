@@ -58,6 +58,9 @@ pub struct ServeArgs {
     /// How many shard moves a rebalance runs at a time.
     #[arg(long, env = "MIROIR_REBALANCE_CONCURRENCY")]
     pub rebalance_concurrency: Option<usize>,
+    /// The most documents per second a rebalance copies (default: no limit).
+    #[arg(long, env = "MIROIR_REBALANCE_MAX_DOCUMENTS_PER_SECOND")]
+    pub rebalance_max_documents_per_second: Option<u64>,
     /// How often each node's health is checked, in milliseconds.
     #[arg(long, env = "MIROIR_HEALTH_INTERVAL_MS")]
     pub health_interval_ms: Option<u64>,
@@ -84,6 +87,7 @@ struct FileSettings {
     replica_timeout_ms: Option<u64>,
     min_in_sync: Option<usize>,
     rebalance_concurrency: Option<usize>,
+    rebalance_max_documents_per_second: Option<u64>,
     health_interval_ms: Option<u64>,
     journal_retention_ms: Option<u64>,
     journal_retention_bytes: Option<u64>,
@@ -182,6 +186,10 @@ pub fn resolve(args: ServeArgs) -> Result<(String, ServerConfig), String> {
             .or(file.rebalance_concurrency)
             .unwrap_or(2)
             .max(1),
+        rebalance_max_documents_per_second: args
+            .rebalance_max_documents_per_second
+            .or(file.rebalance_max_documents_per_second)
+            .filter(|limit| *limit > 0),
         health_interval: args
             .health_interval_ms
             .or(file.health_interval_ms)

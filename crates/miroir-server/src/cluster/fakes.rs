@@ -260,6 +260,7 @@ pub(crate) fn fake_config(count: usize, rf: usize) -> ServerConfig {
         replica_timeout: Duration::from_millis(500),
         min_in_sync: 1,
         rebalance_concurrency: 2,
+        rebalance_max_documents_per_second: None,
         health_interval: Duration::from_millis(50),
         journal_retention: Duration::from_secs(3600),
         journal_retention_bytes: 1 << 30,

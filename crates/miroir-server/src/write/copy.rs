@@ -13,6 +13,7 @@ use axum::http::Method;
 use serde_json::json;
 
 use miroir_core::marker::shards_filter;
+use miroir_core::rebalance::throttle_wait;
 use miroir_core::verify::{document_digest, summary, Replica};
 use miroir_store::IndexRecord;
 
@@ -39,13 +40,15 @@ fn garbled(node: &Node, what: &str) -> Error {
 
 /// Copies the documents of `shards` of `index` from `source` to `target`, and waits until the
 /// target applied them. `tag` marks the target's node tasks (`customMetadata`), so that the
-/// journal's reconciliation knows them for Miroir's own.
+/// journal's reconciliation knows them for Miroir's own; `limit` caps the documents written
+/// per second.
 pub(crate) async fn copy_shards(
     source: &Node,
     target: &Node,
     index: &IndexRecord,
     shards: &[u32],
     tag: Option<&str>,
+    limit: Option<u64>,
 ) -> Result<Copied> {
     let uid = &index.uid;
     let mut path = match &index.primary_key {
@@ -98,6 +101,7 @@ pub(crate) async fn copy_shards(
         tasks.extend(answer["taskUid"].as_u64());
         copied += documents.len() as u64;
         offset += documents.len();
+        tokio::time::sleep(throttle_wait(copied, started.elapsed(), limit)).await;
         tracing::info!(
             from = %source.id, to = %target.id, index = %uid, shards = shards.len(), copied,
             seconds = started.elapsed().as_secs_f64(),

@@ -289,7 +289,7 @@ async fn copy_index(state: &AppState, node: usize, index: &IndexRecord) -> Resul
     let mut copied = 0u64;
     for (source, group) in by_source {
         let source = state.cluster.node(source);
-        copied += copy_shards(source, target, index, &group, None)
+        copied += copy_shards(source, target, index, &group, None, None)
             .await?
             .copied;
     }

@@ -332,6 +332,7 @@ impl Cluster {
             replica_timeout: DEFAULT_REPLICA_TIMEOUT,
             min_in_sync: 1,
             rebalance_concurrency: 2,
+            rebalance_max_documents_per_second: None,
             health_interval: DEFAULT_HEALTH_INTERVAL,
             journal_retention: DEFAULT_JOURNAL_RETENTION,
             journal_retention_bytes: DEFAULT_JOURNAL_RETENTION_BYTES,
