@@ -287,6 +287,13 @@ fn update(
     Ok(record)
 }
 
+/// The rebalance under way (an error when there is none: a step runs only during one).
+fn running_plan(state: &AppState) -> Result<RebalancePlan> {
+    record(state.store.as_ref())?
+        .rebalance
+        .ok_or(corrupt("rebalance missing"))
+}
+
 fn plan_mut(record: &mut PlacementRecord) -> Result<&mut RebalancePlan> {
     record
         .rebalance
@@ -374,9 +381,7 @@ fn source_of(state: &AppState, m: &LayoutMove, indexes: &[IndexRecord]) -> Resul
 /// Planned → Copying: the targets' replicas go stale and start receiving the shard's writes.
 async fn begin_copy(state: &AppState, batch: &[usize]) -> Result<bool> {
     let journaling = state.write_lock.lock().await;
-    let plan = record(state.store.as_ref())?
-        .rebalance
-        .ok_or(corrupt("rebalance missing"))?;
+    let plan = running_plan(state)?;
     for i in batch {
         let m = &plan.moves[*i];
         for index in indexes_of(state, m)? {
@@ -466,9 +471,7 @@ type MoveWork = (usize, LayoutMove, Vec<IndexRecord>, usize, Vec<usize>);
 
 /// The work of a batch, and every node it holds (sources and targets).
 fn batch_work(state: &AppState, batch: &[usize]) -> Result<(Vec<MoveWork>, Vec<usize>)> {
-    let plan = record(state.store.as_ref())?
-        .rebalance
-        .ok_or(corrupt("rebalance missing"))?;
+    let plan = running_plan(state)?;
     let mut work = Vec::new();
     let mut held = BTreeSet::new();
     for i in batch {
@@ -535,9 +538,7 @@ async fn copy(state: &AppState, batch: &[usize]) -> Result<bool> {
 
 /// CatchingUp → Verifying once every target's replicas of the shard are in sync again.
 async fn caught_up(state: &AppState, batch: &[usize]) -> Result<bool> {
-    let plan = record(state.store.as_ref())?
-        .rebalance
-        .ok_or(corrupt("rebalance missing"))?;
+    let plan = running_plan(state)?;
     for i in batch {
         let m = &plan.moves[*i];
         for index in indexes_of(state, m)? {
@@ -632,9 +633,7 @@ fn bump_epoch(state: &AppState) -> Result<u64> {
 /// write up to the switch (`finish` waits for them) (a dropped owner that is down or removed is skipped: it holds nothing anyone
 /// reads, and a removed node is never reached again).
 async fn drop_old(state: &AppState, batch: &[usize]) -> Result<bool> {
-    let plan = record(state.store.as_ref())?
-        .rebalance
-        .ok_or(corrupt("rebalance missing"))?;
+    let plan = running_plan(state)?;
     // A dropped owner must have received every write up to the switch; it need not have
     // applied them: a node runs its tasks in order, so the deletion runs after them.
     let mut deletions = Vec::new();

@@ -38,6 +38,26 @@ fn garbled(node: &Node, what: &str) -> Error {
     }
 }
 
+/// One page of a node's documents of `uid` selected by `filter`, from `offset`.
+async fn fetch_page(
+    node: &Node,
+    uid: &str,
+    filter: Option<&str>,
+    offset: usize,
+) -> Result<Vec<serde_json::Value>> {
+    let mut page = node
+        .json(
+            Method::POST,
+            &format!("/indexes/{uid}/documents/fetch"),
+            NodeBody::Json(json!({"filter": filter, "offset": offset, "limit": PAGE})),
+        )
+        .await?;
+    match page["results"].take() {
+        serde_json::Value::Array(documents) => Ok(documents),
+        _ => Err(garbled(node, "answered a document listing without results")),
+    }
+}
+
 /// Copies the documents of `shards` of `index` from `source` to `target`, and waits until the
 /// target applied them. `tag` marks the target's node tasks (`customMetadata`), so that the
 /// journal's reconciliation knows them for Miroir's own; `limit` caps the documents written
@@ -65,21 +85,12 @@ pub(crate) async fn copy_shards(
     let mut copied = 0u64;
     let mut tasks = Vec::new();
     loop {
-        let page = source
-            .json(
-                Method::POST,
-                &format!("/indexes/{uid}/documents/fetch"),
-                NodeBody::Json(json!({"filter": filter, "offset": offset, "limit": PAGE})),
-            )
-            .await?;
-        let documents = page["results"]
-            .as_array()
-            .ok_or_else(|| garbled(source, "answered a document listing without results"))?;
+        let documents = fetch_page(source, uid, filter.as_deref(), offset).await?;
         if documents.is_empty() {
             break;
         }
         let mut ndjson = Vec::new();
-        for document in documents {
+        for document in &documents {
             serde_json::to_writer(&mut ndjson, document).map_err(|e| {
                 garbled(
                     source,
@@ -143,20 +154,11 @@ pub(crate) async fn shard_summary(
     let mut replica = Replica::new();
     let mut offset = 0;
     loop {
-        let page = node
-            .json(
-                Method::POST,
-                &format!("/indexes/{uid}/documents/fetch"),
-                NodeBody::Json(json!({"filter": filter, "offset": offset, "limit": PAGE})),
-            )
-            .await?;
-        let documents = page["results"]
-            .as_array()
-            .ok_or_else(|| garbled(node, "answered a document listing without results"))?;
+        let documents = fetch_page(node, uid, filter.as_deref(), offset).await?;
         if documents.is_empty() {
             break;
         }
-        for document in documents {
+        for document in &documents {
             let id = match &document[&key] {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),

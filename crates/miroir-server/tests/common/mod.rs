@@ -96,17 +96,7 @@ impl NodeProcess {
     }
 
     async fn wait_healthy(&self) {
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = client.get(format!("{}/health", self.url)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "{} did not come up", self.url);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_healthy(&self.url).await;
     }
 }
 
@@ -141,6 +131,21 @@ pub fn workspace_binary(package: &str, name: &str) -> PathBuf {
 
 fn testnode_binary() -> PathBuf {
     workspace_binary("miroir-testnode", "miroir-testnode")
+}
+
+/// Polls `{url}/health` until it answers a success, for at most 30 seconds.
+async fn wait_healthy(url: &str) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(format!("{url}/health")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{url} did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A port nothing listens on right now.
@@ -617,17 +622,7 @@ impl MiroirProcess {
             .spawn()
             .expect("miroir starts");
         self.child = Some(child);
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = client.get(format!("{}/health", self.url)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "miroir did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_healthy(&self.url).await;
     }
 
     /// Kills Miroir with SIGKILL.
