@@ -6,6 +6,7 @@
 //! - [`document`]: payload parsing, primary keys and document ids, Meilisearch's rules;
 //! - [`marker`]: the hidden per-document shard marker, and removing it from responses;
 //! - [`rebalance`]: the shard moves a topology change makes, and the steps of one move;
+//! - [`reshape`]: making a filled index whole or sharded again while it serves;
 //! - [`replica`]: which shards of an index a node's copy holds stale;
 //! - [`reserved`]: finding the marker's reserved name in client input;
 //! - [`route`]: a client payload routed by shard in place, without holding its documents;
@@ -33,6 +34,7 @@ pub mod planner;
 pub mod rebalance;
 pub mod replica;
 pub mod reserved;
+pub mod reshape;
 pub mod route;
 pub mod split;
 pub mod task;

@@ -98,6 +98,8 @@ fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
         cluster::Cluster::new(&config, placed).map_err(|e| StartError::Other(e.to_string()))?;
     let placement = rebalance::seed_record(&store).map_err(|e| StartError::Other(e.to_string()))?;
     rebalance::apply(&cluster, &placement).map_err(|e| StartError::Other(e.to_string()))?;
+    // A reshape left under way: nodes may hold copies they do not serve until it resumes.
+    cluster.set_reshaping(store.list_indexes()?.iter().any(|i| i.reshape.is_some()));
     // An entry held when Miroir stopped had its first call in flight: the node's delivery
     // loop reconciles before sending it, so it is delivered exactly once either way.
     let released = store.release_held()?;

@@ -1,6 +1,7 @@
 //! Foreign keys: the foreign index is kept whole on every node, so each node joins locally and
 //! every hit comes back with its foreign document, as on one Meilisearch. A sharded index that
-//! already holds documents cannot become a foreign index, and says why.
+//! already holds documents cannot become a foreign index until it is made whole
+//! (`PATCH /_miroir/indexes/{uid}`), and says so.
 
 #[macro_use]
 mod common;
@@ -108,6 +109,51 @@ async fn foreign_index_is_whole_and_joined(backend: Backend) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
     assert_eq!(error["code"], "miroir_foreign_index_not_whole", "{error}");
     assert_eq!(error["type"], "invalid_request");
+
+    // Made whole (its documents copied to every node), it can.
+    let (status, answer) = client
+        .send(
+            Method::PATCH,
+            "/_miroir/indexes/publishers",
+            json!({"whole": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (_, layout) = client.get("/_miroir/indexes/publishers").await;
+        if layout["whole"] == true && layout["reshape"].is_null() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not made whole: {layout}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for node in &cluster.nodes {
+        assert_eq!(node.client().all_documents("publishers").await.len(), 1);
+    }
+    client
+        .write_ok(
+            Method::PATCH,
+            "/indexes/books/settings",
+            json!({"foreignKeys": [{"foreignIndexUid": "publishers", "fieldName": "publisher"}]}),
+        )
+        .await;
+    // A foreign index stays whole.
+    let (status, refused) = client
+        .send(
+            Method::PATCH,
+            "/_miroir/indexes/publishers",
+            json!({"whole": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(
+        refused["code"], "miroir_foreign_index_not_whole",
+        "{refused}"
+    );
 
     // An index named by a foreign key before it exists is created whole.
     client

@@ -450,3 +450,91 @@ async fn a_rebalance_survives_miroir_being_killed(backend: Backend) {
     assert_eq!(found["totalHits"], FIXED, "{found}");
 }
 dual_test!(a_rebalance_survives_miroir_being_killed);
+
+/// Polls `GET /_miroir/indexes/{uid}` until the index is `whole` with no reshape under way.
+async fn wait_layout(client: &Client, uid: &str, whole: bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (status, layout) = client.get(&format!("/_miroir/indexes/{uid}")).await;
+        assert_eq!(status, StatusCode::OK, "{layout}");
+        if layout["whole"] == whole && layout["reshape"].is_null() {
+            return layout;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reshape did not finish: {layout}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A filled sharded index is made whole while a writer and a searcher run, then sharded
+/// again: every answered search counts exactly, every write succeeds, and the copies follow
+/// (every document on every node, then on exactly RF nodes).
+async fn a_filled_index_is_made_whole_and_sharded_again(backend: Backend) {
+    let cluster = Cluster::start(&backend, 3, 1, 16).await;
+    let client = cluster.client();
+    client
+        .seed_index(
+            "docs",
+            json!({"filterableAttributes": ["group"]}),
+            seed_documents(),
+        )
+        .await;
+    let nodes: Vec<&Node> = cluster.nodes.iter().collect();
+    let (status, unknown) = client
+        .send(
+            Method::PATCH,
+            "/_miroir/indexes/nope",
+            json!({"whole": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
+    assert_eq!(unknown["code"], "index_not_found");
+    let (status, bad) = client
+        .send(Method::PATCH, "/_miroir/indexes/docs", json!({"whole": 1}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+
+    let mut written = 0;
+    for (whole, copies_each) in [(true, 3), (false, 1)] {
+        let traffic = Traffic::start(&client);
+        let (status, answer) = client
+            .send(
+                Method::PATCH,
+                "/_miroir/indexes/docs",
+                json!({"whole": whole}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        assert_eq!(answer["reshape"]["whole"], whole, "{answer}");
+        let layout = wait_layout(&client, "docs", whole).await;
+        assert_eq!(layout["shards"], 16, "{layout}");
+        // Each writer writes the same ids from the first on.
+        written = written.max(traffic.stop(&client).await);
+        let per_id = copies(&nodes, "docs").await;
+        assert_eq!(
+            per_id.len() as u64,
+            1200 + written,
+            "every document is somewhere"
+        );
+        let misplaced = per_id.values().filter(|n| **n != copies_each).count();
+        assert_eq!(
+            misplaced, 0,
+            "documents not on exactly {copies_each} node(s)"
+        );
+        let (_, all) = client
+            .post("/indexes/docs/search", json!({"page": 1, "hitsPerPage": 1}))
+            .await;
+        assert_eq!(all["totalHits"], 1200 + written, "{all}");
+        let (status, again) = client
+            .send(
+                Method::PATCH,
+                "/_miroir/indexes/docs",
+                json!({"whole": whole}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "nothing to do: {again}");
+    }
+}
+dual_test!(a_filled_index_is_made_whole_and_sharded_again);

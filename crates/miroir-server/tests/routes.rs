@@ -747,6 +747,22 @@ async fn every_documented_route(backend: Backend) {
     )
     .await;
     c.check(
+        M::GET,
+        "/_miroir/indexes/{uid}",
+        "/_miroir/indexes/nowhere",
+        None,
+        Shape::Error(StatusCode::NOT_FOUND, "index_not_found"),
+    )
+    .await;
+    c.check(
+        M::PATCH,
+        "/_miroir/indexes/{uid}",
+        "/_miroir/indexes/nowhere",
+        Some(json!({"whole": true})),
+        Shape::Error(StatusCode::NOT_FOUND, "index_not_found"),
+    )
+    .await;
+    c.check(
         M::POST,
         "/_miroir/rebalance/pause",
         "/_miroir/rebalance/pause",

@@ -124,6 +124,10 @@ pub struct IndexRecord {
     /// of another index, from which Miroir strips the shard marker.
     #[serde(default)]
     pub foreign_keys: Vec<serde_json::Value>,
+    /// The reshape under way, making the index whole or sharded again
+    /// (`miroir_core::reshape`).
+    #[serde(default)]
+    pub reshape: Option<miroir_core::reshape::Reshape>,
 }
 
 /// The body of one journaled call.

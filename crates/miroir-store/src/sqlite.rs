@@ -1415,6 +1415,7 @@ mod tests {
             foreign_keys: vec![
                 serde_json::json!({"foreignIndexUid": "authors", "fieldName": "author"}),
             ],
+            reshape: Some(miroir_core::reshape::Reshape::new(false)),
         };
         store.put_index(&record)?;
         assert_eq!(store.get_index("movies")?, Some(record.clone()));

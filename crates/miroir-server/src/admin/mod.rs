@@ -1,9 +1,11 @@
 //! Miroir's own administration API, under `/_miroir/` (routes Meilisearch does not have):
 //! node states, the topology and changing it (adding, draining, removing nodes, the
-//! replication factor), the rebalance's progress, replica verification and repair.
+//! replication factor), the rebalance's progress, an index's layout (sharded or whole) and
+//! reshaping it, replica verification and repair.
 
 pub(crate) mod fleet;
 pub(crate) mod join;
+pub(crate) mod layout;
 pub(crate) mod nodes;
 pub(crate) mod topology;
 pub(crate) mod verify;

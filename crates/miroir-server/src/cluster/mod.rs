@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use miroir_core::hash::{document_id_hash, shard_of, ShardCount};
 use miroir_core::placement::{NodeSpec, PlacementTable};
 use miroir_core::replica::StaleShards;
+use miroir_core::reshape::writes_whole;
 use miroir_store::IndexRecord;
 use placement::{Members, Moving, Placement};
 
@@ -171,6 +172,8 @@ pub(crate) struct Cluster {
     /// that switched a shard's owners knows when no read planned before is left (see
     /// [`Cluster::next_read_generation`]).
     read_generation: Mutex<Arc<()>>,
+    /// Whether some index is being reshaped (made whole or sharded again by the rebalancer).
+    reshaping: AtomicBool,
 }
 
 impl Cluster {
@@ -218,6 +221,7 @@ impl Cluster {
             rotation: AtomicUsize::new(0),
             stale: RwLock::new(HashMap::new()),
             read_generation: Mutex::new(Arc::new(())),
+            reshaping: AtomicBool::new(false),
         }
     }
 
@@ -355,9 +359,24 @@ impl Cluster {
         self.placement().writes(layout, shard)
     }
 
-    /// Whether a rebalance is moving shards.
-    pub fn is_rebalancing(&self) -> bool {
-        self.placement().is_moving()
+    /// The layout writes of an index use: whole also while it is being made whole
+    /// (`miroir_core::reshape::writes_whole`), so that the nodes it is copied to miss no write.
+    pub fn write_layout(&self, index: &IndexRecord) -> Layout {
+        Layout {
+            shards: index.shard_count,
+            whole: writes_whole(index.whole, index.reshape.as_ref()),
+        }
+    }
+
+    /// Whether a node may hold copies of shards it does not serve: while a rebalance moves
+    /// shards, or an index is reshaped (being copied to a node, or waiting to be deleted).
+    pub fn may_hold_unserved_copies(&self) -> bool {
+        self.reshaping.load(Ordering::SeqCst) || self.placement().is_moving()
+    }
+
+    /// Records whether some index is being reshaped (see [`Cluster::may_hold_unserved_copies`]).
+    pub fn set_reshaping(&self, reshaping: bool) {
+        self.reshaping.store(reshaping, Ordering::SeqCst);
     }
 
     /// Replaces placement: the placement `from` and the running rebalance, if any.

@@ -52,11 +52,11 @@ impl Cluster {
     /// The shards a request to `node` must select with the marker filter: `shards`, or none
     /// when the node holds no other shard of this layout (a node holds exactly the documents
     /// of its shards, so the filter would select everything; leaving it out spares the node
-    /// evaluating it on every query). Without a placement table, or while a rebalance runs
-    /// (a node may then also hold copies it does not serve: being copied to it, or waiting
-    /// to be deleted), the selection is kept, which is always correct.
+    /// evaluating it on every query). Without a placement table, or while a rebalance or a
+    /// reshape runs (a node may then also hold copies it does not serve: being copied to it,
+    /// or waiting to be deleted), the selection is kept, which is always correct.
     pub fn shard_selection(&self, layout: Layout, node: usize, shards: &[u32]) -> Vec<u32> {
-        if self.is_rebalancing() {
+        if self.may_hold_unserved_copies() {
             return shards.to_vec();
         }
         let Ok(table) = self.table(layout) else {

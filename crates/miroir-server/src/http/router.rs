@@ -18,7 +18,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
 use super::auth::{authenticate, Guard};
-use crate::admin::{fleet, join, nodes, topology, verify};
+use crate::admin::{fleet, join, layout, nodes, topology, verify};
 use crate::instance::{chats, dumps, features, keys, unsupported};
 use crate::read::{documents as read_documents, facet_search, fields, indexes as read_indexes};
 use crate::read::{multi_search, search, settings as read_settings, similar, stats};
@@ -494,6 +494,13 @@ fn table() -> Vec<Entry> {
             "/_miroir/rebalance/resume",
             Action("*"),
             topology::resume,
+        ),
+        route(Get, "/_miroir/indexes/{uid}", Action("*"), layout::layout),
+        route(
+            Patch,
+            "/_miroir/indexes/{uid}",
+            Action("*"),
+            layout::reshape,
         ),
         route(Post, "/_miroir/verify", Action("*"), verify::verify),
     ]

@@ -441,7 +441,7 @@ fn finish(state: &AppState, task: &mut TaskRecord, node_details: &[Value]) -> Re
     };
     let rf = index
         .map_or(state.cluster.replication_factor(), |index| {
-            state.cluster.copies(state.cluster.layout(&index))
+            state.cluster.copies(state.cluster.write_layout(&index))
         })
         .max(1) as u64;
     let node_sum = |key: &str| -> u64 {

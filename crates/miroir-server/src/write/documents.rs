@@ -211,7 +211,7 @@ impl RoutePlan {
             Some(index) => index,
             None => new_record(state, uid, None)?,
         };
-        let layout = state.cluster.layout(&index);
+        let layout = state.cluster.write_layout(&index);
         let mut replica_sets: Vec<Vec<usize>> = Vec::new();
         let group_of_shard = (0..index.shard_count)
             .map(|shard| {
@@ -298,7 +298,7 @@ fn ids_by_node(
     index: &IndexRecord,
     ids: &[Value],
 ) -> Result<Vec<(Vec<Value>, Vec<u32>)>> {
-    let layout = state.cluster.layout(index);
+    let layout = state.cluster.write_layout(index);
     let mut groups = vec![(Vec::new(), Vec::new()); state.cluster.node_count()];
     for id in ids {
         let canonical = match id {

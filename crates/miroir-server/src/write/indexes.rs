@@ -91,6 +91,7 @@ pub(crate) fn new_record(
         max_total_hits: None,
         whole: state.config.is_whole(uid) || is_foreign_target(state, uid)?,
         foreign_keys: Vec::new(),
+        reshape: None,
     })
 }
 
@@ -106,14 +107,23 @@ pub(crate) async fn make_foreign_targets_whole(state: &AppState, keys: &[Value])
         let Some(mut index) = state.store.get_index(target)? else {
             continue;
         };
-        if index.whole {
+        if index.whole && index.reshape.is_none() {
             continue;
+        }
+        if index.reshape.is_some() {
+            return Err(MeiliError::invalid(
+                "miroir_foreign_index_not_whole",
+                format!(
+                    "Index `{target}` is being reshaped. Set the foreign key once `GET /_miroir/indexes/{target}` shows it whole with no reshape under way."
+                ),
+            )
+            .into());
         }
         if !is_empty_and_idle(state, target).await? {
             return Err(MeiliError::invalid(
                 "miroir_foreign_index_not_whole",
                 format!(
-                    "Index `{target}` is sharded and already holds documents, so no node can join it. Set the foreign key before adding documents to `{target}`, or create `{target}` whole (`--whole-indexes`)."
+                    "Index `{target}` is sharded and already holds documents, so no node can join it. Make it whole first (`PATCH /_miroir/indexes/{target}` with `{{\"whole\": true}}`), then set the foreign key."
                 ),
             )
             .into());
@@ -142,7 +152,7 @@ async fn is_empty_and_idle(state: &AppState, uid: &str) -> Result<bool> {
 
 /// Whether some index's `foreignKeys` names `uid`: such an index is created whole, so that the
 /// nodes can join it.
-fn is_foreign_target(state: &AppState, uid: &str) -> Result<bool> {
+pub(crate) fn is_foreign_target(state: &AppState, uid: &str) -> Result<bool> {
     Ok(state.store.list_indexes()?.iter().any(|index| {
         index
             .foreign_keys

@@ -51,7 +51,7 @@ use miroir_core::placement::{NodeSpec, PlacementTable};
 use miroir_core::rebalance::{plan_moves, LayoutMove, MoveStep, PlacementRecord, RebalancePlan};
 use miroir_core::replica::StaleShards;
 use miroir_core::topology::{NodeState, Topology};
-use miroir_store::{Error as StoreError, IndexRecord, Store};
+use miroir_store::{IndexRecord, Store};
 
 use crate::cluster::node::{url_encode, NodeBody};
 use crate::cluster::placement::{Members, Moving};
@@ -60,28 +60,15 @@ use crate::error::{Error, MeiliError, Result};
 use crate::state::AppState;
 use crate::write::copy::{copy_shards, shard_summary, wait_tasks};
 
-/// The `customMetadata` of the node tasks the rebalance sends directly.
-pub(crate) const MOVE_TAG: &str = "miroir:move";
-/// How long a step waits for nodes to reach a journal head or finish their tasks.
-const PATIENCE: Duration = Duration::from_secs(600);
+mod reshape;
+mod tools;
+
+pub(crate) use reshape::request as request_reshape;
+use tools::{bump_epoch, corrupt, reads_planned_before, while_held};
+pub(crate) use tools::{record, topology, MOVE_TAG};
+
 /// How often the rebalancer looks again when nothing woke it.
 const TICK: Duration = Duration::from_millis(200);
-
-fn corrupt(what: &'static str) -> Error {
-    Error::Store(StoreError::Corrupt(what))
-}
-
-/// The stored topology.
-pub(crate) fn topology(store: &dyn Store) -> Result<Topology> {
-    store.topology()?.ok_or(corrupt("topology missing"))
-}
-
-/// The stored placement record.
-pub(crate) fn record(store: &dyn Store) -> Result<PlacementRecord> {
-    store
-        .placement_record()?
-        .ok_or(corrupt("placement record missing"))
-}
 
 /// The placement record, seeded on the very first start (or by a Miroir that did not keep
 /// one yet) from the topology: its nodes that hold shards, its replication factor.
@@ -225,6 +212,9 @@ async fn advance(state: &AppState) -> Result<bool> {
     let _holding = state.holding.lock().await;
     let record = record(state.store.as_ref())?;
     let Some(plan) = record.rebalance.clone() else {
+        if let Some(progressed) = reshape::advance(state).await? {
+            return Ok(progressed);
+        }
         return start(state, record).await;
     };
     if plan.paused || plan.error.is_some() {
@@ -410,61 +400,6 @@ async fn begin_copy(state: &AppState, batch: &[usize]) -> Result<bool> {
     Ok(true)
 }
 
-/// Holds `nodes` at the journal head and waits until they reached it; returns the head. The
-/// caller releases them with [`release`].
-async fn hold(state: &AppState, nodes: &[usize]) -> Result<u64> {
-    let head = {
-        let _journaling = state.write_lock.lock().await;
-        let head = state.store.journal_head()?;
-        for node in nodes {
-            state
-                .cluster
-                .outbox(*node)
-                .hold_after
-                .store(head, std::sync::atomic::Ordering::SeqCst);
-        }
-        head
-    };
-    let deadline = Instant::now() + PATIENCE;
-    for node in nodes {
-        let id = &state.cluster.node(*node).id;
-        while state.store.undelivered_through(id, head)? > 0 || state.store.node_busy(id)? {
-            if Instant::now() > deadline {
-                return Err(Error::NodeUnavailable {
-                    node: id.clone(),
-                    reason: "did not reach the journal head in time".to_string(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    Ok(head)
-}
-
-fn release(state: &AppState, nodes: &[usize]) {
-    for node in nodes {
-        let outbox = state.cluster.outbox(*node);
-        outbox
-            .hold_after
-            .store(u64::MAX, std::sync::atomic::Ordering::SeqCst);
-        outbox.wake.notify_one();
-    }
-}
-
-/// Runs `work` with `nodes` held at the journal head, and releases them whatever happens.
-async fn while_held<T>(
-    state: &AppState,
-    nodes: &[usize],
-    work: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    let outcome = match hold(state, nodes).await {
-        Ok(_) => work.await,
-        Err(error) => Err(error),
-    };
-    release(state, nodes);
-    outcome
-}
-
 /// One move of a batch, ready to copy or compare: its position in the plan, the move, the
 /// indexes it concerns, its source and its targets.
 type MoveWork = (usize, LayoutMove, Vec<IndexRecord>, usize, Vec<usize>);
@@ -610,23 +545,6 @@ async fn verify(state: &AppState, batch: &[usize]) -> Result<bool> {
         reads_planned_before(state).await;
     }
     Ok(true)
-}
-
-/// Waits until every read planned before the call has ended (bounded by twice the node
-/// deadline, past which a read has failed over or given up anyway).
-async fn reads_planned_before(state: &AppState) {
-    let previous = state.cluster.next_read_generation();
-    let deadline = Instant::now() + state.config.node_timeout * 2;
-    while Arc::strong_count(&previous) > 1 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-fn bump_epoch(state: &AppState) -> Result<u64> {
-    let mut topology = topology(state.store.as_ref())?;
-    topology.epoch += 1;
-    state.store.put_topology(&topology)?;
-    Ok(topology.epoch)
 }
 
 /// Switched → Done: sends the deletion of the dropped owners' copies once they received every
