@@ -538,3 +538,67 @@ async fn a_filled_index_is_made_whole_and_sharded_again(backend: Backend) {
     }
 }
 dual_test!(a_filled_index_is_made_whole_and_sharded_again);
+
+/// A reshape resumes where it stood when Miroir is killed with SIGKILL in the middle of it:
+/// the index ends whole, every document on every node, and every answered search counted
+/// exactly meanwhile.
+async fn a_reshape_survives_miroir_being_killed(backend: Backend) {
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Node::start(&backend).await);
+    }
+    let refs: Vec<&Node> = nodes.iter().collect();
+    let mut miroir = MiroirProcess::start(&refs, 1, 16).await;
+    let client = miroir.client();
+    let documents: Vec<Value> = (0..20_000)
+        .map(|i| {
+            let group = if (i as u64) < FIXED { "fixed" } else { "other" };
+            json!({"id": i, "group": group})
+        })
+        .collect();
+    client
+        .seed_index(
+            "docs",
+            json!({"filterableAttributes": ["group"]}),
+            documents,
+        )
+        .await;
+    let traffic = Traffic::start(&client);
+    let (status, answer) = client
+        .send(
+            Method::PATCH,
+            "/_miroir/indexes/docs",
+            json!({"whole": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let killed_at = loop {
+        let (_, layout) = client.get("/_miroir/indexes/docs").await;
+        if layout["reshape"]["step"] != "planned" {
+            break layout;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reshape did not start: {layout}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    miroir.kill();
+    assert_eq!(killed_at["whole"], false, "killed mid-reshape: {killed_at}");
+    miroir.restart().await;
+    wait_layout(&client, "docs", true).await;
+    let written = traffic.stop(&client).await;
+    let per_id = copies(&refs, "docs").await;
+    assert!(per_id.len() as u64 >= 20_000 + written);
+    let misplaced = per_id.values().filter(|n| **n != 3).count();
+    assert_eq!(misplaced, 0, "documents not on every node");
+    let (_, found) = client
+        .post(
+            "/indexes/docs/search",
+            json!({"filter": "group = fixed", "page": 1, "hitsPerPage": 1}),
+        )
+        .await;
+    assert_eq!(found["totalHits"], FIXED, "{found}");
+}
+dual_test!(a_reshape_survives_miroir_being_killed);

@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::Method;
 use futures::future::try_join_all;
+use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -64,7 +65,7 @@ mod reshape;
 mod tools;
 
 pub(crate) use reshape::request as request_reshape;
-use tools::{bump_epoch, corrupt, reads_planned_before, while_held};
+use tools::{bump_epoch, corrupt, reads_planned_before, while_held, COMPARISONS_AT_ONCE};
 pub(crate) use tools::{record, topology, MOVE_TAG};
 
 /// How often the rebalancer looks again when nothing woke it.
@@ -502,24 +503,29 @@ async fn caught_up(state: &AppState, batch: &[usize]) -> Result<bool> {
 /// Verifying → Switched (or back to Copying on a difference).
 async fn verify(state: &AppState, batch: &[usize]) -> Result<bool> {
     let (work, held) = batch_work(state, batch)?;
-    let differing = while_held(state, &held, async {
-        let mut differing = Vec::new();
-        for (i, m, indexes, source, targets) in &work {
-            for index in indexes {
-                let expected = shard_summary(state.cluster.node(*source), index, m.change.shard).await?;
-                for target in targets {
-                    let found =
-                        shard_summary(state.cluster.node(*target), index, m.change.shard).await?;
-                    if found != expected {
-                        tracing::warn!(index = %index.uid, shard = m.change.shard, target = %state.cluster.node(*target).id, ?expected, ?found, "moved shard differs from its source; copying again");
-                        differing.push(*i);
-                    }
+    // Every comparison of the batch at once: each reads one shard from a source and a target.
+    let comparisons = work.iter().flat_map(|(i, m, indexes, source, targets)| {
+        indexes.iter().flat_map(move |index| {
+            targets.iter().map(move |target| async move {
+                let (expected, found) = futures::try_join!(
+                    shard_summary(state.cluster.node(*source), index, m.change.shard),
+                    shard_summary(state.cluster.node(*target), index, m.change.shard),
+                )?;
+                if found != expected {
+                    tracing::warn!(index = %index.uid, shard = m.change.shard, target = %state.cluster.node(*target).id, ?expected, ?found, "moved shard differs from its source; copying again");
                 }
-            }
-        }
-        Ok(differing)
-    })
-    .await?;
+                Ok::<_, Error>((found != expected).then_some(*i))
+            })
+        })
+    });
+    let compared = stream::iter(comparisons.collect::<Vec<_>>())
+        .buffer_unordered(COMPARISONS_AT_ONCE)
+        .try_collect::<Vec<_>>();
+    let differing: Vec<usize> = while_held(state, &held, compared)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
     let journaling = state.write_lock.lock().await;
     let head = state.store.journal_head()?;
     update(state, |record| {

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 
 use axum::http::Method;
 use futures::future::try_join_all;
+use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::json;
 
 use miroir_core::marker::shards_filter;
@@ -30,7 +31,9 @@ use miroir_core::replica::StaleShards;
 use miroir_core::reshape::{lacked_shards, Reshape};
 use miroir_store::IndexRecord;
 
-use super::tools::{bump_epoch, corrupt, reads_planned_before, while_held, MOVE_TAG};
+use super::tools::{
+    bump_epoch, corrupt, reads_planned_before, while_held, COMPARISONS_AT_ONCE, MOVE_TAG,
+};
 use crate::cluster::node::{url_encode, NodeBody};
 use crate::cluster::Layout;
 use crate::error::{Error, Result};
@@ -223,20 +226,24 @@ async fn caught_up(state: &AppState, index: &IndexRecord) -> Result<bool> {
 /// its reads to every node.
 async fn verify(state: &AppState, index: &IndexRecord) -> Result<bool> {
     let work = copies(state, index)?;
-    let differing = while_held(state, &nodes_of(&work), async {
-        for ((source, target), shards) in &work {
-            for shard in shards {
-                let expected = shard_summary(state.cluster.node(*source), index, *shard).await?;
-                let found = shard_summary(state.cluster.node(*target), index, *shard).await?;
-                if found != expected {
-                    tracing::warn!(index = %index.uid, shard, target = %state.cluster.node(*target).id, ?expected, ?found, "copied shard differs from its source; copying again");
-                    return Ok(true);
-                }
+    let comparisons = work.iter().flat_map(|((source, target), shards)| {
+        shards.iter().map(move |shard| async move {
+            let (expected, found) = futures::try_join!(
+                shard_summary(state.cluster.node(*source), index, *shard),
+                shard_summary(state.cluster.node(*target), index, *shard),
+            )?;
+            if found != expected {
+                tracing::warn!(index = %index.uid, shard, target = %state.cluster.node(*target).id, ?expected, ?found, "copied shard differs from its source; copying again");
             }
-        }
-        Ok(false)
-    })
-    .await?;
+            Ok::<_, Error>(found != expected)
+        })
+    });
+    let compared = stream::iter(comparisons.collect::<Vec<_>>())
+        .buffer_unordered(COMPARISONS_AT_ONCE)
+        .try_collect::<Vec<_>>();
+    let differing = while_held(state, &nodes_of(&work), compared)
+        .await?
+        .contains(&true);
     if differing {
         update(state, &index.uid, |reshape| {
             reshape.step = MoveStep::Copying

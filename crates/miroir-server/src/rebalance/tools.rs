@@ -10,12 +10,16 @@ use miroir_core::topology::Topology;
 use miroir_store::{Error as StoreError, Store};
 
 use crate::error::{Error, Result};
+
+/// Shard comparisons (each paging one shard from a source and a target) run at once when
+/// verifying: enough to overlap the nodes' answers, few enough to bound the pages in memory.
+pub(crate) const COMPARISONS_AT_ONCE: usize = 4;
 use crate::state::AppState;
 
 /// The `customMetadata` of the node tasks the rebalance sends directly.
 pub(crate) const MOVE_TAG: &str = "miroir:move";
 /// How long a step waits for nodes to reach a journal head or finish their tasks.
-const PATIENCE: Duration = Duration::from_secs(600);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(600);
 
 /// A store that lacks what Miroir always writes.
 pub(crate) fn corrupt(what: &'static str) -> Error {

@@ -10,6 +10,7 @@ use futures::stream::{self, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
 
+use miroir_core::marker::MARKER_FIELD;
 use miroir_core::parity::{compare_hits, RankedHit};
 
 use super::fleet::Endpoint;
@@ -234,8 +235,11 @@ const UPLOAD_INDEX: &str = "bench-upload";
 pub struct NodeAdded {
     /// Documents of the measured index the new node holds once the rebalance is done.
     pub documents: u64,
-    /// From the request to the rebalance being idle.
+    /// From the request to the rebalance being idle (the old copies deleted).
     pub seconds: f64,
+    /// From the request to every move switched: the new owners serve the whole share, only
+    /// the old copies' deletions remain.
+    pub serving_seconds: f64,
     /// Shard moves the rebalance made.
     pub moves: u64,
 }
@@ -256,11 +260,16 @@ pub async fn add_node(miroir: &Http, node: &Endpoint) -> anyhow::Result<NodeAdde
         bail!("adding a node was refused ({status}): {answer}");
     }
     let mut moves = 0;
+    let mut serving_seconds = None;
     loop {
         let (_, topology) = miroir
             .send(reqwest::Method::GET, "/_miroir/topology", None)
             .await?;
-        moves = moves.max(topology["rebalance"]["movesTotal"].as_u64().unwrap_or(0));
+        let progress = &topology["rebalance"];
+        moves = moves.max(progress["movesTotal"].as_u64().unwrap_or(0));
+        if serving_seconds.is_none() && moves > 0 && progress["movesDone"].as_u64() == Some(moves) {
+            serving_seconds = Some(started.elapsed().as_secs_f64());
+        }
         let active = topology["nodes"]
             .as_array()
             .into_iter()
@@ -275,14 +284,101 @@ pub async fn add_node(miroir: &Http, node: &Endpoint) -> anyhow::Result<NodeAdde
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let serving_seconds = serving_seconds.unwrap_or(seconds);
     let documents = stats(&Http::new(node.clone())).await["numberOfDocuments"]
         .as_u64()
         .unwrap_or(0);
     Ok(NodeAdded {
         documents,
         seconds,
+        serving_seconds,
         moves,
     })
+}
+
+/// The index the fresh load of a moved share writes to (on the reference node).
+const SHARE_INDEX: &str = "bench-share";
+
+/// Loads, from scratch, the documents a node holds (the share a rebalance moved onto it) into
+/// a new index with `settings` on `reference`, as one request: the time a fresh load of that
+/// share takes on one node, to set beside the move's. The shard marker is left out.
+pub async fn fresh_load_of_share(
+    node: &Endpoint,
+    reference: &Http,
+    primary_key: &str,
+    settings: Option<&Value>,
+) -> anyhow::Result<f64> {
+    let node = Http::new(node.clone());
+    let mut payload = Vec::new();
+    let mut offset = 0;
+    loop {
+        let (status, mut page) = node
+            .json(
+                reqwest::Method::POST,
+                &format!("/indexes/{INDEX}/documents/fetch"),
+                &json!({"offset": offset, "limit": 1000}),
+            )
+            .await?;
+        if status != 200 {
+            bail!("reading the moved share failed: {page}");
+        }
+        let Value::Array(documents) = page["results"].take() else {
+            bail!("a document listing without results: {page}");
+        };
+        if documents.is_empty() {
+            break;
+        }
+        offset += documents.len();
+        for mut document in documents {
+            if let Some(fields) = document.as_object_mut() {
+                fields.remove(MARKER_FIELD);
+            }
+            serde_json::to_writer(&mut payload, &document)?;
+            payload.push(b'\n');
+        }
+    }
+    let (status, answer) = reference
+        .json(
+            reqwest::Method::POST,
+            "/indexes",
+            &json!({"uid": SHARE_INDEX, "primaryKey": primary_key}),
+        )
+        .await?;
+    if status != 202 {
+        bail!("creating the share's index failed: {answer}");
+    }
+    if let Some(settings) = settings {
+        let (status, answer) = reference
+            .json(
+                reqwest::Method::PATCH,
+                &format!("/indexes/{SHARE_INDEX}/settings"),
+                settings,
+            )
+            .await?;
+        let uid = answer["taskUid"].as_u64().context("no taskUid")?;
+        if status != 202
+            || reference.wait_task(uid, Duration::from_secs(600)).await?["status"] != "succeeded"
+        {
+            bail!("the share's settings were refused: {answer}");
+        }
+    }
+    let started = Instant::now();
+    let (status, answer) = reference
+        .send(
+            reqwest::Method::POST,
+            &format!("/indexes/{SHARE_INDEX}/documents?primaryKey={primary_key}"),
+            Some((payload, "application/x-ndjson")),
+        )
+        .await?;
+    if status != 202 {
+        bail!("the share's load was refused: {answer}");
+    }
+    let uid = answer["taskUid"].as_u64().context("no taskUid")?;
+    let task = reference.wait_task(uid, Duration::from_secs(3600)).await?;
+    if task["status"] != "succeeded" {
+        bail!("the share's load {uid} did not succeed: {task}");
+    }
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// Parity over the query set.
