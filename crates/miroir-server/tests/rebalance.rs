@@ -602,3 +602,93 @@ async fn a_reshape_survives_miroir_being_killed(backend: Backend) {
     assert_eq!(found["totalHits"], FIXED, "{found}");
 }
 dual_test!(a_reshape_survives_miroir_being_killed);
+
+/// Runs the `miroir` command line toward `miroir_url` (at most 120 seconds); returns its exit
+/// code and what it printed.
+async fn cli(miroir_url: &str, args: &[&str]) -> (i32, String) {
+    let mut command = tokio::process::Command::new(common::workspace_binary("miroir", "miroir"));
+    command
+        .args(args)
+        .env("MIROIR_URL", miroir_url)
+        .env("MIROIR_MASTER_KEY", common::MASTER_KEY)
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("`miroir {}` did not end", args.join(" ")))
+        .expect("the miroir binary runs");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), printed)
+}
+
+/// The command line grows and shrinks the fleet: `miroir node add`, `miroir status --watch`
+/// (which ends once the rebalance is idle), `miroir node list`, `drain` and `remove`, and says
+/// why when it is refused.
+async fn the_command_line_adds_drains_and_removes_nodes(backend: Backend) {
+    let cluster = Cluster::start(&backend, 2, 1, 8).await;
+    let client = cluster.client();
+    client
+        .seed_index(
+            "docs",
+            json!({"filterableAttributes": ["group"]}),
+            seed_documents(),
+        )
+        .await;
+    let newcomer = Node::start(&backend).await;
+    let url = cluster.url();
+    let newcomer_url = newcomer.url();
+
+    let (code, printed) = cli(
+        &url,
+        &["node", "add", "n2", &newcomer_url, "--api-key", NODE_KEY],
+    )
+    .await;
+    assert_eq!(code, 0, "{printed}");
+    let (code, printed) = cli(&url, &["status", "--watch"]).await;
+    assert_eq!(code, 0, "{printed}");
+    let (_, progress) = client.get("/_miroir/rebalance").await;
+    assert_eq!(
+        progress["state"], "idle",
+        "--watch ends when idle: {progress}"
+    );
+    wait_topology(&client, "n2 active", |t| {
+        node_of(t, "n2")["state"] == "active"
+    })
+    .await;
+    let (code, listed) = cli(&url, &["node", "list"]).await;
+    assert_eq!(code, 0, "{listed}");
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("n2") && l.contains("active")),
+        "{listed}"
+    );
+
+    let (code, printed) = cli(&url, &["node", "drain", "n0"]).await;
+    assert_eq!(code, 0, "{printed}");
+    let (code, printed) = cli(&url, &["status", "--watch"]).await;
+    assert_eq!(code, 0, "{printed}");
+    wait_topology(&client, "n0 drained", |t| {
+        node_of(t, "n0")["shards"] == 0 && t["rebalance"]["state"] == "idle"
+    })
+    .await;
+    let (code, printed) = cli(&url, &["node", "remove", "n0"]).await;
+    assert_eq!(code, 0, "{printed}");
+    let (code, refused) = cli(&url, &["node", "remove", "nowhere"]).await;
+    assert_ne!(code, 0, "{refused}");
+    assert!(refused.contains("miroir_node_not_found"), "{refused}");
+
+    let (_, all) = client
+        .post("/indexes/docs/search", json!({"page": 1, "hitsPerPage": 1}))
+        .await;
+    assert_eq!(all["totalHits"], 1200, "{all}");
+    assert!(cluster.nodes[0]
+        .client()
+        .all_documents("docs")
+        .await
+        .is_empty());
+}
+dual_test!(the_command_line_adds_drains_and_removes_nodes);

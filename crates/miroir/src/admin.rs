@@ -57,9 +57,12 @@ impl AdminClient {
         let status = response.status();
         let value: Value = response.json().await.context("Miroir answered garbage")?;
         if !status.is_success() {
-            match value["message"].as_str() {
-                Some(message) => bail!("Miroir answered {status}: {message}"),
-                None => bail!("Miroir answered {status}: {value}"),
+            match (value["message"].as_str(), value["code"].as_str()) {
+                (Some(message), Some(code)) => {
+                    bail!("Miroir answered {status}: {message} ({code})")
+                }
+                (Some(message), None) => bail!("Miroir answered {status}: {message}"),
+                _ => bail!("Miroir answered {status}: {value}"),
             }
         }
         Ok(value)
