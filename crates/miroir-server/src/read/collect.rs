@@ -15,15 +15,21 @@ use serde_json::{Map, Value};
 
 use miroir_core::facets::{merge_distributions, merge_stats};
 use miroir_core::marker::{strip_document, strip_nested};
-use miroir_core::merge::{rank_key_of_hit, RankKey};
+use miroir_core::merge::{rank_key_of_hit, score_only, RankKey};
 use miroir_store::IndexRecord;
 
 use crate::error::{Error, Result};
 use crate::wire::search::{NodeSearchAnswer, SearchQuery};
 use crate::wire::settings::DEFAULT_MAX_VALUES_PER_FACET;
 
-/// Rank keys of every hit of every answer, in answer order.
-pub(crate) fn rank_keys(answers: &[NodeSearchAnswer], weight: f64) -> Vec<Vec<RankKey>> {
+/// Rank keys of every hit of every answer, in answer order: by the ranking details when the
+/// search sorts (sort values are compared), by the global score otherwise (which orders hits
+/// exactly, and is all a hybrid search's mix of keyword and semantic hits can be compared by).
+pub(crate) fn rank_keys(
+    answers: &[NodeSearchAnswer],
+    weight: f64,
+    by_sort: bool,
+) -> Vec<Vec<RankKey>> {
     answers
         .iter()
         .map(|answer| {
@@ -32,6 +38,9 @@ pub(crate) fn rank_keys(answers: &[NodeSearchAnswer], weight: f64) -> Vec<Vec<Ra
                 .iter()
                 .map(|hit| {
                     let mut key = rank_key_of_hit(hit.get());
+                    if !by_sort {
+                        key = score_only(key.score);
+                    }
                     if weight != 1.0 {
                         key.weigh(weight);
                     }
@@ -81,6 +90,20 @@ pub(crate) fn finish_hit(raw: &RawValue, node: &str, shown: Shown) -> Result<Map
         hit.shift_remove("_rankingScoreDetails");
     }
     Ok(hit)
+}
+
+/// Whether a hybrid search's hit came from its semantic side: its ranking details are a
+/// vector similarity (`vectorSort`), as one Meilisearch counts it in `semanticHitCount`.
+pub(crate) fn is_semantic(raw: &RawValue) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Details {
+        #[serde(rename = "_rankingScoreDetails")]
+        details: Option<Map<String, Value>>,
+    }
+    serde_json::from_str::<Details>(raw.get())
+        .ok()
+        .and_then(|hit| hit.details)
+        .is_some_and(|details| details.contains_key("vectorSort"))
 }
 
 /// Reads a (possibly dotted) attribute of a hit.
@@ -135,12 +158,14 @@ pub(crate) fn processing_time(nodes: impl Iterator<Item = u64>, merge_started: I
     nodes.max().unwrap_or(0) + merge_started.elapsed().as_millis() as u64
 }
 
-/// Builds the client's answer to a search from the nodes' answers and the final hits.
+/// Builds the client's answer to a search from the nodes' answers and the final hits, of which
+/// `semantic_hits` came from a hybrid search's semantic side.
 pub(crate) fn respond(
     index: &IndexRecord,
     query: &SearchQuery,
     answers: &[NodeSearchAnswer],
     hits: Vec<Value>,
+    semantic_hits: u64,
     merge_started: Instant,
 ) -> Value {
     let window = query.window;
@@ -192,15 +217,8 @@ pub(crate) fn respond(
         response.insert("facetDistribution".into(), Value::Object(distribution));
         response.insert("facetStats".into(), Value::Object(merge_stats(&stats)));
     }
-    let semantic: Vec<u64> = answers
-        .iter()
-        .filter_map(|a| a.semantic_hit_count)
-        .collect();
-    if !semantic.is_empty() {
-        response.insert(
-            "semanticHitCount".into(),
-            Value::from(semantic.iter().sum::<u64>()),
-        );
+    if answers.iter().any(|a| a.semantic_hit_count.is_some()) {
+        response.insert("semanticHitCount".into(), Value::from(semantic_hits));
     }
     if query.show_performance_details {
         if let Some(details) = answers.iter().find_map(|a| a.performance_details.clone()) {

@@ -44,7 +44,9 @@ pub(crate) async fn scatter(
     base.insert("showRankingScore".into(), Value::Bool(true));
     // Without `sort`, the global score orders hits exactly (see `merge::score_only`); details
     // are only needed to compare sort values.
-    if client.contains_key("sort") {
+    // A hybrid search's `semanticHitCount` counts the returned hits that came from the
+    // semantic side, which their details tell (`collect::is_semantic`).
+    if client.contains_key("sort") || client.contains_key("hybrid") {
         base.insert("showRankingScoreDetails".into(), Value::Bool(true));
     }
     if page_mode {

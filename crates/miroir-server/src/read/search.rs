@@ -23,7 +23,7 @@ use miroir_core::merge::merge_ranked;
 use miroir_store::IndexRecord;
 
 use super::collect::{
-    add_metadata, attribute, finish_hit, rank_keys, respond, wants_metadata, Shown,
+    add_metadata, attribute, finish_hit, is_semantic, rank_keys, respond, wants_metadata, Shown,
 };
 use super::query::{get_query, post_query};
 use super::scatter::scatter;
@@ -86,20 +86,55 @@ pub(crate) async fn search(state: &AppState, uid: &str, query: SearchQuery) -> R
         let answers = scatter(state, &index, &query.body, window.page_mode, depth).await?;
         let started = Instant::now();
         // Merge hits by rank, then cut to the requested window.
-        let keys = rank_keys(&answers, 1.0);
+        let keys = rank_keys(&answers, 1.0, query.body.contains_key("sort"));
         let shown = Shown::of(&query);
-        let hits = merge_ranked(&keys, depth as usize)
+        let picked: Vec<(usize, usize)> = merge_ranked(&keys, depth as usize)
             .into_iter()
             .skip(window.skip as usize)
+            .collect();
+        let semantic_hits = semantic_count(&query, &answers, &picked);
+        let hits = picked
+            .into_iter()
             .map(|(list, position)| {
                 let answer = &answers[list];
                 finish_hit(&answer.hits[position], &answer.node, shown).map(Value::Object)
             })
             .collect::<Result<Vec<Value>>>()?;
-        return Ok(respond(&index, &query, &answers, hits, started));
+        return Ok(respond(
+            &index,
+            &query,
+            &answers,
+            hits,
+            semantic_hits,
+            started,
+        ));
     };
-    let (answers, hits) = distinct_search(state, &index, &query, window, &distinct).await?;
-    Ok(respond(&index, &query, &answers, hits, Instant::now()))
+    let (answers, hits, semantic_hits) =
+        distinct_search(state, &index, &query, window, &distinct).await?;
+    Ok(respond(
+        &index,
+        &query,
+        &answers,
+        hits,
+        semantic_hits,
+        Instant::now(),
+    ))
+}
+
+/// How many of the hits picked (`(answer, position)`) came from a hybrid search's semantic
+/// side (0 for other searches, whose hits carry no such details).
+fn semantic_count(
+    query: &SearchQuery,
+    answers: &[NodeSearchAnswer],
+    picked: &[(usize, usize)],
+) -> u64 {
+    if !query.body.contains_key("hybrid") {
+        return 0;
+    }
+    picked
+        .iter()
+        .filter(|(list, position)| is_semantic(&answers[*list].hits[*position]))
+        .count() as u64
 }
 
 /// A search with `distinct`: each node already keeps one hit per value; across shards the
@@ -112,7 +147,7 @@ async fn distinct_search(
     query: &SearchQuery,
     window: Window,
     distinct: &str,
-) -> Result<(Vec<NodeSearchAnswer>, Vec<Value>)> {
+) -> Result<(Vec<NodeSearchAnswer>, Vec<Value>, u64)> {
     let client = &query.body;
     let shown = Shown::of(query);
     let mut toward_nodes = client.clone();
@@ -149,10 +184,11 @@ async fn distinct_search(
         if counts_distinct {
             count_distinct(&mut answers, distinct, &client_facets);
         }
-        let keys = rank_keys(&answers, 1.0);
+        let keys = rank_keys(&answers, 1.0, client.contains_key("sort"));
         let merged = merge_ranked(&keys, usize::MAX);
         let mut seen: Vec<Value> = Vec::new();
         let mut kept = Vec::new();
+        let mut kept_at = Vec::new();
         for (list, position) in merged {
             let answer = &answers[list];
             let mut hit = finish_hit(&answer.hits[position], &answer.node, shown)?;
@@ -170,15 +206,22 @@ async fn distinct_search(
                 hit.shift_remove(distinct);
             }
             kept.push(Value::Object(hit));
+            kept_at.push((list, position));
         }
         let exhausted = answers.iter().all(|a| (a.hits.len() as u64) < depth);
         if kept.len() as u64 >= window.depth() || exhausted || rounds >= 4 {
+            let returned: Vec<(usize, usize)> = kept_at
+                .into_iter()
+                .skip(window.skip as usize)
+                .take(window.want as usize)
+                .collect();
+            let semantic_hits = semantic_count(query, &answers, &returned);
             let hits = kept
                 .into_iter()
                 .skip(window.skip as usize)
                 .take(window.want as usize)
                 .collect();
-            return Ok((answers, hits));
+            return Ok((answers, hits, semantic_hits));
         }
         depth = depth.saturating_mul(2);
     }
