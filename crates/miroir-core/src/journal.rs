@@ -19,6 +19,7 @@ pub fn expected_task_type(method: &str, path: &str) -> Option<&'static str> {
         ("DELETE", ["indexes", _, "documents"]) => "documentDeletion",
         ("DELETE", ["indexes", _, "documents", _]) => "documentDeletion",
         (_, ["indexes", _, "settings", ..]) => "settingsUpdate",
+        ("POST", ["indexes", _, "compact"]) => "indexCompaction",
         ("POST", ["swap-indexes"]) => "indexSwap",
         ("POST", ["tasks", "cancel"]) => "taskCancelation",
         ("POST", ["dumps"]) => "dumpCreation",
@@ -114,6 +115,10 @@ mod tests {
         assert_eq!(
             expected_task_type("POST", "/tasks/cancel?uids=1"),
             Some("taskCancelation")
+        );
+        assert_eq!(
+            expected_task_type("POST", "/indexes/m/compact"),
+            Some("indexCompaction")
         );
         assert_eq!(expected_task_type("GET", "/indexes/m"), None);
         assert_eq!(delivery_tag(42, 1), "miroir:42:1");

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use common::{Backend, Client, Cluster, Node};
+use common::{task_uid, Backend, Client, Cluster, Node};
 
 const DOCS: usize = 5000;
 const WORDS: [&str; 40] = [
@@ -648,3 +648,53 @@ async fn search_metadata_as_one_node(backend: Backend) {
 }
 
 dual_test!(search_metadata_as_one_node);
+
+/// `POST /indexes/{uid}/compact` answers as one node does: a `202` `indexCompaction` task that
+/// succeeds with its sizes before and after (the nodes' summed), and fails with
+/// `index_not_found` for an index that does not exist.
+async fn compaction_as_one_node(backend: Backend) {
+    let cluster = Cluster::start(&backend, 3, 2, 8).await;
+    let reference = Node::start(&backend).await;
+    let documents: Vec<Value> = (0..50)
+        .map(|id| json!({"id": id, "title": format!("title {id}")}))
+        .collect();
+    let mut finished = Vec::new();
+    for client in [cluster.client(), reference.client()] {
+        client
+            .seed_index("docs", Value::Null, documents.clone())
+            .await;
+        let mut tasks = Vec::new();
+        for uid in ["docs", "missing"] {
+            let (status, summary) = client
+                .post(&format!("/indexes/{uid}/compact"), Value::Null)
+                .await;
+            assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{summary}");
+            assert_eq!(summary["type"], "indexCompaction", "{summary}");
+            assert_eq!(summary["indexUid"], uid, "{summary}");
+            tasks.push(client.wait_task(task_uid(&summary)).await);
+        }
+        finished.push(tasks);
+    }
+    let sized = |text: &Value| {
+        text.as_str().is_some_and(|text| {
+            let (number, unit) = text.split_once(' ').unwrap_or(("", ""));
+            number.parse::<f64>().is_ok() && unit.ends_with('B')
+        })
+    };
+    for tasks in &finished {
+        let (done, missing) = (&tasks[0], &tasks[1]);
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert!(sized(&done["details"]["preCompactionSize"]), "{done}");
+        assert!(sized(&done["details"]["postCompactionSize"]), "{done}");
+        assert_eq!(missing["status"], "failed", "{missing}");
+        assert_eq!(missing["error"]["code"], "index_not_found", "{missing}");
+    }
+    let keys = |task: &Value| -> Vec<String> {
+        task["details"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(keys(&finished[0][0]), keys(&finished[1][0]));
+}
+dual_test!(compaction_as_one_node);

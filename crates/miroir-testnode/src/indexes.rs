@@ -224,6 +224,20 @@ pub async fn delete_index(
     Ok((StatusCode::ACCEPTED, Json(summary)))
 }
 
+/// `POST /indexes/{uid}/compact`: an `indexCompaction` task (an index that does not exist
+/// fails it).
+pub async fn compact_index(
+    State(state): State<Arc<AppState>>,
+    Path(uid): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    check_path_uid(&uid)?;
+    let mut details = Map::new();
+    details.insert("preCompactionSize".into(), Value::Null);
+    details.insert("postCompactionSize".into(), Value::Null);
+    let summary = state.register("indexCompaction", Some(uid), Some(details), Op::Compact);
+    Ok((StatusCode::ACCEPTED, Json(summary)))
+}
+
 /// `POST /swap-indexes`
 pub async fn swap_indexes(
     State(state): State<Arc<AppState>>,

@@ -106,6 +106,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(indexes::delete_index),
         ),
         ("/indexes/{uid}/stats", get(indexes::get_index_stats)),
+        ("/indexes/{uid}/compact", post(indexes::compact_index)),
         ("/swap-indexes", post(indexes::swap_indexes)),
         (
             "/indexes/{uid}/documents",

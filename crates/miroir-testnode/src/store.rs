@@ -284,6 +284,8 @@ pub enum Op {
     },
     /// Delete an index.
     DeleteIndex,
+    /// Compact an index (sizes only: the test node keeps no database file).
+    Compact,
     /// Swap (or rename) pairs of indexes.
     Swap(Vec<(String, String, bool)>),
     /// Cancel these tasks.

@@ -287,7 +287,7 @@ fn table() -> Vec<Entry> {
             Post,
             "/indexes/{uid}/compact",
             Action("indexes.compact"),
-            not_supported,
+            indexes::compact_index,
         ),
         route(
             Get,

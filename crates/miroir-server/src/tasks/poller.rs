@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::Method;
+use byte_unit::{Byte, UnitType};
 use futures::future::join_all;
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
@@ -486,6 +487,12 @@ fn finish(state: &AppState, task: &mut TaskRecord, node_details: &[Value]) -> Re
                 .unwrap_or(Value::Null);
             details.insert("dumpUid".into(), if succeeded { uid } else { Value::Null });
         }
+        for key in ["preCompactionSize", "postCompactionSize"] {
+            if details.contains_key(key) {
+                let size = succeeded.then(|| summed_size(node_details, key)).flatten();
+                details.insert(key.into(), size.map_or(Value::Null, Value::String));
+            }
+        }
         if details.contains_key("canceledTasks") {
             details.insert("canceledTasks".into(), Value::from(canceled));
         }
@@ -494,6 +501,21 @@ fn finish(state: &AppState, task: &mut TaskRecord, node_details: &[Value]) -> Re
         apply_index_update(state, task)?;
     }
     Ok(())
+}
+
+/// The sum of the nodes' `key` sizes (human-readable, as Meilisearch writes a compaction's),
+/// written the same way; `None` when a node gave none Miroir can read.
+fn summed_size(node_details: &[Value], key: &str) -> Option<String> {
+    let mut total: u64 = 0;
+    for details in node_details {
+        let text = details.get(key)?.as_str()?;
+        total += Byte::parse_str(text, true).ok()?.as_u64();
+    }
+    Some(
+        Byte::from_u64(total)
+            .get_appropriate_unit(UnitType::Both)
+            .to_string(),
+    )
 }
 
 /// Adopts a primary key once an `indexUpdate` task succeeded on every node.

@@ -23,10 +23,10 @@ use miroir_core::marker::MARKER_FIELD;
 use miroir_core::task::TaskStatus;
 use miroir_store::{IndexRecord, TaskFilter};
 
-use super::journal::{broadcast, submit, NodeCall};
+use super::journal::{broadcast, submit, write_to_all, NodeCall};
 use crate::access::Access;
 use crate::error::{MeiliError, Result};
-use crate::extract::{json_body, require_json, Body, IndexUid, JsonBody};
+use crate::extract::{json_body, require_json, Body, IndexUid, JsonBody, Params};
 use crate::read::stats::{per_node_index_stats, SizeParams};
 use crate::state::AppState;
 use crate::tasks::registry::{self, NewTask};
@@ -396,5 +396,31 @@ pub(crate) async fn swap_indexes(
             state.store.put_index(&record)?;
         }
     }
+    Ok(summarized(&record))
+}
+
+/// `POST /indexes/{uid}/compact`: one `indexCompaction` task that every node runs on its own
+/// copy of the index; its sizes before and after are the sums of the nodes' (see the
+/// poller's `finish`). An index that does not exist fails the task, as on Meilisearch.
+pub(crate) async fn compact_index(
+    State(state): State<Arc<AppState>>,
+    IndexUid(uid): IndexUid,
+    params: Params,
+) -> Result<impl IntoResponse> {
+    let task = NewTask {
+        kind: "indexCompaction",
+        index_uid: Some(uid.clone()),
+        details: Some(json!({"preCompactionSize": null, "postCompactionSize": null})),
+        custom_metadata: params.custom_metadata(),
+    };
+    let record = write_to_all(
+        &state,
+        &uid,
+        task,
+        Method::POST,
+        &format!("/indexes/{uid}/compact"),
+        None,
+    )
+    .await?;
     Ok(summarized(&record))
 }
