@@ -74,6 +74,18 @@ async fn similar_documents(backend: Backend) {
         };
         assert_eq!(summary(&a), summary(&b), "{body}");
         assert_eq!(a["id"], b["id"]);
+        assert!(a.get("performanceDetails").is_none(), "{a}");
+    }
+    let timed = json!({"id": 3, "embedder": "default", "limit": 3, "showPerformanceDetails": true});
+    for client in [&miroir, &single] {
+        let (status, answer) = client.post("/indexes/items/similar", timed.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert!(
+            answer["performanceDetails"]
+                .as_object()
+                .is_some_and(|timings| !timings.is_empty()),
+            "{answer}"
+        );
     }
     let (status, error) = miroir
         .post(

@@ -240,12 +240,17 @@ async fn similar(state: &AppState, uid: &str, mut query: Map<String, Value>) -> 
         .as_u64()
         .unwrap_or(0)
         .saturating_sub(1);
-    Ok(json!({
+    let mut answer = json!({
         "hits": hits,
         "id": id,
         "processingTimeMs": result["processingTimeMs"],
         "limit": limit,
         "offset": offset,
         "estimatedTotalHits": total,
-    }))
+    });
+    // `showPerformanceDetails`: the timings of the semantic search that answered it.
+    if let Some(details) = result.get("performanceDetails") {
+        answer["performanceDetails"] = details.clone();
+    }
+    Ok(answer)
 }
