@@ -36,6 +36,14 @@ pub enum Error {
     /// A document payload could not be written into the journal.
     #[error("store: the payload could not be written: {0}")]
     Payload(std::io::Error),
+    /// The store was written by a newer Miroir, whose schema this one does not know.
+    #[error("store: written by a newer Miroir (schema version {found}; this Miroir knows up to {known}): upgrade Miroir, or give it another state directory")]
+    NewerSchema {
+        /// The store's schema version.
+        found: u32,
+        /// The newest version this Miroir knows ([`SCHEMA_VERSION`]).
+        known: u32,
+    },
     /// The state directory could not be created.
     #[error("store: cannot create {path}: {source}")]
     Io {
@@ -45,6 +53,11 @@ pub enum Error {
         source: std::io::Error,
     },
 }
+
+/// The version of the stored schema this Miroir writes. A store records its version; at start
+/// the migrations up to this one are applied (each idempotent), and a store with a newer one
+/// is refused ([`Error::NewerSchema`]) rather than misread.
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// The store's result type.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -20,7 +20,7 @@ use miroir_core::topology::Topology;
 
 use crate::{
     Delivery, Error, IndexRecord, JournalEntry, NewEntry, NodeTaskRef, Result, Store, TaskFilter,
-    TaskPage, TaskRecord,
+    TaskPage, TaskRecord, SCHEMA_VERSION,
 };
 
 const SCHEMA: &str = "
@@ -135,6 +135,14 @@ impl SqliteStore {
             source,
         })?;
         let connection = Connection::open(dir.join("miroir.sqlite"))?;
+        // Before anything is written: a newer Miroir's store is left as it is.
+        let found: u32 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if found > SCHEMA_VERSION {
+            return Err(Error::NewerSchema {
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.execute_batch(SCHEMA)?;
@@ -143,7 +151,7 @@ impl SqliteStore {
             path: payload_dir.display().to_string(),
             source,
         })?;
-        upgrade(&connection, &payload_dir)?;
+        migrate(&connection, &payload_dir, found)?;
         remove_orphan_payloads(&connection, &payload_dir)?;
         Ok(SqliteStore {
             payload_dir,
@@ -570,7 +578,23 @@ fn payload_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq}.ndjson"))
 }
 
-/// Brings a store written by an earlier version up to date: stale replicas gain their shards
+/// Schema migrations, in order: `(version, step)`; a store at version `v` gets every step
+/// above `v`. Each step is idempotent (a store that predates versions, at 0, may already have
+/// some of its changes), and the version is recorded once they all ran.
+const MIGRATIONS: [(u32, fn(&Connection, &Path) -> Result<()>); 1] = [(1, upgrade)];
+
+/// Applies the migrations above `found` and records [`SCHEMA_VERSION`].
+fn migrate(connection: &Connection, dir: &Path, found: u32) -> Result<()> {
+    for (version, step) in MIGRATIONS {
+        if version > found {
+            step(connection, dir)?;
+        }
+    }
+    connection.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// Version 1. Brings a store written by an earlier version up to date: stale replicas gain their shards
 /// (a row without them covers every shard), and the payloads of a journal written before
 /// payloads were files (a `payload` blob column) move into files, so no journaled write is
 /// lost across the upgrade.
@@ -1573,6 +1597,33 @@ mod tests {
             Some((second, 1))
         );
         assert_eq!(reopened.last_node_task("b")?, Some(3));
+        Ok(())
+    }
+
+    #[test]
+    fn the_schema_version_is_recorded_and_a_newer_one_refused() -> Result<()> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        drop(SqliteStore::open(dir.path())?);
+        let raw = Connection::open(dir.path().join("miroir.sqlite"))?;
+        let version: u32 = raw.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        assert_eq!(version, SCHEMA_VERSION);
+        // Reopening is idempotent.
+        drop(SqliteStore::open(dir.path())?);
+        raw.pragma_update(None, "user_version", SCHEMA_VERSION + 1)?;
+        drop(raw);
+        match SqliteStore::open(dir.path()) {
+            Err(Error::NewerSchema { found, known }) => {
+                assert_eq!((found, known), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+            }
+            other => panic!(
+                "a newer schema must be refused, got {:?}",
+                other.map(|_| ())
+            ),
+        }
+        // Nothing was written to it.
+        let raw = Connection::open(dir.path().join("miroir.sqlite"))?;
+        let version: u32 = raw.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        assert_eq!(version, SCHEMA_VERSION + 1);
         Ok(())
     }
 

@@ -59,3 +59,37 @@ fn invalid_configurations_stop_with_one_line() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     }
 }
+
+/// A state directory written by a newer Miroir (a higher schema version) is refused at start
+/// with one line, and left as it was.
+#[test]
+fn a_store_from_a_newer_miroir_is_refused_with_one_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("miroir.sqlite");
+    let newer = miroir_store::SCHEMA_VERSION + 1;
+    rusqlite::Connection::open(&file)
+        .and_then(|db| db.pragma_update(None, "user_version", newer))
+        .expect("a store file");
+    let path = dir.path().to_string_lossy().into_owned();
+    let (code, stderr) = serve(
+        &[
+            "--node",
+            "a=http://127.0.0.1:1",
+            "--db-path",
+            &path,
+            "--http-addr",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: store: written by a newer Miroir"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    let version: u32 = rusqlite::Connection::open(&file)
+        .and_then(|db| db.pragma_query_value(None, "user_version", |row| row.get(0)))
+        .expect("the store file is still readable");
+    assert_eq!(version, newer, "left as it was");
+}
