@@ -581,7 +581,10 @@ fn payload_path(dir: &Path, seq: u64) -> PathBuf {
 /// Schema migrations, in order: `(version, step)`; a store at version `v` gets every step
 /// above `v`. Each step is idempotent (a store that predates versions, at 0, may already have
 /// some of its changes), and the version is recorded once they all ran.
-const MIGRATIONS: [(u32, fn(&Connection, &Path) -> Result<()>); 1] = [(1, upgrade)];
+const MIGRATIONS: [(u32, Migration); 1] = [(1, upgrade)];
+
+/// One migration step: the connection and the payload directory.
+type Migration = fn(&Connection, &Path) -> Result<()>;
 
 /// Applies the migrations above `found` and records [`SCHEMA_VERSION`].
 fn migrate(connection: &Connection, dir: &Path, found: u32) -> Result<()> {
