@@ -44,6 +44,9 @@ pub enum Error {
     /// without a body.
     #[error("no such route")]
     RouteNotFound,
+    /// The metrics recorder could not be installed (another one was, in this process).
+    #[error("metrics: {0}")]
+    Metrics(String),
 }
 
 /// The server's result type.
@@ -73,12 +76,12 @@ impl Error {
                 );
                 (e.status, e.to_json())
             }
-            Error::Store(e) => {
+            Error::Store(_) | Error::Metrics(_) => {
                 let e = MeiliError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     ErrorType::Internal,
-                    e.to_string(),
+                    self.to_string(),
                 );
                 (e.status, e.to_json())
             }

@@ -44,6 +44,7 @@ mod error;
 mod extract;
 mod http;
 mod instance;
+mod metrics;
 mod read;
 mod rebalance;
 mod state;
@@ -91,6 +92,7 @@ pub enum StartError {
 
 /// Validates the configuration, opens the store and builds the state.
 fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
+    metrics::install();
     config.validate()?;
     let store = SqliteStore::open(&config.db_path)?;
     let (config, placed) = with_stored_topology(config, &store)?;

@@ -643,7 +643,7 @@ async fn every_documented_route(backend: Backend) {
         Shape::Task,
     )
     .await;
-    let unsupported: [(Method, &str, &str); 14] = [
+    let unsupported: [(Method, &str, &str); 13] = [
         (M::POST, "/tasks/compact", "/tasks/compact"),
         (M::GET, "/tasks/{uid}/documents", "/tasks/1/documents"),
         (
@@ -672,7 +672,6 @@ async fn every_documented_route(backend: Backend) {
         (M::PATCH, "/network", "/network"),
         (M::POST, "/network/control", "/network/control"),
         (M::POST, "/export", "/export"),
-        (M::GET, "/metrics", "/metrics"),
         (M::POST, "/logs/stderr", "/logs/stderr"),
     ];
     for (method, route, path) in unsupported {
@@ -695,6 +694,16 @@ async fn every_documented_route(backend: Backend) {
         )
         .await;
     }
+
+    // Prometheus' text page (its samples are checked in tests/metrics.rs).
+    let page = c
+        .check(M::GET, "/metrics", "/metrics", None, Shape::Any(ok))
+        .await;
+    assert!(
+        page.as_str()
+            .is_some_and(|text| text.contains("miroir_http_requests_total")),
+        "{page}"
+    );
 
     // Miroir's own routes.
     c.check(

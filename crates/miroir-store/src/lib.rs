@@ -363,6 +363,9 @@ pub trait Store: Send + Sync {
     fn oldest_undelivered(&self, node: &str) -> Result<Option<OffsetDateTime>>;
     /// The bytes of document payloads the journal holds.
     fn journal_bytes(&self) -> Result<u64>;
+    /// The bytes of document payloads of the entries with a call not delivered to `node`
+    /// (each entry's payload counted once).
+    fn undelivered_bytes(&self, node: &str) -> Result<u64>;
     /// The highest sequence number journaled so far (0 before the first entry).
     fn journal_head(&self) -> Result<u64>;
     /// How many calls for `node` of entries up to `seq` are not delivered yet.

@@ -946,6 +946,18 @@ impl Store for SqliteStore {
         Ok(bytes.unwrap_or(0) as u64)
     }
 
+    fn undelivered_bytes(&self, node: &str) -> Result<u64> {
+        let bytes: Option<i64> = self.lock().query_row(
+            "SELECT SUM(payload_len) FROM journal WHERE seq IN (
+                SELECT t.seq FROM journal_targets t
+                LEFT JOIN deliveries d ON d.node = t.node AND d.seq = t.seq AND d.call = t.call
+                WHERE t.node = ?1 AND d.node IS NULL)",
+            params![node],
+            |row| row.get(0),
+        )?;
+        Ok(bytes.unwrap_or(0) as u64)
+    }
+
     fn journal_head(&self) -> Result<u64> {
         let head: Option<i64> =
             self.lock()
@@ -1551,9 +1563,12 @@ mod tests {
         assert!(store.oldest_undelivered("b")?.is_some());
         assert!(store.oldest_undelivered("nobody")?.is_none());
         assert_eq!(store.journal_bytes()?, 2 * 18);
+        assert_eq!(store.undelivered_bytes("b")?, 2 * 18);
+        assert_eq!(store.undelivered_bytes("nobody")?, 0);
         assert_eq!(store.undelivered_through("b", first)?, 1);
         assert_eq!(store.supersede_through("b", first)?, 1);
         assert_eq!(store.undelivered_through("b", first)?, 0);
+        assert_eq!(store.undelivered_bytes("b")?, 18);
         assert!(!store.node_busy("b")?);
         store.set_last_node_task("b", Some(1))?;
         assert_eq!(store.last_node_task("b")?, Some(1));

@@ -79,6 +79,7 @@ where
             Ok(plan) => plan,
             Err(_) => cluster.search_plan(scope, &shards, &exclude)?,
         };
+        crate::metrics::fan_out_width(plan.len());
         let attempts =
             join_all(plan.into_iter().map(|(node, shards)| {
                 attempt(cluster, scope, node, shards, exclude.clone(), request)
@@ -137,6 +138,7 @@ where
             }
             () = tokio::time::sleep(delay) => {
                 tracing::debug!(node = %cluster.node(node).id, ?delay, "hedging a slow read");
+                crate::metrics::hedged();
                 let mut backup = cover(cluster, scope, shards, without, request);
                 tokio::select! {
                     outcome = &mut primary => {
@@ -187,6 +189,7 @@ async fn settle<T>(
         }
         Err(error) if error.is_retryable() => {
             tracing::warn!(node = %cluster.node(node).id, %error, "failing over");
+            crate::metrics::failed_over();
             cluster.mark_down(node);
             drop(in_flight);
             fallback.await

@@ -48,6 +48,11 @@ impl Drop for InFlight<'_> {
 }
 
 impl NodeLoad {
+    /// Reads in flight on the node now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     /// Starts counting a read.
     pub fn begin(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);

@@ -124,13 +124,17 @@ impl Node {
     /// Sends one request; past the deadline the node is unavailable.
     #[tracing::instrument(level = "debug", skip(self, body), fields(node = %self.id))]
     pub async fn send(&self, method: Method, path: &str, body: NodeBody) -> Result<NodeResponse> {
-        match tokio::time::timeout(self.timeout, self.api.send(method, path, body)).await {
-            Ok(answer) => answer,
-            Err(_) => Err(Error::NodeUnavailable {
-                node: self.id.clone(),
-                reason: format!("did not answer within {} ms", self.timeout.as_millis()),
-            }),
-        }
+        let started = std::time::Instant::now();
+        let answer =
+            match tokio::time::timeout(self.timeout, self.api.send(method, path, body)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(Error::NodeUnavailable {
+                    node: self.id.clone(),
+                    reason: format!("did not answer within {} ms", self.timeout.as_millis()),
+                }),
+            };
+        crate::metrics::node_call(&self.id, answer.is_ok(), started.elapsed().as_secs_f64());
+        answer
     }
 
     /// Sends a request and parses the JSON answer (node errors become [`Error::Node`]).

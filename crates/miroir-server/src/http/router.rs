@@ -472,7 +472,12 @@ fn table() -> Vec<Entry> {
             not_supported,
         ),
         route(Post, "/export", Action("export"), not_supported),
-        route(Get, "/metrics", Action("metrics.get"), not_supported),
+        route(
+            Get,
+            "/metrics",
+            Action("metrics.get"),
+            crate::metrics::render,
+        ),
         route(Post, "/logs/stream", Action("metrics.get"), not_supported),
         route(Delete, "/logs/stream", Action("metrics.get"), not_supported),
         route(Post, "/logs/stderr", Action("metrics.get"), not_supported),
@@ -538,6 +543,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .fold(Router::new(), |router, (path, methods)| {
             router.route(path, methods)
         })
+        // Every matched request counted by its route template (`crate::metrics`).
+        .route_layer(middleware::from_fn(crate::metrics::track_request))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
