@@ -47,8 +47,10 @@ mod instance;
 mod metrics;
 mod read;
 mod rebalance;
+mod request;
 mod state;
 mod tasks;
+mod ui;
 mod wire;
 mod write;
 

@@ -194,3 +194,50 @@ async fn metrics_follow_requests_nodes_and_the_journal(backend: Backend) {
     .await;
 }
 dual_test!(metrics_follow_requests_nodes_and_the_journal);
+
+/// The `miroir_*` metric names in `text`, histogram suffixes removed.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("miroir_") {
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = &tail[..end];
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(name);
+        names.insert(family.to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[test]
+fn dashboards_and_alerts_use_documented_metrics() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let read = |path: &str| {
+        std::fs::read_to_string(format!("{root}/{path}")).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let documented = metric_names(&read("docs/operations.md"));
+    assert!(documented.len() >= 15, "{documented:?}");
+    for file in [
+        "deploy/grafana/miroir-dashboard.json",
+        "deploy/prometheus/alerts.yml",
+    ] {
+        let used = metric_names(&read(file));
+        assert!(!used.is_empty(), "{file} uses no metric");
+        let unknown: Vec<_> = used.difference(&documented).collect();
+        assert!(
+            unknown.is_empty(),
+            "{file} uses undocumented metrics: {unknown:?}"
+        );
+    }
+    let dashboard: Value =
+        serde_json::from_str(&read("deploy/grafana/miroir-dashboard.json")).expect("JSON");
+    assert!(dashboard["panels"]
+        .as_array()
+        .is_some_and(|p| p.len() >= 10));
+}

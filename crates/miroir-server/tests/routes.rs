@@ -722,6 +722,28 @@ async fn every_documented_route(backend: Backend) {
         Shape::Object(ok, &["epoch", "replicationFactor", "nodes", "rebalance"]),
     )
     .await;
+    let map = c
+        .check(
+            M::GET,
+            "/_miroir/shards",
+            "/_miroir/shards",
+            None,
+            Shape::Object(ok, &["results"]),
+        )
+        .await;
+    assert!(map["results"].is_array(), "{map}");
+    for (route, marker) in [
+        ("/_miroir/ui", "<title>Miroir cluster</title>"),
+        ("/_miroir/ui/", "<title>Miroir cluster</title>"),
+        ("/_miroir/ui/app.js", "/_miroir/topology"),
+        ("/_miroir/ui/style.css", ".replica.stale"),
+    ] {
+        let file = c.check(M::GET, route, route, None, Shape::Any(ok)).await;
+        assert!(
+            file.as_str().is_some_and(|text| text.contains(marker)),
+            "{route}: {file}"
+        );
+    }
     c.check(
         M::GET,
         "/_miroir/rebalance",

@@ -22,7 +22,7 @@ mod verify;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use settings::ServeArgs;
+use settings::{LogFormat, Serve, ServeArgs};
 
 /// Miroir: one Meilisearch endpoint over a fleet of Meilisearch nodes.
 #[derive(Parser)]
@@ -36,6 +36,13 @@ struct Cli {
 enum Command {
     /// Runs the proxy.
     Serve(ServeArgs),
+    #[command(flatten)]
+    Tool(Tool),
+}
+
+/// The subcommands other than `serve`, which log as text.
+#[derive(Subcommand)]
+enum Tool {
     /// Starts local nodes and Miroir over them, and prints the URL and key.
     Dev(dev::DevArgs),
     /// Measures Miroir against one Meilisearch holding the same data.
@@ -48,24 +55,36 @@ enum Command {
     Status(status::StatusArgs),
 }
 
+/// Logs to standard error, filtered by `MIROIR_LOG` (default `info`), as text or JSON lines.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MIROIR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MIROIR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
         Command::Serve(args) => {
-            let (addr, config) = match settings::resolve(args) {
+            let Serve {
+                addr,
+                config,
+                log_format,
+            } = match settings::resolve(args) {
                 Ok(resolved) => resolved,
                 Err(e) => {
                     eprintln!("error: {e}");
                     std::process::exit(1);
                 }
             };
+            init_logging(log_format);
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&addr)
                     .await
@@ -80,11 +99,21 @@ fn main() -> anyhow::Result<()> {
                 }
             })
         }
-        Command::Dev(args) => runtime.block_on(dev::run(args)),
-        Command::Bench(args) => runtime.block_on(bench::run(args)),
-        Command::Node(args) => runtime.block_on(node::run(args)),
-        Command::Status(args) => runtime.block_on(status::run(args)),
-        Command::Verify(args) => {
+        Command::Tool(tool) => {
+            init_logging(LogFormat::Human);
+            run_tool(tool, &runtime)
+        }
+    }
+}
+
+/// Runs a subcommand other than `serve`.
+fn run_tool(tool: Tool, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    match tool {
+        Tool::Dev(args) => runtime.block_on(dev::run(args)),
+        Tool::Bench(args) => runtime.block_on(bench::run(args)),
+        Tool::Node(args) => runtime.block_on(node::run(args)),
+        Tool::Status(args) => runtime.block_on(status::run(args)),
+        Tool::Verify(args) => {
             let consistent = runtime.block_on(verify::run(args))?;
             if !consistent {
                 std::process::exit(1);

@@ -71,6 +71,33 @@ pub struct ServeArgs {
     /// How many bytes of document payloads the journal may hold while nodes are down.
     #[arg(long, env = "MIROIR_JOURNAL_RETENTION_BYTES")]
     pub journal_retention_bytes: Option<u64>,
+    /// How log lines are written to standard error: `human` (the default) or `json` (one
+    /// JSON object per line, with the request's span and its `request_uid`).
+    #[arg(long, env = "MIROIR_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How `miroir serve` writes its log lines.
+#[derive(clap::ValueEnum, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Plain text, one event per line.
+    #[default]
+    Human,
+    /// One JSON object per line (for log collectors).
+    Json,
+}
+
+/// What `miroir serve` runs with: the listen address, the server's configuration and the
+/// log format.
+#[derive(Debug)]
+pub struct Serve {
+    /// The address to listen on.
+    pub addr: String,
+    /// The server's configuration.
+    pub config: ServerConfig,
+    /// How log lines are written.
+    pub log_format: LogFormat,
 }
 
 /// The TOML file's shape.
@@ -91,6 +118,7 @@ struct FileSettings {
     health_interval_ms: Option<u64>,
     journal_retention_ms: Option<u64>,
     journal_retention_bytes: Option<u64>,
+    log_format: Option<LogFormat>,
     #[serde(default)]
     whole_indexes: Vec<String>,
     #[serde(default)]
@@ -110,9 +138,9 @@ struct FileNode {
 /// Default listen address, as Meilisearch's.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:7700";
 
-/// Merges flags, environment and file into the listen address and the server configuration.
-/// Errors are one line naming the setting.
-pub fn resolve(args: ServeArgs) -> Result<(String, ServerConfig), String> {
+/// Merges flags, environment and file into the listen address, the server configuration and
+/// the log format. Errors are one line naming the setting.
+pub fn resolve(args: ServeArgs) -> Result<Serve, String> {
     let file = match &args.config_file_path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -213,7 +241,12 @@ pub fn resolve(args: ServeArgs) -> Result<(String, ServerConfig), String> {
         .http_addr
         .or(file.http_addr)
         .unwrap_or_else(|| DEFAULT_HTTP_ADDR.to_string());
-    Ok((addr, config))
+    let log_format = args.log_format.or(file.log_format).unwrap_or_default();
+    Ok(Serve {
+        addr,
+        config,
+        log_format,
+    })
 }
 
 #[cfg(test)]
@@ -232,6 +265,7 @@ mod tests {
         let (_dir, path) = file_with(
             r#"
             master_key = "k"
+            log_format = "json"
             replication_factor = 2
             shards = 16
             [[nodes]]
@@ -249,8 +283,13 @@ mod tests {
             shards: Some(32),
             ..ServeArgs::default()
         };
-        let (addr, config) = resolve(args).expect("valid");
+        let Serve {
+            addr,
+            config,
+            log_format,
+        } = resolve(args).expect("valid");
         assert_eq!(addr, DEFAULT_HTTP_ADDR);
+        assert_eq!(log_format, LogFormat::Json);
         assert_eq!(config.shards, 32, "the flag wins over the file");
         assert_eq!(config.replication_factor, 2);
         assert_eq!(config.nodes[1].weight, 2.0);

@@ -7,5 +7,6 @@ pub(crate) mod fleet;
 pub(crate) mod join;
 pub(crate) mod layout;
 pub(crate) mod nodes;
+pub(crate) mod shards;
 pub(crate) mod topology;
 pub(crate) mod verify;

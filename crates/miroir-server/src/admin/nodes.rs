@@ -1,7 +1,8 @@
 //! `GET /_miroir/nodes`: each node's state as Miroir sees it — health (healthy, suspect, down),
 //! whether it lost its data (and waits to be rebuilt), the indexes whose replicas on it are
-//! stale (`staleIndexes`) and which of their shards (`staleShards`: a list, or `"all"`), and how
-//! many journal calls it has not received yet.
+//! stale (`staleIndexes`) and which of their shards (`staleShards`: a list, or `"all"`), its
+//! journal lag (calls it has not received yet, their payload bytes, the age in seconds of the
+//! oldest) and the reads it is serving now.
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::state::AppState;
 /// `GET /_miroir/nodes`
 pub(crate) async fn nodes(State(state): State<Arc<AppState>>) -> Result<Json<Value>> {
     let stale = state.cluster.stale_replicas();
+    let now = time::OffsetDateTime::now_utc();
     let mut results = Vec::new();
     for (position, node) in state.cluster.nodes().enumerate() {
         let health = match state.cluster.health(position) {
@@ -47,6 +49,12 @@ pub(crate) async fn nodes(State(state): State<Arc<AppState>>) -> Result<Json<Val
             "staleIndexes": stale_indexes,
             "staleShards": stale_shards,
             "undelivered": state.store.undelivered(&node.id, None)?,
+            "undeliveredBytes": state.store.undelivered_bytes(&node.id)?,
+            "oldestUndeliveredSeconds": state
+                .store
+                .oldest_undelivered(&node.id)?
+                .map(|oldest| (now - oldest).as_seconds_f64().max(0.0)),
+            "readsInFlight": state.cluster.load(position).in_flight(),
         }));
     }
     Ok(Json(json!({ "results": results })))

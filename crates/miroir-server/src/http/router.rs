@@ -18,12 +18,13 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
 use super::auth::{authenticate, Guard};
-use crate::admin::{fleet, join, layout, nodes, topology, verify};
+use crate::admin::{fleet, join, layout, nodes, shards, topology, verify};
 use crate::instance::{chats, dumps, features, keys, unsupported};
 use crate::read::{documents as read_documents, facet_search, fields, indexes as read_indexes};
 use crate::read::{multi_search, search, settings as read_settings, similar, stats};
 use crate::state::AppState;
 use crate::tasks::{batches, routes as tasks, webhooks};
+use crate::ui;
 use crate::write::{cancel, documents, indexes, settings};
 
 /// The methods routes are registered with.
@@ -485,6 +486,7 @@ fn table() -> Vec<Entry> {
         route(Post, "/_miroir/nodes", Action("*"), join::add_node),
         route(Post, "/_miroir/nodes/{id}/drain", Action("*"), fleet::drain),
         route(Delete, "/_miroir/nodes/{id}", Action("*"), fleet::remove),
+        route(Get, "/_miroir/shards", Action("*"), shards::shards),
         route(Get, "/_miroir/topology", Action("*"), topology::topology),
         route(Patch, "/_miroir/topology", Action("*"), fleet::change),
         route(Get, "/_miroir/rebalance", Action("*"), topology::rebalance),
@@ -508,6 +510,11 @@ fn table() -> Vec<Entry> {
             layout::reshape,
         ),
         route(Post, "/_miroir/verify", Action("*"), verify::verify),
+        // The cluster page's static files hold no data; the API calls it makes need the key.
+        route(Get, "/_miroir/ui", Public, ui::page),
+        route(Get, "/_miroir/ui/", Public, ui::page),
+        route(Get, "/_miroir/ui/app.js", Public, ui::script),
+        route(Get, "/_miroir/ui/style.css", Public, ui::style),
     ]
 }
 
@@ -545,6 +552,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         })
         // Every matched request counted by its route template (`crate::metrics`).
         .route_layer(middleware::from_fn(crate::metrics::track_request))
+        // Each request's uid and span (`crate::request`), around everything else.
+        .route_layer(middleware::from_fn(crate::request::trace))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -560,11 +569,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_health_is_public_and_no_route_is_registered_twice() {
+    fn only_health_and_the_page_files_are_public_and_no_route_is_registered_twice() {
         let routes = routes();
-        let public: Vec<&RouteSpec> = routes.iter().filter(|r| r.guard == Public).collect();
-        assert_eq!(public.len(), 1);
-        assert_eq!(public[0].path, "/health");
+        let public: Vec<&str> = routes
+            .iter()
+            .filter(|r| r.guard == Public)
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(
+            public,
+            [
+                "/health",
+                "/_miroir/ui",
+                "/_miroir/ui/",
+                "/_miroir/ui/app.js",
+                "/_miroir/ui/style.css"
+            ]
+        );
         let mut seen = std::collections::HashSet::new();
         for route in &routes {
             assert!(

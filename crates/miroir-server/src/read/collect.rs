@@ -146,9 +146,10 @@ pub(crate) fn add_metadata(answer: &mut Value, index: &IndexRecord) {
     map.shift_insert(at, "metadata".into(), Value::Object(metadata));
 }
 
-/// A fresh `requestUid` (a UUID v7, as Meilisearch generates for every search).
+/// The request's `requestUid` (a UUID v7, as Meilisearch gives every search request; the uid
+/// of the request's span, `crate::request`).
 pub(crate) fn request_uid() -> Value {
-    Value::String(uuid::Uuid::now_v7().to_string())
+    Value::String(crate::request::uid().to_string())
 }
 
 /// `processingTimeMs` as one Meilisearch would report it: the slowest shard's own processing

@@ -580,6 +580,8 @@ pub struct MiroirProcess {
     args: Vec<String>,
     child: Option<Child>,
     url: String,
+    /// Where its log lines go (appended), at `debug`; `None`: discarded.
+    log: Option<PathBuf>,
     _state: tempfile::TempDir,
 }
 
@@ -587,6 +589,27 @@ impl MiroirProcess {
     /// Starts `miroir serve` over `nodes` (ids `n0`, `n1`, …) with `rf` copies and `shards`
     /// shards per index.
     pub async fn start(nodes: &[&Node], rf: usize, shards: u32) -> MiroirProcess {
+        MiroirProcess::start_with(nodes, rf, shards, &[]).await
+    }
+
+    /// [`MiroirProcess::start`] with more `miroir serve` arguments.
+    pub async fn start_with(
+        nodes: &[&Node],
+        rf: usize,
+        shards: u32,
+        extra: &[&str],
+    ) -> MiroirProcess {
+        MiroirProcess::start_logged(nodes, rf, shards, extra, None).await
+    }
+
+    /// [`MiroirProcess::start_with`], its `debug` log lines appended to `log`.
+    pub async fn start_logged(
+        nodes: &[&Node],
+        rf: usize,
+        shards: u32,
+        extra: &[&str],
+        log: Option<PathBuf>,
+    ) -> MiroirProcess {
         let state = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let mut args = vec![
@@ -602,11 +625,13 @@ impl MiroirProcess {
         for (i, node) in nodes.iter().enumerate() {
             args.push(format!("--node=n{i}={}", node.url()));
         }
+        args.extend(extra.iter().map(|arg| arg.to_string()));
         let mut process = MiroirProcess {
             binary: workspace_binary("miroir", "miroir"),
             args,
             child: None,
             url: format!("http://127.0.0.1:{port}"),
+            log,
             _state: state,
         };
         process.spawn().await;
@@ -614,11 +639,22 @@ impl MiroirProcess {
     }
 
     async fn spawn(&mut self) {
+        let (level, stderr) = match &self.log {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("log file");
+                ("debug", Stdio::from(file))
+            }
+            None => ("warn", Stdio::null()),
+        };
         let child = Command::new(&self.binary)
             .args(&self.args)
-            .env("MIROIR_LOG", "warn")
+            .env("MIROIR_LOG", level)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("miroir starts");
         self.child = Some(child);
@@ -641,6 +677,11 @@ impl MiroirProcess {
     /// A client of this Miroir with the master key.
     pub fn client(&self) -> Client {
         Client::new(self.url.clone(), MASTER_KEY)
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 }
 
