@@ -197,6 +197,13 @@ fn with_stored_topology(
 pub async fn serve(listener: TcpListener, config: ServerConfig) -> Result<(), StartError> {
     let state = build_state(config)?;
     background::spawn_all(&state);
+    // Said once the store is open and the nodes are known: from here on requests are served.
+    tracing::info!(
+        addr = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
+        nodes = state.cluster.node_count(),
+        rf = state.cluster.replication_factor(),
+        "Miroir listening"
+    );
     http::serve::serve(listener, http::router::router(state.clone())).await;
     state.stop_loops();
     Ok(())

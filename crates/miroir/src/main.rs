@@ -14,6 +14,7 @@ mod admin;
 mod bench;
 mod dev;
 mod local;
+mod logging;
 mod node;
 mod settings;
 mod status;
@@ -55,19 +56,6 @@ enum Tool {
     Status(status::StatusArgs),
 }
 
-/// Logs to standard error, filtered by `MIROIR_LOG` (default `info`), as text or JSON lines.
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MIROIR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Human => logs.init(),
-        LogFormat::Json => logs.json().with_current_span(true).init(),
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -77,6 +65,7 @@ fn main() -> anyhow::Result<()> {
                 addr,
                 config,
                 log_format,
+                otlp_endpoint,
             } = match settings::resolve(args) {
                 Ok(resolved) => resolved,
                 Err(e) => {
@@ -84,12 +73,17 @@ fn main() -> anyhow::Result<()> {
                     std::process::exit(1);
                 }
             };
-            init_logging(log_format);
+            let _telemetry = match logging::init(log_format, otlp_endpoint.as_deref()) {
+                Ok(telemetry) => telemetry,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::exit(1);
+                }
+            };
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&addr)
                     .await
                     .with_context(|| format!("http_addr: cannot listen on {addr}"))?;
-                tracing::info!(%addr, nodes = config.nodes.len(), rf = config.replication_factor, "Miroir listening");
                 match miroir_server::serve(listener, config).await {
                     Ok(()) => Ok(()),
                     Err(e) => {
@@ -100,7 +94,7 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Command::Tool(tool) => {
-            init_logging(LogFormat::Human);
+            let _telemetry = logging::init(LogFormat::Human, None)?;
             run_tool(tool, &runtime)
         }
     }

@@ -75,6 +75,10 @@ pub struct ServeArgs {
     /// JSON object per line, with the request's span and its `request_uid`).
     #[arg(long, env = "MIROIR_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// An OpenTelemetry collector's OTLP/HTTP traces URL (`http://127.0.0.1:4318/v1/traces`)
+    /// each request's spans are exported to; needs a binary built with `--features otlp`.
+    #[arg(long, env = "MIROIR_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// How `miroir serve` writes its log lines.
@@ -98,6 +102,8 @@ pub struct Serve {
     pub config: ServerConfig,
     /// How log lines are written.
     pub log_format: LogFormat,
+    /// Where spans are exported, if anywhere.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// The TOML file's shape.
@@ -119,6 +125,7 @@ struct FileSettings {
     journal_retention_ms: Option<u64>,
     journal_retention_bytes: Option<u64>,
     log_format: Option<LogFormat>,
+    otlp_endpoint: Option<String>,
     #[serde(default)]
     whole_indexes: Vec<String>,
     #[serde(default)]
@@ -246,6 +253,7 @@ pub fn resolve(args: ServeArgs) -> Result<Serve, String> {
         addr,
         config,
         log_format,
+        otlp_endpoint: args.otlp_endpoint.or(file.otlp_endpoint),
     })
 }
 
@@ -287,6 +295,7 @@ mod tests {
             addr,
             config,
             log_format,
+            ..
         } = resolve(args).expect("valid");
         assert_eq!(addr, DEFAULT_HTTP_ADDR);
         assert_eq!(log_format, LogFormat::Json);

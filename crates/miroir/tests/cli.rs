@@ -93,3 +93,36 @@ fn a_store_from_a_newer_miroir_is_refused_with_one_line() {
         .expect("the store file is still readable");
     assert_eq!(version, newer, "left as it was");
 }
+
+/// Without the `otlp` feature, asking for span export is refused with one line that says how
+/// to build a binary that has it.
+#[cfg(not(feature = "otlp"))]
+#[test]
+fn span_export_needs_the_otlp_feature() {
+    let (code, stderr) = serve(
+        &[
+            "--node",
+            "a=http://127.0.0.1:1",
+            "--otlp-endpoint",
+            "http://127.0.0.1:4318/v1/traces",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: otlp_endpoint:") && stderr.contains("--features otlp"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
+/// An unknown log format is refused by the flag's parser, naming the accepted values.
+#[test]
+fn log_formats_are_human_or_json() {
+    let (code, stderr) = serve(&["--log-format", "xml"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("human") && stderr.contains("json"),
+        "{stderr}"
+    );
+}

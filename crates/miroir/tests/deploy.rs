@@ -44,8 +44,15 @@ fn the_default_values_match_the_schema() {
         "/../../deploy/helm/miroir/values.yaml"
     ))
     .expect("values.yaml");
-    for line in ["  replicaCount: 1", "  taskStore: \"\"", "  replicationFactor: 2"] {
-        assert!(text.lines().any(|l| l == line), "values.yaml lacks {line:?}");
+    for line in [
+        "  replicaCount: 1",
+        "  taskStore: \"\"",
+        "  replicationFactor: 2",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "values.yaml lacks {line:?}"
+        );
     }
     assert!(schema().is_valid(&values(json!({}))));
 }
