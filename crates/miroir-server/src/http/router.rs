@@ -477,7 +477,7 @@ fn table() -> Vec<Entry> {
             Get,
             "/metrics",
             Action("metrics.get"),
-            crate::metrics::render,
+            crate::instance::metrics::render,
         ),
         route(Post, "/logs/stream", Action("metrics.get"), not_supported),
         route(Delete, "/logs/stream", Action("metrics.get"), not_supported),

@@ -1,8 +1,9 @@
-//! Instance-level routes: API keys, chat workspaces and template rendering, experimental
+//! Instance-level routes: API keys, Prometheus metrics, chat workspaces and template rendering, experimental
 //! features, dumps and snapshots, and the routes Miroir answers `miroir_not_supported`.
 
 pub(crate) mod chats;
 pub(crate) mod dumps;
 pub(crate) mod features;
 pub(crate) mod keys;
+pub(crate) mod metrics;
 pub(crate) mod unsupported;
