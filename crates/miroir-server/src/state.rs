@@ -35,6 +35,20 @@ pub struct AppState {
     /// The background loops (see `background`), aborted by [`AppState::stop_loops`]; nodes
     /// added at run time add theirs.
     loops: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// API keys by value, so that a request with a key does not read every key from the
+    /// store (`instance::keys::key_by_value`).
+    pub(crate) key_cache: std::sync::Mutex<KeyCache>,
+}
+
+/// API keys by value, read from the store on first use and dropped whenever `/keys` changes
+/// one. The generation counts those changes: a reader that read the store before a change
+/// does not put what it read in the cache.
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    /// Bumped by every change of the stored keys.
+    pub(crate) generation: u64,
+    /// The keys by their value, when read since the last change.
+    pub(crate) by_value: Option<Arc<std::collections::HashMap<String, serde_json::Value>>>,
 }
 
 impl AppState {
@@ -50,6 +64,7 @@ impl AppState {
             topology_changed: Notify::new(),
             rebuild_wanted: Notify::new(),
             loops: std::sync::Mutex::new(Vec::new()),
+            key_cache: std::sync::Mutex::new(KeyCache::default()),
         }
     }
 

@@ -5,6 +5,7 @@
 //! same value as on a single Meilisearch with the same master key. Nodes never see client
 //! keys: Miroir authorizes every request (see `http::auth`) and talks to nodes with their own keys.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -20,7 +21,7 @@ use time::OffsetDateTime;
 use crate::access::{is_global, ACTIONS};
 use crate::error::{ErrorType, MeiliError, Result};
 use crate::extract::{json_body, require_json, Body, KeyParam, Params};
-use crate::state::AppState;
+use crate::state::{AppState, KeyCache};
 use crate::wire::index::valid_index_uid;
 use crate::wire::json_kind;
 use crate::wire::task::format_time;
@@ -104,18 +105,54 @@ pub(crate) fn ensure_default_keys(state: &AppState) -> Result<()> {
             "createdAt": now,
             "updatedAt": now,
         });
-        state.store.put_key(&uid, &key)?;
+        put_key(state, &uid, &key)?;
     }
     Ok(())
 }
 
-/// The stored key whose value is `value` (how requests present keys).
+/// The stored key whose value is `value` (how requests present keys), from the key cache
+/// (`AppState::key_cache`), which is filled from the store when empty.
 pub(crate) fn key_by_value(state: &AppState, value: &str) -> Result<Option<Value>> {
-    Ok(state
+    let generation = {
+        let cache = lock_cache(state);
+        if let Some(keys) = &cache.by_value {
+            return Ok(keys.get(value).cloned());
+        }
+        cache.generation
+    };
+    let keys: HashMap<String, Value> = state
         .store
         .list_keys()?
         .into_iter()
-        .find(|k| k["key"].as_str() == Some(value)))
+        .filter_map(|key| Some((key["key"].as_str()?.to_string(), key)))
+        .collect();
+    let found = keys.get(value).cloned();
+    let mut cache = lock_cache(state);
+    if cache.generation == generation {
+        cache.by_value = Some(Arc::new(keys));
+    }
+    Ok(found)
+}
+
+fn lock_cache(state: &AppState) -> std::sync::MutexGuard<'_, KeyCache> {
+    state
+        .key_cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Stores a key and drops the key cache.
+fn put_key(state: &AppState, uid: &str, key: &Value) -> Result<()> {
+    let stored = state.store.put_key(uid, key);
+    forget_cached_keys(state);
+    Ok(stored?)
+}
+
+/// Drops the key cache after the stored keys changed (or may have).
+fn forget_cached_keys(state: &AppState) {
+    let mut cache = lock_cache(state);
+    cache.generation += 1;
+    cache.by_value = None;
 }
 
 /// Finds a key by its uid or its value.
@@ -354,7 +391,7 @@ pub(crate) async fn create_key(
         "createdAt": now,
         "updatedAt": now,
     });
-    state.store.put_key(&uid, &key)?;
+    put_key(&state, &uid, &key)?;
     Ok((StatusCode::CREATED, Json(key)))
 }
 
@@ -428,7 +465,7 @@ pub(crate) async fn update_key(
     }
     stored["updatedAt"] = Value::String(format_time(OffsetDateTime::now_utc()));
     let uid = stored_uid(&stored)?;
-    state.store.put_key(&uid, &stored)?;
+    put_key(&state, &uid, &stored)?;
     Ok(Json(stored))
 }
 
@@ -439,7 +476,9 @@ pub(crate) async fn delete_key(
 ) -> Result<StatusCode> {
     master_key(&state)?;
     let stored = find_key(&state, &key)?.ok_or_else(|| not_found(&key))?;
-    state.store.delete_key(&stored_uid(&stored)?)?;
+    let deleted = state.store.delete_key(&stored_uid(&stored)?);
+    forget_cached_keys(&state);
+    deleted?;
     Ok(StatusCode::NO_CONTENT)
 }
 
