@@ -3,7 +3,7 @@
 //! `metrics-exporter-prometheus`.
 //!
 //! Events are counted where they happen: every HTTP request by route template and status
-//! (with a latency histogram, [`track_request`]), every node call by node and outcome (with a
+//! (with a latency histogram, [`http_request`], recorded by the request middleware), every node call by node and outcome (with a
 //! latency histogram, `Node::send`), each search's fan-out width, hedges and failovers
 //! (`cluster::fanout`). This module depends on nothing else in the crate, so that any module
 //! can record. States are read when the page is scraped (`instance::metrics`): each node's
@@ -15,11 +15,7 @@
 //! (tests) share the event counters, and each scrape sets the state gauges of its own Miroir.
 
 use std::sync::OnceLock;
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics::{counter, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -61,20 +57,12 @@ pub(crate) fn install() {
     }
 }
 
-/// Counts one HTTP request by route template, method and status, and times it.
-pub(crate) async fn track_request(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = request.method().to_string();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    counter!("miroir_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
-    histogram!("miroir_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    response
+/// Records one answered HTTP request by method, route template and status, with how long it
+/// took (called by the request middleware).
+pub(crate) fn http_request(method: &str, route: &str, status: u16, seconds: f64) {
+    counter!("miroir_http_requests_total", "method" => method.to_string(), "route" => route.to_string(), "status" => status.to_string()).increment(1);
+    histogram!("miroir_http_request_duration_seconds", "method" => method.to_string(), "route" => route.to_string())
+        .record(seconds);
 }
 
 /// Records one node call: its outcome and how long it took.

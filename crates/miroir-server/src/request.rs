@@ -24,7 +24,7 @@ pub(crate) fn uid() -> Uuid {
 }
 
 /// Middleware: gives the request its uid and runs it inside its span, which ends with one
-/// debug line (status and duration).
+/// debug line (status and duration); the same figures go to the metrics (`crate::metrics`).
 pub(crate) async fn trace(request: Request, next: Next) -> Response {
     let uid = Uuid::now_v7();
     let route = request
@@ -32,9 +32,10 @@ pub(crate) async fn trace(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
+    let method = request.method().clone();
     let span = tracing::info_span!(
         "request",
-        method = %request.method(),
+        method = %method,
         route = %route,
         request_uid = %uid,
     );
@@ -42,11 +43,10 @@ pub(crate) async fn trace(request: Request, next: Next) -> Response {
     REQUEST_UID
         .scope(uid, async move {
             let response = next.run(request).await;
-            tracing::debug!(
-                status = response.status().as_u16(),
-                ms = started.elapsed().as_secs_f64() * 1000.0,
-                "answered"
-            );
+            let status = response.status().as_u16();
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::debug!(status, ms = seconds * 1000.0, "answered");
+            crate::metrics::http_request(method.as_str(), &route, status, seconds);
             response
         })
         .instrument(span)

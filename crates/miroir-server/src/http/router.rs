@@ -550,9 +550,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .fold(Router::new(), |router, (path, methods)| {
             router.route(path, methods)
         })
-        // Every matched request counted by its route template (`crate::metrics`).
-        .route_layer(middleware::from_fn(crate::metrics::track_request))
-        // Each request's uid and span (`crate::request`), around everything else.
+        // Each matched request's uid, span and metrics (`crate::request`), around the rest.
         .route_layer(middleware::from_fn(crate::request::trace))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
