@@ -2,12 +2,16 @@
 //! webhooks, and the write journal (entries, what each node did with each call, stale replicas).
 //!
 //! The [`Store`] trait is what the server uses; [`SqliteStore`] is the embedded default
-//! (one SQLite file under `db_path`, via rusqlite with its bundled SQLite). The trait is
-//! synchronous on purpose: every operation is a short indexed read or write, and keeping async
-//! out of it lets another backend (Redis for the HA mode) slot in without touching the callers.
+//! (one SQLite file under `db_path`, via rusqlite with its bundled SQLite) and [`RedisStore`]
+//! the shared one, for several Miroir processes over one state. The trait is synchronous on
+//! purpose: every operation is a short indexed read or write (or one Redis round trip), and
+//! keeping async out of it keeps the callers the same for both. [`open`] picks the backend
+//! from the `task_store` setting.
 
+mod redis_store;
 mod sqlite;
 
+pub use redis_store::RedisStore;
 pub use sqlite::SqliteStore;
 
 use std::sync::Arc;
@@ -44,6 +48,15 @@ pub enum Error {
         /// The newest version this Miroir knows ([`SCHEMA_VERSION`]).
         known: u32,
     },
+    /// Redis failed or refused a command.
+    #[error("store: redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// No connection to Redis could be had in time.
+    #[error("store: no connection to redis: {0}")]
+    Unreachable(#[from] r2d2::Error),
+    /// The `task_store` setting names no backend Miroir knows.
+    #[error("store: task_store {0:?} is not a redis:// URL (leave it unset for the embedded SQLite store under db_path)")]
+    UnknownBackend(String),
     /// The state directory could not be created.
     #[error("store: cannot create {path}: {source}")]
     Io {
@@ -61,6 +74,22 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// The store's result type.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Opens the store the settings name: Redis when `task_store` is a `redis://` (or
+/// `rediss://`, `redis+unix://`, `unix://`) URL, else SQLite under `db_path`.
+pub fn open(task_store: Option<&str>, db_path: &std::path::Path) -> Result<Arc<dyn Store>> {
+    match task_store {
+        None => Ok(Arc::new(SqliteStore::open(db_path)?)),
+        Some(url)
+            if ["redis://", "rediss://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme)) =>
+        {
+            Ok(Arc::new(RedisStore::open(url)?))
+        }
+        Some(other) => Err(Error::UnknownBackend(other.to_string())),
+    }
+}
 
 /// One node task a Miroir task waits for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

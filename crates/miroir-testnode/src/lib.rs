@@ -48,6 +48,7 @@ pub mod http;
 pub mod indexes;
 pub mod instance;
 pub mod payload;
+pub mod redis_server;
 pub mod search;
 pub mod settings;
 pub mod settings_routes;
