@@ -60,12 +60,25 @@ pub struct ServerConfig {
     /// How many bytes of document payloads the journal may hold: past it, the backlogs of the
     /// nodes that are down are dropped (and their replicas rebuilt when they are back).
     pub journal_retention_bytes: u64,
+    /// Where the shared state lives: `None` for the embedded SQLite store under `db_path`
+    /// (one Miroir process), or a `redis://host:port/db` URL shared by several processes.
+    pub task_store: Option<String>,
+    /// How long the lease on the work that runs once (task polling, journal delivery, the
+    /// rebalancer, webhooks) lasts without renewal: a dead holder is replaced within it.
+    pub lease_ttl: Duration,
 }
 
 /// Default [`ServerConfig::journal_retention`]: one day.
 pub const DEFAULT_JOURNAL_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Default [`ServerConfig::journal_retention_bytes`]: 10 GiB.
 pub const DEFAULT_JOURNAL_RETENTION_BYTES: u64 = 10 * 1024 * 1024 * 1024;
+
+/// Default [`ServerConfig::lease_ttl`].
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// The shortest [`ServerConfig::lease_ttl`]: the lease is renewed three times per TTL, and a
+/// renewal must fit in a third of it even on a busy machine.
+pub const MIN_LEASE_TTL: Duration = Duration::from_millis(300);
 
 /// Default [`ServerConfig::replica_timeout`].
 pub const DEFAULT_REPLICA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -137,6 +150,9 @@ pub enum ConfigError {
     /// A zero interval.
     #[error("{0}: must be at least 1 ms")]
     ZeroInterval(&'static str),
+    /// A lease too short to be renewed reliably.
+    #[error("lease_ttl_ms: {} ms is below the minimum of {} ms", .0.as_millis(), MIN_LEASE_TTL.as_millis())]
+    LeaseTtl(Duration),
 }
 
 impl ServerConfig {
@@ -166,6 +182,9 @@ impl ServerConfig {
         }
         if self.health_interval.is_zero() {
             return Err(ConfigError::ZeroInterval("health_interval_ms"));
+        }
+        if self.lease_ttl < MIN_LEASE_TTL {
+            return Err(ConfigError::LeaseTtl(self.lease_ttl));
         }
         if self.replication_factor == 0 || self.replication_factor > self.nodes.len() {
             return Err(ConfigError::ReplicationFactor {
@@ -241,6 +260,8 @@ mod tests {
             health_interval: DEFAULT_HEALTH_INTERVAL,
             journal_retention: DEFAULT_JOURNAL_RETENTION,
             journal_retention_bytes: DEFAULT_JOURNAL_RETENTION_BYTES,
+            task_store: None,
+            lease_ttl: DEFAULT_LEASE_TTL,
         }
     }
 

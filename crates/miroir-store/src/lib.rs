@@ -15,6 +15,7 @@ pub use redis_store::RedisStore;
 pub use sqlite::SqliteStore;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -54,6 +55,10 @@ pub enum Error {
     /// No connection to Redis could be had in time.
     #[error("store: no connection to redis: {0}")]
     Unreachable(#[from] r2d2::Error),
+    /// A write made under a lease that is no longer held: another process took over the work
+    /// that runs once, and this write was refused so that it cannot undo that process's.
+    #[error("store: write refused: the lease it was made under is no longer held (fencing)")]
+    Fenced,
     /// The `task_store` setting names no backend Miroir knows.
     #[error("store: task_store {0:?} is not a redis:// URL (leave it unset for the embedded SQLite store under db_path)")]
     UnknownBackend(String),
@@ -336,6 +341,32 @@ pub struct TaskPage {
     pub reverse: bool,
 }
 
+/// The lease on the work that must run once per cluster (task polling, journal delivery, the
+/// rebalancer, webhooks) when several Miroir processes share one store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Who holds it: the process's id.
+    pub holder: String,
+    /// Its fencing token: higher than the token of every lease given before it.
+    pub token: u64,
+}
+
+/// Counters of what processes sharing a store cache, each bumped by every change of it: a
+/// process that sees one move reloads what it caches (and the leaseholder wakes its loops).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Versions {
+    /// Tasks created and journal entries released.
+    pub journal: u64,
+    /// API keys.
+    pub keys: u64,
+    /// Replica marks: stale replicas and nodes that lost their data.
+    pub replicas: u64,
+    /// The topology and placement.
+    pub topology: u64,
+    /// Index records.
+    pub indexes: u64,
+}
+
 /// Persistence for everything Miroir must not forget across restarts.
 pub trait Store: Send + Sync {
     /// Allocates the next task uid and stores the task under it; returns the uid.
@@ -462,4 +493,21 @@ pub trait Store: Send + Sync {
     fn list_webhooks(&self) -> Result<Vec<Value>>;
     /// Deletes a webhook; returns whether it existed.
     fn delete_webhook(&self, uuid: &str) -> Result<bool>;
+
+    /// The change counters of what processes sharing the store cache.
+    fn versions(&self) -> Result<Versions>;
+    /// Gives `holder` the lease for `ttl` if nobody holds it, with a new fencing token.
+    fn acquire_lease(&self, holder: &str, ttl: Duration) -> Result<Option<Lease>>;
+    /// Extends `lease` by `ttl` from now if it is still held; `false` if it was lost.
+    fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<bool>;
+    /// Gives `lease` up if it is still held (a stopping process hands over at once).
+    fn release_lease(&self, lease: &Lease) -> Result<()>;
+    /// The lease in force, if anyone holds it.
+    fn current_lease(&self) -> Result<Option<Lease>>;
+    /// Fences every later write made through this handle with `lease`: each is refused with
+    /// [`Error::Fenced`] unless `lease` is still the one in force when it lands. `None` lifts
+    /// the fence (a process that knows it lost the lease, and stopped its loops, writes for
+    /// its requests again). A store only one process opens (SQLite) has nobody to fence
+    /// against and refuses nothing.
+    fn set_fence(&self, lease: Option<&Lease>);
 }

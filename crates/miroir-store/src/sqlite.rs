@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -19,8 +20,8 @@ use miroir_core::task::TaskStatus;
 use miroir_core::topology::Topology;
 
 use crate::{
-    Delivery, Error, IndexRecord, JournalEntry, NewEntry, NodeTaskRef, Result, Store, TaskFilter,
-    TaskPage, TaskRecord, SCHEMA_VERSION,
+    Delivery, Error, IndexRecord, JournalEntry, Lease, NewEntry, NodeTaskRef, Result, Store,
+    TaskFilter, TaskPage, TaskRecord, Versions, SCHEMA_VERSION,
 };
 
 const SCHEMA: &str = "
@@ -125,6 +126,26 @@ pub struct SqliteStore {
     /// Index records already read or written: every search reads its index's record, and
     /// this process is the database's only writer, so the copy stays exact.
     index_cache: Mutex<HashMap<String, IndexRecord>>,
+    /// The lease and the last token given: one process opens the database, so they live in
+    /// memory (they matter only to processes sharing a store).
+    lease: Mutex<LeaseState>,
+}
+
+/// The in-memory lease of a store one process opens.
+#[derive(Debug, Default)]
+struct LeaseState {
+    held: Option<(Lease, Instant)>,
+    last_token: u64,
+}
+
+impl LeaseState {
+    /// The lease in force: held and not expired.
+    fn current(&self) -> Option<&Lease> {
+        self.held
+            .as_ref()
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(lease, _)| lease)
+    }
 }
 
 impl SqliteStore {
@@ -157,6 +178,7 @@ impl SqliteStore {
             payload_dir,
             connection: Mutex::new(connection),
             index_cache: Mutex::new(HashMap::new()),
+            lease: Mutex::new(LeaseState::default()),
         })
     }
 
@@ -174,6 +196,12 @@ impl SqliteStore {
 
     fn cached_indexes(&self) -> MutexGuard<'_, HashMap<String, IndexRecord>> {
         self.index_cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn leases(&self) -> MutexGuard<'_, LeaseState> {
+        self.lease
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -1328,6 +1356,48 @@ impl Store for SqliteStore {
         self.cached_indexes().remove(uid);
         Ok(deleted)
     }
+
+    fn versions(&self) -> Result<Versions> {
+        // Nobody else writes the database: nothing another process could have changed.
+        Ok(Versions::default())
+    }
+
+    fn acquire_lease(&self, holder: &str, ttl: Duration) -> Result<Option<Lease>> {
+        let mut state = self.leases();
+        if state.current().is_some() {
+            return Ok(None);
+        }
+        state.last_token += 1;
+        let lease = Lease {
+            holder: holder.to_string(),
+            token: state.last_token,
+        };
+        state.held = Some((lease.clone(), Instant::now() + ttl));
+        Ok(Some(lease))
+    }
+
+    fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<bool> {
+        let mut state = self.leases();
+        if state.current() != Some(lease) {
+            return Ok(false);
+        }
+        state.held = Some((lease.clone(), Instant::now() + ttl));
+        Ok(true)
+    }
+
+    fn release_lease(&self, lease: &Lease) -> Result<()> {
+        let mut state = self.leases();
+        if state.current() == Some(lease) {
+            state.held = None;
+        }
+        Ok(())
+    }
+
+    fn current_lease(&self) -> Result<Option<Lease>> {
+        Ok(self.leases().current().cloned())
+    }
+
+    fn set_fence(&self, _lease: Option<&Lease>) {}
 }
 
 #[cfg(test)]

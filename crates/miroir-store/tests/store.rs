@@ -588,6 +588,108 @@ fn the_topology_and_placement_survive_a_reopen(backend: &Backend) -> Result<()> 
     Ok(())
 }
 
+on_both!(one_process_holds_the_lease_at_a_time);
+fn one_process_holds_the_lease_at_a_time(backend: &Backend) -> Result<()> {
+    let store = backend.open()?;
+    let ttl = std::time::Duration::from_secs(30);
+    assert_eq!(store.current_lease()?, None);
+    let first = store.acquire_lease("a", ttl)?.expect("nobody holds it");
+    assert_eq!(store.acquire_lease("b", ttl)?, None, "a holds it");
+    assert_eq!(store.current_lease()?, Some(first.clone()));
+    assert!(store.renew_lease(&first, ttl)?);
+    store.release_lease(&first)?;
+    assert!(!store.renew_lease(&first, ttl)?, "given up");
+    let second = store.acquire_lease("b", std::time::Duration::from_millis(200))?;
+    let second = second.expect("given up by a");
+    assert!(second.token > first.token, "every lease has a higher token");
+    let expired = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let third = loop {
+        if let Some(lease) = store.acquire_lease("a", ttl)? {
+            break lease;
+        }
+        assert!(
+            std::time::Instant::now() < expired,
+            "b's lease never expired"
+        );
+        std::thread::yield_now();
+    };
+    assert!(third.token > second.token);
+    assert!(
+        !store.renew_lease(&second, ttl)?,
+        "b's lease expired and a took it"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_redis_write_under_a_lost_lease_is_refused() -> Result<()> {
+    let Some(server) = RedisServer::start() else {
+        return Ok(());
+    };
+    let former = RedisStore::open(&server.url(0))?;
+    let successor = RedisStore::open(&server.url(0))?;
+    let ttl = std::time::Duration::from_secs(30);
+    let lease = former.acquire_lease("former", ttl)?.expect("free");
+    former.set_fence(Some(&lease));
+    let uid = former.create_task(&task("movies", "indexCreation"))?;
+    let mut done = former.get_task(uid)?.expect("task");
+    done.status = TaskStatus::Processing;
+    former.update_task(&done)?;
+    // The former holder is paused past its lease; another process takes over.
+    former.release_lease(&lease)?;
+    let taken = successor.acquire_lease("successor", ttl)?.expect("free");
+    successor.set_fence(Some(&taken));
+    done.status = TaskStatus::Failed;
+    assert!(matches!(former.update_task(&done), Err(Error::Fenced)));
+    assert!(matches!(
+        former.create_task(&task("movies", "indexCreation")),
+        Err(Error::Fenced)
+    ));
+    assert!(matches!(
+        former.set_stale("movies", "b", Some(&StaleShards::All)),
+        Err(Error::Fenced)
+    ));
+    assert!(matches!(
+        former.put_key("k", &json!({"uid": "k"})),
+        Err(Error::Fenced)
+    ));
+    assert_eq!(
+        successor.get_task(uid)?.map(|t| t.status),
+        Some(TaskStatus::Processing),
+        "the refused write changed nothing"
+    );
+    assert!(successor.stale_replicas()?.is_empty());
+    assert!(successor.list_keys()?.is_empty());
+    done.status = TaskStatus::Succeeded;
+    successor.update_task(&done)?;
+    assert_eq!(
+        successor.get_task(uid)?.map(|t| t.status),
+        Some(TaskStatus::Succeeded)
+    );
+    // Unfenced, the former holder serves requests again.
+    former.set_fence(None);
+    former.create_task(&task("movies", "indexCreation"))?;
+    Ok(())
+}
+
+#[test]
+fn redis_versions_count_the_changes_other_processes_cache() -> Result<()> {
+    let Some(server) = RedisServer::start() else {
+        return Ok(());
+    };
+    let store = RedisStore::open(&server.url(0))?;
+    let before = store.versions()?;
+    store.put_key("k", &json!({"uid": "k"}))?;
+    store.create_task(&task("movies", "indexCreation"))?;
+    store.set_node_lost("b", true)?;
+    let after = store.versions()?;
+    assert_eq!(after.keys, before.keys + 1);
+    assert_eq!(after.journal, before.journal + 1);
+    assert_eq!(after.replicas, before.replicas + 1);
+    assert_eq!(after.topology, before.topology);
+    Ok(())
+}
+
 #[test]
 fn a_redis_store_of_a_newer_schema_is_refused() -> Result<()> {
     let Some(server) = RedisServer::start() else {

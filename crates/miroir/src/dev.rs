@@ -116,6 +116,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         health_interval: DEFAULT_HEALTH_INTERVAL,
         journal_retention: DEFAULT_JOURNAL_RETENTION,
         journal_retention_bytes: DEFAULT_JOURNAL_RETENTION_BYTES,
+        task_store: None,
+        lease_ttl: miroir_server::DEFAULT_LEASE_TTL,
         whole_indexes: args.whole_indexes.clone(),
     };
     config.validate()?;

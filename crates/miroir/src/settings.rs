@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use miroir_server::{
     NodeConfig, ServerConfig, DEFAULT_HEALTH_INTERVAL, DEFAULT_JOURNAL_RETENTION,
-    DEFAULT_JOURNAL_RETENTION_BYTES, DEFAULT_NODE_TIMEOUT, DEFAULT_PAYLOAD_LIMIT,
-    DEFAULT_REPLICA_TIMEOUT,
+    DEFAULT_JOURNAL_RETENTION_BYTES, DEFAULT_LEASE_TTL, DEFAULT_NODE_TIMEOUT,
+    DEFAULT_PAYLOAD_LIMIT, DEFAULT_REPLICA_TIMEOUT,
 };
 
 /// Flags of `miroir serve` (each also readable from its environment variable).
@@ -71,6 +71,14 @@ pub struct ServeArgs {
     /// How many bytes of document payloads the journal may hold while nodes are down.
     #[arg(long, env = "MIROIR_JOURNAL_RETENTION_BYTES")]
     pub journal_retention_bytes: Option<u64>,
+    /// Where the shared state lives: `redis://host:port/db` for several Miroir processes
+    /// over one Redis (default: the embedded SQLite store under `db_path`).
+    #[arg(long, env = "MIROIR_TASK_STORE")]
+    pub task_store: Option<String>,
+    /// How long the lease on the work that runs once lasts without renewal, in milliseconds
+    /// (a dead holder is replaced within it).
+    #[arg(long, env = "MIROIR_LEASE_TTL_MS")]
+    pub lease_ttl_ms: Option<u64>,
     /// How log lines are written to standard error: `human` (the default) or `json` (one
     /// JSON object per line, with the request's span and its `request_uid`).
     #[arg(long, env = "MIROIR_LOG_FORMAT", value_enum)]
@@ -126,6 +134,8 @@ struct FileSettings {
     journal_retention_bytes: Option<u64>,
     log_format: Option<LogFormat>,
     otlp_endpoint: Option<String>,
+    task_store: Option<String>,
+    lease_ttl_ms: Option<u64>,
     #[serde(default)]
     whole_indexes: Vec<String>,
     #[serde(default)]
@@ -237,6 +247,11 @@ pub fn resolve(args: ServeArgs) -> Result<Serve, String> {
             .journal_retention_bytes
             .or(file.journal_retention_bytes)
             .unwrap_or(DEFAULT_JOURNAL_RETENTION_BYTES),
+        task_store: args.task_store.or(file.task_store),
+        lease_ttl: args
+            .lease_ttl_ms
+            .or(file.lease_ttl_ms)
+            .map_or(DEFAULT_LEASE_TTL, Duration::from_millis),
         whole_indexes: if args.whole_indexes.is_empty() {
             file.whole_indexes
         } else {

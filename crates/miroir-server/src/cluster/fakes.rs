@@ -264,6 +264,8 @@ pub(crate) fn fake_config(count: usize, rf: usize) -> ServerConfig {
         health_interval: Duration::from_millis(50),
         journal_retention: Duration::from_secs(3600),
         journal_retention_bytes: 1 << 30,
+        task_store: None,
+        lease_ttl: crate::config::DEFAULT_LEASE_TTL,
     }
 }
 

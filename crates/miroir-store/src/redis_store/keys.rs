@@ -25,6 +25,10 @@ pub(super) const TOPOLOGY: &str = "miroir:topology";
 pub(super) const PLACEMENT: &str = "miroir:placement";
 /// Stale replicas: field `[index, node]` (JSON), value the stale shards (JSON).
 pub(super) const STALE: &str = "miroir:stale";
+/// The lease on the work that runs once (`holder/token`), with its expiry.
+pub(super) const LEASE: &str = "miroir:lease";
+/// The change counters other processes watch (see `Versions`).
+pub(super) const VERSIONS: &str = "miroir:versions";
 /// Index records by uid (JSON).
 pub(super) const INDEXES: &str = "miroir:indexes";
 

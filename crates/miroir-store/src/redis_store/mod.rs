@@ -32,9 +32,10 @@ mod keys;
 mod listing;
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::RwLock;
 use std::time::Duration;
 
-use ::redis::{Client, Script};
+use ::redis::{Client, Script, ScriptInvocation};
 use r2d2::{Pool, PooledConnection};
 use time::OffsetDateTime;
 
@@ -44,8 +45,8 @@ use miroir_core::task::TaskStatus;
 use miroir_core::topology::Topology;
 
 use crate::{
-    Delivery, Error, IndexRecord, JournalEntry, NewEntry, NodeTaskRef, PayloadSource, Result,
-    Store, TaskFilter, TaskPage, TaskRecord, SCHEMA_VERSION,
+    Delivery, Error, IndexRecord, JournalEntry, Lease, NewEntry, NodeTaskRef, PayloadSource,
+    Result, Store, TaskFilter, TaskPage, TaskRecord, Versions, SCHEMA_VERSION,
 };
 
 /// How long a payload upload may take before its temporary key expires.
@@ -69,6 +70,11 @@ struct Scripts {
     abandon_entry: Script,
     prune: Script,
     put_record: Script,
+    delete_record: Script,
+    call: Script,
+    acquire_lease: Script,
+    renew_lease: Script,
+    release_lease: Script,
 }
 
 impl Scripts {
@@ -86,6 +92,11 @@ impl Scripts {
             abandon_entry: script(include_str!("lua/abandon_entry.lua")),
             prune: script(include_str!("lua/prune.lua")),
             put_record: script(include_str!("lua/put_record.lua")),
+            delete_record: script(include_str!("lua/delete_record.lua")),
+            call: script(include_str!("lua/call.lua")),
+            acquire_lease: script(include_str!("lua/acquire_lease.lua")),
+            renew_lease: script(include_str!("lua/renew_lease.lua")),
+            release_lease: script(include_str!("lua/release_lease.lua")),
         }
     }
 }
@@ -94,6 +105,44 @@ impl Scripts {
 pub struct RedisStore {
     pool: Pool<Client>,
     scripts: Scripts,
+    /// The lease every write is fenced with (`holder/token`), while this process holds it.
+    fence: RwLock<Option<String>>,
+}
+
+/// The change counters of [`Versions`], as fields of the `versions` hash.
+#[derive(Clone, Copy)]
+enum Counter {
+    Journal,
+    Keys,
+    Replicas,
+    Topology,
+    Indexes,
+}
+
+impl Counter {
+    fn field(self) -> &'static str {
+        match self {
+            Counter::Journal => "journal",
+            Counter::Keys => "keys",
+            Counter::Replicas => "replicas",
+            Counter::Topology => "topology",
+            Counter::Indexes => "indexes",
+        }
+    }
+}
+
+/// A lease as the `lease` key holds it.
+fn lease_value(lease: &Lease) -> String {
+    format!("{}/{}", lease.holder, lease.token)
+}
+
+/// A script's error, or [`Error::Fenced`] when its fence refused it.
+fn script_error(error: ::redis::RedisError) -> Error {
+    if error.code() == Some("MIROIR_FENCED") {
+        Error::Fenced
+    } else {
+        Error::Redis(error)
+    }
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -113,6 +162,7 @@ impl RedisStore {
         let store = RedisStore {
             pool,
             scripts: Scripts::load(),
+            fence: RwLock::new(None),
         };
         let mut connection = store.connection()?;
         let found: Option<u32> = ::redis::cmd("GET")
@@ -145,14 +195,44 @@ impl RedisStore {
         Ok(command.query(&mut *self.connection()?)?)
     }
 
+    /// An invocation of a write script, with its two leading arguments (`lua/common.lua`): this
+    /// handle's fence, and the counter the write bumps.
+    fn script<'a>(&self, script: &'a Script, bump: Option<Counter>) -> ScriptInvocation<'a> {
+        let fence = self
+            .fence
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+            .unwrap_or_default();
+        let mut invocation = script.prepare_invoke();
+        invocation.arg(fence).arg(bump.map_or("", Counter::field));
+        invocation
+    }
+
+    /// Runs a write script.
+    fn run<T: ::redis::FromRedisValue>(&self, invocation: &ScriptInvocation<'_>) -> Result<T> {
+        invocation
+            .invoke(&mut *self.connection()?)
+            .map_err(script_error)
+    }
+
+    /// Runs one plain write command (its name and arguments), fenced and bumping `bump`.
+    fn write(&self, bump: Option<Counter>, command: &[&str]) -> Result<()> {
+        let mut invocation = self.script(&self.scripts.call, bump);
+        for part in command {
+            invocation.arg(*part);
+        }
+        self.run::<::redis::Value>(&invocation).map(|_| ())
+    }
+
     fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let text: Option<String> = self.query(::redis::cmd("GET").arg(key))?;
         Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
     }
 
-    fn set_json<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<()> {
+    fn set_json<T: serde::Serialize>(&self, key: &str, value: &T, bump: Counter) -> Result<()> {
         let text = serde_json::to_string(value)?;
-        self.query::<()>(::redis::cmd("SET").arg(key).arg(text))
+        self.write(Some(bump), &["SET", key, &text])
     }
 
     /// Reads tasks by uid, in the order given, skipping those that do not exist.
@@ -297,27 +377,29 @@ impl RedisStore {
             .collect()
     }
 
-    fn put_record_value(&self, table: &str, id: &str, record: &serde_json::Value) -> Result<()> {
+    fn put_record_value(
+        &self,
+        table: &str,
+        id: &str,
+        record: &serde_json::Value,
+        bump: Option<Counter>,
+    ) -> Result<()> {
         let text = serde_json::to_string(record)?;
-        self.scripts
-            .put_record
-            .arg(table)
-            .arg(id)
-            .arg(text)
-            .invoke::<i64>(&mut *self.connection()?)?;
+        self.run::<i64>(
+            self.script(&self.scripts.put_record, bump)
+                .arg(table)
+                .arg(id)
+                .arg(text),
+        )?;
         Ok(())
     }
 
-    fn delete_record_value(&self, table: &str, id: &str) -> Result<bool> {
-        let (deleted, _): (i64, i64) = ::redis::pipe()
-            .atomic()
-            .cmd("HDEL")
-            .arg(keys::records(table))
-            .arg(id)
-            .cmd("ZREM")
-            .arg(keys::records_order(table))
-            .arg(id)
-            .query(&mut *self.connection()?)?;
+    fn delete_record_value(&self, table: &str, id: &str, bump: Option<Counter>) -> Result<bool> {
+        let deleted: i64 = self.run(
+            self.script(&self.scripts.delete_record, bump)
+                .arg(table)
+                .arg(id),
+        )?;
         Ok(deleted > 0)
     }
 
@@ -327,7 +409,7 @@ impl RedisStore {
             Some(payload) if !payload.is_empty() => Some(self.upload(payload.as_ref())?),
             _ => None,
         };
-        let mut invocation = self.scripts.create_task.prepare_invoke();
+        let mut invocation = self.script(&self.scripts.create_task, Some(Counter::Journal));
         let fields = task_fields(task)?;
         invocation.arg(fields.len());
         for (name, value) in &fields {
@@ -367,7 +449,7 @@ impl RedisStore {
                 }
             }
         }
-        let (uid, seq): (u64, u64) = invocation.invoke(&mut *self.connection()?)?;
+        let (uid, seq): (u64, u64) = self.run(&invocation)?;
         Ok((uid, seq))
     }
 }
@@ -537,32 +619,32 @@ impl Store for RedisStore {
     }
 
     fn update_task(&self, task: &TaskRecord) -> Result<()> {
-        self.scripts
-            .update_task
-            .arg(task.uid)
-            .arg(task.status.as_str())
-            .arg(json_text(&task.details)?.unwrap_or_default())
-            .arg(json_text(&task.error)?.unwrap_or_default())
-            .arg(
-                task.started_at
-                    .map(|t| nanos(t).to_string())
-                    .unwrap_or_default(),
-            )
-            .arg(
-                task.finished_at
-                    .map(|t| nanos(t).to_string())
-                    .unwrap_or_default(),
-            )
-            .invoke::<i64>(&mut *self.connection()?)?;
+        self.run::<i64>(
+            self.script(&self.scripts.update_task, None)
+                .arg(task.uid)
+                .arg(task.status.as_str())
+                .arg(json_text(&task.details)?.unwrap_or_default())
+                .arg(json_text(&task.error)?.unwrap_or_default())
+                .arg(
+                    task.started_at
+                        .map(|t| nanos(t).to_string())
+                        .unwrap_or_default(),
+                )
+                .arg(
+                    task.finished_at
+                        .map(|t| nanos(t).to_string())
+                        .unwrap_or_default(),
+                ),
+        )?;
         Ok(())
     }
 
     fn set_canceled_by(&self, uid: u64, canceled_by: u64) -> Result<()> {
-        self.scripts
-            .set_canceled_by
-            .arg(uid)
-            .arg(canceled_by)
-            .invoke::<i64>(&mut *self.connection()?)?;
+        self.run::<i64>(
+            self.script(&self.scripts.set_canceled_by, None)
+                .arg(uid)
+                .arg(canceled_by),
+        )?;
         Ok(())
     }
 
@@ -576,26 +658,19 @@ impl Store for RedisStore {
     }
 
     fn release_entry(&self, seq: u64) -> Result<()> {
-        self.scripts
-            .release
-            .arg(seq)
-            .invoke::<i64>(&mut *self.connection()?)?;
+        self.run::<i64>(
+            self.script(&self.scripts.release, Some(Counter::Journal))
+                .arg(seq),
+        )?;
         Ok(())
     }
 
     fn release_held(&self) -> Result<u64> {
-        Ok(self
-            .scripts
-            .release
-            .prepare_invoke()
-            .invoke(&mut *self.connection()?)?)
+        self.run(&self.script(&self.scripts.release, Some(Counter::Journal)))
     }
 
     fn abandon_entry(&self, seq: u64) -> Result<()> {
-        self.scripts
-            .abandon_entry
-            .arg(seq)
-            .invoke::<i64>(&mut *self.connection()?)?;
+        self.run::<i64>(self.script(&self.scripts.abandon_entry, None).arg(seq))?;
         Ok(())
     }
 
@@ -685,35 +760,35 @@ impl Store for RedisStore {
             })?,
             None => String::new(),
         };
-        self.scripts
-            .record_delivery
-            .arg(delivery.seq)
-            .arg(delivery.call)
-            .arg(&delivery.node)
-            .arg(
-                delivery
-                    .node_task
-                    .map(|t| t.to_string())
-                    .unwrap_or_default(),
-            )
-            .arg(delivery.status.as_str())
-            .arg(json_text(&delivery.error)?.unwrap_or_default())
-            .arg(json_text(&delivery.details)?.unwrap_or_default())
-            .arg(
-                delivery
-                    .started_at
-                    .map(|t| nanos(t).to_string())
-                    .unwrap_or_default(),
-            )
-            .arg(
-                delivery
-                    .finished_at
-                    .map(|t| nanos(t).to_string())
-                    .unwrap_or_default(),
-            )
-            .arg(call_score(delivery.seq, delivery.call))
-            .arg(reference)
-            .invoke::<i64>(&mut *self.connection()?)?;
+        self.run::<i64>(
+            self.script(&self.scripts.record_delivery, None)
+                .arg(delivery.seq)
+                .arg(delivery.call)
+                .arg(&delivery.node)
+                .arg(
+                    delivery
+                        .node_task
+                        .map(|t| t.to_string())
+                        .unwrap_or_default(),
+                )
+                .arg(delivery.status.as_str())
+                .arg(json_text(&delivery.error)?.unwrap_or_default())
+                .arg(json_text(&delivery.details)?.unwrap_or_default())
+                .arg(
+                    delivery
+                        .started_at
+                        .map(|t| nanos(t).to_string())
+                        .unwrap_or_default(),
+                )
+                .arg(
+                    delivery
+                        .finished_at
+                        .map(|t| nanos(t).to_string())
+                        .unwrap_or_default(),
+                )
+                .arg(call_score(delivery.seq, delivery.call))
+                .arg(reference),
+        )?;
         Ok(())
     }
 
@@ -816,40 +891,31 @@ impl Store for RedisStore {
     }
 
     fn supersede_through(&self, node: &str, seq: u64) -> Result<u64> {
-        Ok(self
-            .scripts
-            .supersede_through
-            .arg(node)
-            .arg(call_score(seq, u32::from(u16::MAX)))
-            .arg(nanos(OffsetDateTime::now_utc()))
-            .invoke(&mut *self.connection()?)?)
+        self.run(
+            self.script(&self.scripts.supersede_through, None)
+                .arg(node)
+                .arg(call_score(seq, u32::from(u16::MAX)))
+                .arg(nanos(OffsetDateTime::now_utc())),
+        )
     }
 
     fn set_last_node_task(&self, node: &str, uid: Option<u64>) -> Result<()> {
         match uid {
-            Some(uid) => self.query(
-                ::redis::cmd("HSET")
-                    .arg(keys::NODE_LAST_TASK)
-                    .arg(node)
-                    .arg(uid),
+            Some(uid) => self.write(
+                None,
+                &["HSET", keys::NODE_LAST_TASK, node, &uid.to_string()],
             ),
-            None => self.query(::redis::cmd("HDEL").arg(keys::NODE_LAST_TASK).arg(node)),
+            None => self.write(None, &["HDEL", keys::NODE_LAST_TASK, node]),
         }
-        .map(|_: i64| ())
     }
 
     fn prune_journal(&self) -> Result<u64> {
-        Ok(self
-            .scripts
-            .prune
-            .prepare_invoke()
-            .invoke(&mut *self.connection()?)?)
+        self.run(&self.script(&self.scripts.prune, None))
     }
 
     fn set_node_lost(&self, node: &str, lost: bool) -> Result<()> {
         let command = if lost { "SADD" } else { "SREM" };
-        self.query::<i64>(::redis::cmd(command).arg(keys::LOST_NODES).arg(node))
-            .map(|_| ())
+        self.write(Some(Counter::Replicas), &[command, keys::LOST_NODES, node])
     }
 
     fn lost_nodes(&self) -> Result<Vec<String>> {
@@ -863,7 +929,7 @@ impl Store for RedisStore {
     }
 
     fn put_topology(&self, topology: &Topology) -> Result<()> {
-        self.set_json(keys::TOPOLOGY, topology)
+        self.set_json(keys::TOPOLOGY, topology, Counter::Topology)
     }
 
     fn placement_record(&self) -> Result<Option<PlacementRecord>> {
@@ -871,21 +937,19 @@ impl Store for RedisStore {
     }
 
     fn put_placement_record(&self, record: &PlacementRecord) -> Result<()> {
-        self.set_json(keys::PLACEMENT, record)
+        self.set_json(keys::PLACEMENT, record, Counter::Topology)
     }
 
     fn set_stale(&self, index_uid: &str, node: &str, stale: Option<&StaleShards>) -> Result<()> {
         let field = serde_json::to_string(&(index_uid, node))?;
+        let bump = Some(Counter::Replicas);
         match stale {
-            Some(shards) => self.query::<i64>(
-                ::redis::cmd("HSET")
-                    .arg(keys::STALE)
-                    .arg(field)
-                    .arg(serde_json::to_string(shards)?),
+            Some(shards) => self.write(
+                bump,
+                &["HSET", keys::STALE, &field, &serde_json::to_string(shards)?],
             ),
-            None => self.query::<i64>(::redis::cmd("HDEL").arg(keys::STALE).arg(field)),
+            None => self.write(bump, &["HDEL", keys::STALE, &field]),
         }
-        .map(|_| ())
     }
 
     fn stale_replicas(&self) -> Result<Vec<(String, String, StaleShards)>> {
@@ -934,22 +998,19 @@ impl Store for RedisStore {
         if uids.is_empty() {
             return Ok(0);
         }
-        let mut invocation = self.scripts.delete_tasks.prepare_invoke();
+        let mut invocation = self.script(&self.scripts.delete_tasks, None);
         for uid in uids {
             invocation.arg(*uid);
         }
-        Ok(invocation.invoke(&mut *self.connection()?)?)
+        self.run(&invocation)
     }
 
     fn put_index(&self, index: &IndexRecord) -> Result<()> {
         let text = serde_json::to_string(index)?;
-        self.query::<i64>(
-            ::redis::cmd("HSET")
-                .arg(keys::INDEXES)
-                .arg(&index.uid)
-                .arg(text),
+        self.write(
+            Some(Counter::Indexes),
+            &["HSET", keys::INDEXES, &index.uid, &text],
         )
-        .map(|_| ())
     }
 
     fn get_index(&self, uid: &str) -> Result<Option<IndexRecord>> {
@@ -968,12 +1029,17 @@ impl Store for RedisStore {
     }
 
     fn delete_index(&self, uid: &str) -> Result<bool> {
-        let deleted: i64 = self.query(::redis::cmd("HDEL").arg(keys::INDEXES).arg(uid))?;
+        let deleted: i64 = self.run(
+            self.script(&self.scripts.call, Some(Counter::Indexes))
+                .arg("HDEL")
+                .arg(keys::INDEXES)
+                .arg(uid),
+        )?;
         Ok(deleted > 0)
     }
 
     fn put_key(&self, uid: &str, key: &serde_json::Value) -> Result<()> {
-        self.put_record_value("keys", uid, key)
+        self.put_record_value("keys", uid, key, Some(Counter::Keys))
     }
 
     fn get_key(&self, uid: &str) -> Result<Option<serde_json::Value>> {
@@ -985,11 +1051,11 @@ impl Store for RedisStore {
     }
 
     fn delete_key(&self, uid: &str) -> Result<bool> {
-        self.delete_record_value("keys", uid)
+        self.delete_record_value("keys", uid, Some(Counter::Keys))
     }
 
     fn put_webhook(&self, uuid: &str, webhook: &serde_json::Value) -> Result<()> {
-        self.put_record_value("webhooks", uuid, webhook)
+        self.put_record_value("webhooks", uuid, webhook, None)
     }
 
     fn list_webhooks(&self) -> Result<Vec<serde_json::Value>> {
@@ -997,6 +1063,68 @@ impl Store for RedisStore {
     }
 
     fn delete_webhook(&self, uuid: &str) -> Result<bool> {
-        self.delete_record_value("webhooks", uuid)
+        self.delete_record_value("webhooks", uuid, None)
+    }
+
+    fn versions(&self) -> Result<Versions> {
+        let fields: HashMap<String, u64> =
+            self.query(::redis::cmd("HGETALL").arg(keys::VERSIONS))?;
+        let of = |counter: Counter| fields.get(counter.field()).copied().unwrap_or(0);
+        Ok(Versions {
+            journal: of(Counter::Journal),
+            keys: of(Counter::Keys),
+            replicas: of(Counter::Replicas),
+            topology: of(Counter::Topology),
+            indexes: of(Counter::Indexes),
+        })
+    }
+
+    fn acquire_lease(&self, holder: &str, ttl: Duration) -> Result<Option<Lease>> {
+        let token: Option<u64> = self.run(
+            self.script(&self.scripts.acquire_lease, None)
+                .arg(holder)
+                .arg(ttl.as_millis() as u64),
+        )?;
+        Ok(token.map(|token| Lease {
+            holder: holder.to_string(),
+            token,
+        }))
+    }
+
+    fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<bool> {
+        let renewed: i64 = self.run(
+            self.script(&self.scripts.renew_lease, None)
+                .arg(lease_value(lease))
+                .arg(ttl.as_millis() as u64),
+        )?;
+        Ok(renewed == 1)
+    }
+
+    fn release_lease(&self, lease: &Lease) -> Result<()> {
+        self.run::<i64>(
+            self.script(&self.scripts.release_lease, None)
+                .arg(lease_value(lease)),
+        )?;
+        Ok(())
+    }
+
+    fn current_lease(&self) -> Result<Option<Lease>> {
+        let value: Option<String> = self.query(::redis::cmd("GET").arg(keys::LEASE))?;
+        value
+            .map(|value| {
+                let (holder, token) = value.rsplit_once('/').ok_or(Error::Corrupt("lease"))?;
+                Ok(Lease {
+                    holder: holder.to_string(),
+                    token: token.parse().map_err(|_| Error::Corrupt("lease token"))?,
+                })
+            })
+            .transpose()
+    }
+
+    fn set_fence(&self, lease: Option<&Lease>) {
+        *self
+            .fence
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = lease.map(lease_value);
     }
 }

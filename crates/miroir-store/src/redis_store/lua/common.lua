@@ -2,6 +2,22 @@
 -- so the store needs one Redis (or a primary with replicas), not Redis Cluster.
 local P = 'miroir:'
 
+-- Every script is called with two leading arguments, taken off ARGV here: the lease the write
+-- is fenced with ('' for none) and the change counter it bumps ('' for none). A fenced write
+-- lands only while its lease is the one in force.
+local fence, bump = ARGV[1], ARGV[2]
+if fence ~= '' and redis.call('GET', P .. 'lease') ~= fence then
+  return redis.error_reply('MIROIR_FENCED the lease this write was made under is no longer held')
+end
+if bump ~= '' then
+  redis.call('HINCRBY', P .. 'versions', bump, 1)
+end
+local rest = {}
+for i = 3, #ARGV do
+  rest[i - 2] = ARGV[i]
+end
+local ARGV = rest
+
 local function unfinished_status(status)
   return status == 'enqueued' or status == 'processing'
 end
