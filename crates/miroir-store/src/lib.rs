@@ -390,9 +390,10 @@ pub trait Store: Send + Sync {
     ) -> Result<(u64, u64)>;
     /// Lets the nodes' deliveries take a held entry.
     fn release_entry(&self, seq: u64) -> Result<()>;
-    /// Releases every held entry (after a restart: whether their first call reached its node
-    /// is for the delivery's reconciliation to find out). Returns how many there were.
-    fn release_held(&self) -> Result<u64>;
+    /// Releases every entry held since before `journaled_before`: after a restart, or when
+    /// the process probing it died (whether its first call reached its node is for the
+    /// delivery's reconciliation to find out). Returns how many there were.
+    fn release_held(&self, journaled_before: OffsetDateTime) -> Result<u64>;
     /// Forgets a held entry and its task (its first call was refused, so nothing was written
     /// anywhere and the client gets the refusal instead of a task).
     fn abandon_entry(&self, seq: u64) -> Result<()>;
@@ -494,6 +495,13 @@ pub trait Store: Send + Sync {
     /// Deletes a webhook; returns whether it existed.
     fn delete_webhook(&self, uuid: &str) -> Result<bool>;
 
+    /// Takes the cluster-wide write lock as `holder` (unique per taking) for at most `ttl`;
+    /// `false` while someone else holds it. Processes sharing a store journal their writes
+    /// one at a time under it, as one process does under its own mutex. A store only one
+    /// process opens always grants it (that process's mutex is the lock).
+    fn try_lock_writes(&self, holder: &str, ttl: Duration) -> Result<bool>;
+    /// Gives the write lock up if `holder` still holds it.
+    fn unlock_writes(&self, holder: &str) -> Result<()>;
     /// The change counters of what processes sharing the store cache.
     fn versions(&self) -> Result<Versions>;
     /// Gives `holder` the lease for `ttl` if nobody holds it, with a new fencing token.

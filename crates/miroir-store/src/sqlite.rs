@@ -782,10 +782,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn release_held(&self) -> Result<u64> {
-        let released = self
-            .lock()
-            .execute("UPDATE journal SET held = 0 WHERE held = 1", [])?;
+    fn release_held(&self, journaled_before: OffsetDateTime) -> Result<u64> {
+        let released = self.lock().execute(
+            "UPDATE journal SET held = 0 WHERE held = 1 AND created_at < ?1",
+            params![nanos(journaled_before)],
+        )?;
         Ok(released as u64)
     }
 
@@ -1355,6 +1356,14 @@ impl Store for SqliteStore {
             > 0;
         self.cached_indexes().remove(uid);
         Ok(deleted)
+    }
+
+    fn try_lock_writes(&self, _holder: &str, _ttl: Duration) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn unlock_writes(&self, _holder: &str) -> Result<()> {
+        Ok(())
     }
 
     fn versions(&self) -> Result<Versions> {

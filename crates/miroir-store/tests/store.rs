@@ -387,8 +387,14 @@ fn journal_delivers_each_node_its_calls_in_order(backend: &Backend) -> Result<()
     let (uid, first) =
         store.create_journaled_task(&task("movies", "indexCreation"), &entry, true)?;
     assert!(store.next_delivery("a")?.is_none(), "held");
-    assert_eq!(store.release_held()?, 1);
-    assert_eq!(store.release_held()?, 0);
+    let journaled = OffsetDateTime::now_utc();
+    assert_eq!(
+        store.release_held(journaled - Duration::hours(1))?,
+        0,
+        "held since later"
+    );
+    assert_eq!(store.release_held(journaled + Duration::seconds(1))?, 1);
+    assert_eq!(store.release_held(journaled + Duration::seconds(1))?, 0);
     let (_, second) =
         store.create_journaled_task(&task("movies", "indexCreation"), &entry, false)?;
     assert!(second > first);
@@ -618,6 +624,34 @@ fn one_process_holds_the_lease_at_a_time(backend: &Backend) -> Result<()> {
         !store.renew_lease(&second, ttl)?,
         "b's lease expired and a took it"
     );
+    Ok(())
+}
+
+#[test]
+fn the_redis_write_lock_is_held_by_one_taker_at_a_time() -> Result<()> {
+    let Some(server) = RedisServer::start() else {
+        return Ok(());
+    };
+    let one = RedisStore::open(&server.url(0))?;
+    let other = RedisStore::open(&server.url(0))?;
+    let ttl = std::time::Duration::from_secs(30);
+    assert!(one.try_lock_writes("one/1", ttl)?);
+    assert!(!other.try_lock_writes("other/1", ttl)?);
+    other.unlock_writes("other/1")?;
+    assert!(
+        !other.try_lock_writes("other/2", ttl)?,
+        "only its holder unlocks it"
+    );
+    one.unlock_writes("one/1")?;
+    assert!(other.try_lock_writes("other/3", std::time::Duration::from_millis(100))?);
+    let expired = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !one.try_lock_writes("one/2", ttl)? {
+        assert!(
+            std::time::Instant::now() < expired,
+            "the lock never expired"
+        );
+        std::thread::yield_now();
+    }
     Ok(())
 }
 

@@ -27,6 +27,8 @@ pub(super) const PLACEMENT: &str = "miroir:placement";
 pub(super) const STALE: &str = "miroir:stale";
 /// The lease on the work that runs once (`holder/token`), with its expiry.
 pub(super) const LEASE: &str = "miroir:lease";
+/// The write lock's holder, with its expiry.
+pub(super) const WRITE_LOCK: &str = "miroir:write_lock";
 /// The change counters other processes watch (see `Versions`).
 pub(super) const VERSIONS: &str = "miroir:versions";
 /// Index records by uid (JSON).

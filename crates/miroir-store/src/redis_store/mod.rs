@@ -75,6 +75,7 @@ struct Scripts {
     acquire_lease: Script,
     renew_lease: Script,
     release_lease: Script,
+    unlock_writes: Script,
 }
 
 impl Scripts {
@@ -97,6 +98,7 @@ impl Scripts {
             acquire_lease: script(include_str!("lua/acquire_lease.lua")),
             renew_lease: script(include_str!("lua/renew_lease.lua")),
             release_lease: script(include_str!("lua/release_lease.lua")),
+            unlock_writes: script(include_str!("lua/unlock_writes.lua")),
         }
     }
 }
@@ -660,13 +662,18 @@ impl Store for RedisStore {
     fn release_entry(&self, seq: u64) -> Result<()> {
         self.run::<i64>(
             self.script(&self.scripts.release, Some(Counter::Journal))
+                .arg("seq")
                 .arg(seq),
         )?;
         Ok(())
     }
 
-    fn release_held(&self) -> Result<u64> {
-        self.run(&self.script(&self.scripts.release, Some(Counter::Journal)))
+    fn release_held(&self, journaled_before: OffsetDateTime) -> Result<u64> {
+        self.run(
+            self.script(&self.scripts.release, Some(Counter::Journal))
+                .arg("before")
+                .arg(nanos(journaled_before)),
+        )
     }
 
     fn abandon_entry(&self, seq: u64) -> Result<()> {
@@ -1064,6 +1071,23 @@ impl Store for RedisStore {
 
     fn delete_webhook(&self, uuid: &str) -> Result<bool> {
         self.delete_record_value("webhooks", uuid, None)
+    }
+
+    fn try_lock_writes(&self, holder: &str, ttl: Duration) -> Result<bool> {
+        let taken: Option<String> = self.query(
+            ::redis::cmd("SET")
+                .arg(keys::WRITE_LOCK)
+                .arg(holder)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl.as_millis() as u64),
+        )?;
+        Ok(taken.is_some())
+    }
+
+    fn unlock_writes(&self, holder: &str) -> Result<()> {
+        self.run::<i64>(self.script(&self.scripts.unlock_writes, None).arg(holder))?;
+        Ok(())
     }
 
     fn versions(&self) -> Result<Versions> {
