@@ -40,6 +40,7 @@ mod admin;
 mod background;
 mod cluster;
 pub mod config;
+mod coordination;
 mod error;
 mod extract;
 mod http;
@@ -60,7 +61,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use miroir_store::{SqliteStore, Store};
+use miroir_store::Store;
 
 use miroir_core::replica::StaleShards;
 use miroir_core::topology::{reconcile, NodeState, Notice, TopologyNode};
@@ -96,19 +97,24 @@ pub enum StartError {
 fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
     metrics::install();
     config.validate()?;
-    let store = SqliteStore::open(&config.db_path)?;
-    let (config, placed) = with_stored_topology(config, &store)?;
+    let store = miroir_store::open(config.task_store.as_deref(), &config.db_path)?;
+    let (config, placed) = with_stored_topology(config, store.as_ref())?;
     let cluster =
         cluster::Cluster::new(&config, placed).map_err(|e| StartError::Other(e.to_string()))?;
-    let placement = rebalance::seed_record(&store).map_err(|e| StartError::Other(e.to_string()))?;
+    let placement =
+        rebalance::seed_record(store.as_ref()).map_err(|e| StartError::Other(e.to_string()))?;
     rebalance::apply(&cluster, &placement).map_err(|e| StartError::Other(e.to_string()))?;
     // A reshape left under way: nodes may hold copies they do not serve until it resumes.
     cluster.set_reshaping(store.list_indexes()?.iter().any(|i| i.reshape.is_some()));
     // An entry held when Miroir stopped had its first call in flight: the node's delivery
-    // loop reconciles before sending it, so it is delivered exactly once either way.
-    let released = store.release_held()?;
-    if released > 0 {
-        tracing::info!(released, "journal entries held at the last stop released");
+    // loop reconciles before sending it, so it is delivered exactly once either way. Another
+    // process sharing the store may be probing its own: the leaseholder releases those only
+    // once their prober is surely gone (`background`).
+    if config.task_store.is_none() {
+        let released = store.release_held(time::OffsetDateTime::now_utc())?;
+        if released > 0 {
+            tracing::info!(released, "journal entries held at the last stop released");
+        }
     }
     for node in store.lost_nodes()? {
         if let Some(position) = cluster.position(&node) {
@@ -120,7 +126,7 @@ fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
             cluster.mark_stale(&index, position, shards);
         }
     }
-    let state = Arc::new(AppState::new(config, Arc::new(store), cluster));
+    let state = Arc::new(AppState::new(config, store, cluster));
     instance::keys::ensure_default_keys(&state).map_err(|e| match e {
         error::Error::Store(e) => StartError::Store(e),
         other => StartError::Other(other.to_string()),
@@ -134,7 +140,7 @@ fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
 /// topology's, removed nodes left out) and the positions of those that hold shards.
 fn with_stored_topology(
     mut config: ServerConfig,
-    store: &SqliteStore,
+    store: &dyn Store,
 ) -> Result<(ServerConfig, Vec<usize>), StartError> {
     let configured: Vec<TopologyNode> = config
         .nodes

@@ -10,6 +10,7 @@ use miroir_store::{IndexRecord, Store};
 
 use crate::cluster::Cluster;
 use crate::config::ServerConfig;
+use crate::coordination::{Leadership, WriteLock};
 use crate::error::Result;
 use crate::wire::error::index_not_found;
 
@@ -21,8 +22,12 @@ pub struct AppState {
     pub(crate) store: Arc<dyn Store>,
     /// Nodes and placement.
     pub(crate) cluster: Cluster,
-    /// Orders journaling (see `write::journal`).
-    pub(crate) write_lock: Mutex<()>,
+    /// Orders journaling (see `write::journal`), across every process sharing the store.
+    pub(crate) write_lock: WriteLock,
+    /// This process's id among those sharing the store (its lease and write lock name it).
+    pub(crate) process_id: String,
+    /// The lease on the work that runs once, while this process holds it.
+    pub(crate) leadership: Leadership,
     /// Wakes the task poller when a task is created.
     pub(crate) task_created: Notify,
     /// Held by whoever holds nodes at a journal head (`Outbox::hold_after`): a rebuild or a
@@ -35,6 +40,9 @@ pub struct AppState {
     /// The background loops (see `background`), aborted by [`AppState::stop_loops`]; nodes
     /// added at run time add theirs.
     loops: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// The loops of the work that runs once, while this process holds the lease (see
+    /// `background`); stopped when the lease is lost.
+    leader_loops: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// API keys by value, so that a request with a key does not read every key from the
     /// store (`instance::keys::key_by_value`).
     pub(crate) key_cache: std::sync::Mutex<KeyCache>,
@@ -54,11 +62,20 @@ pub(crate) struct KeyCache {
 impl AppState {
     /// Shared state over a store and a cluster.
     pub(crate) fn new(config: ServerConfig, store: Arc<dyn Store>, cluster: Cluster) -> AppState {
+        let process_id = uuid::Uuid::new_v4().to_string();
+        let write_lock = WriteLock::new(
+            config.task_store.is_some().then(|| store.clone()),
+            process_id.clone(),
+            config.lease_ttl.max(config.node_timeout * 2),
+        );
         AppState {
             config,
             store,
             cluster,
-            write_lock: Mutex::new(()),
+            write_lock,
+            process_id,
+            leadership: Leadership::default(),
+            leader_loops: std::sync::Mutex::new(Vec::new()),
             task_created: Notify::new(),
             holding: Mutex::new(()),
             topology_changed: Notify::new(),
@@ -77,7 +94,7 @@ impl AppState {
             .push(handle);
     }
 
-    /// Aborts every background loop.
+    /// Aborts every background loop; gives the lease up if this process holds it.
     pub(crate) fn stop_loops(&self) {
         let loops = std::mem::take(
             &mut *self
@@ -86,6 +103,52 @@ impl AppState {
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         );
         loops.iter().for_each(JoinHandle::abort);
+        for handle in self.take_leader_loops() {
+            handle.abort();
+        }
+        if let Some(lease) = self.leadership.lease() {
+            self.leadership.drop_lease();
+            if let Err(error) = self.store.release_lease(&lease) {
+                tracing::warn!(%error, "cannot give the lease up; it expires");
+            }
+        }
+    }
+
+    /// Whether several processes share the store (Redis): the work that runs once needs the
+    /// lease, and what other processes change is read back (see `background`).
+    pub(crate) fn is_shared(&self) -> bool {
+        self.config.task_store.is_some()
+    }
+
+    /// Whether this process may do the work that runs once: always with a store of its own,
+    /// while it holds the lease with a shared one.
+    pub(crate) fn leads(&self) -> bool {
+        !self.is_shared() || self.leadership.is_current()
+    }
+
+    /// Runs a loop of the work that runs once: at once with a store of this process's own,
+    /// under the lease with a shared one (stopped when the lease is lost). Outside the lease
+    /// (another process leads), nothing runs.
+    pub(crate) fn spawn_leader_loop(&self, work: impl Future<Output = ()> + Send + 'static) {
+        if !self.is_shared() {
+            self.spawn_loop(work);
+        } else if self.leadership.lease().is_some() {
+            let handle = tokio::spawn(work);
+            self.leader_loops
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(handle);
+        }
+    }
+
+    /// The loops of the work that runs once, taken out to be stopped.
+    pub(crate) fn take_leader_loops(&self) -> Vec<JoinHandle<()>> {
+        std::mem::take(
+            &mut *self
+                .leader_loops
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 
     /// An index's metadata, or `index_not_found`.

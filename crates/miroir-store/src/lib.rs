@@ -502,6 +502,12 @@ pub trait Store: Send + Sync {
     fn try_lock_writes(&self, holder: &str, ttl: Duration) -> Result<bool>;
     /// Gives the write lock up if `holder` still holds it.
     fn unlock_writes(&self, holder: &str) -> Result<()>;
+    /// Records the nodes the leaseholder holds at a journal head (for a rebuild or a shard
+    /// move), so that other processes sharing the store do not send them a write directly;
+    /// empty when none. A store only one process opens keeps nothing (that process knows).
+    fn set_held_nodes(&self, nodes: &[String]) -> Result<()>;
+    /// The nodes [`Store::set_held_nodes`] recorded.
+    fn held_nodes(&self) -> Result<Vec<String>>;
     /// The change counters of what processes sharing the store cache.
     fn versions(&self) -> Result<Versions>;
     /// Gives `holder` the lease for `ttl` if nobody holds it, with a new fencing token.

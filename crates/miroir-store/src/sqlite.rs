@@ -1366,6 +1366,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn set_held_nodes(&self, _nodes: &[String]) -> Result<()> {
+        Ok(())
+    }
+
+    fn held_nodes(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     fn versions(&self) -> Result<Versions> {
         // Nobody else writes the database: nothing another process could have changed.
         Ok(Versions::default())

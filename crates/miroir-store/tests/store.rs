@@ -693,6 +693,14 @@ fn a_redis_write_under_a_lost_lease_is_refused() -> Result<()> {
         "the refused write changed nothing"
     );
     assert!(successor.stale_replicas()?.is_empty());
+    assert!(matches!(
+        former.set_held_nodes(&["a".into()]),
+        Err(Error::Fenced)
+    ));
+    successor.set_held_nodes(&["b".into()])?;
+    assert_eq!(former.held_nodes()?, vec!["b".to_string()]);
+    successor.set_held_nodes(&[])?;
+    assert!(former.held_nodes()?.is_empty());
     assert!(successor.list_keys()?.is_empty());
     done.status = TaskStatus::Succeeded;
     successor.update_task(&done)?;

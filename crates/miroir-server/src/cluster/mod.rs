@@ -520,6 +520,14 @@ impl Cluster {
             .remove(&(index.to_string(), node));
     }
 
+    /// Makes `marks` the stale replicas (another process changed them in the store).
+    pub fn replace_stale(&self, marks: HashMap<(String, usize), StaleShards>) {
+        *self
+            .stale
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = marks;
+    }
+
     /// Every stale `(index, node)` replica.
     pub fn stale_replicas(&self) -> Vec<(String, usize)> {
         let set = self

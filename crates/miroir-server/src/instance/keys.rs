@@ -92,7 +92,13 @@ pub(crate) fn ensure_default_keys(state: &AppState) -> Result<()> {
         ("Default Search API Key", "Use it to search from the frontend", json!(["search"])),
     ];
     for (name, description, actions) in defaults {
-        let uid = uuid::Uuid::new_v4().to_string();
+        // Named by the master key and the key's name: processes sharing a store that start
+        // together write the same four keys, not four each.
+        let uid = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("{master}\u{0}{name}").as_bytes(),
+        )
+        .to_string();
         let now = format_time(OffsetDateTime::now_utc());
         let key = json!({
             "name": name,
@@ -149,7 +155,7 @@ fn put_key(state: &AppState, uid: &str, key: &Value) -> Result<()> {
 }
 
 /// Drops the key cache after the stored keys changed (or may have).
-fn forget_cached_keys(state: &AppState) {
+pub(crate) fn forget_cached_keys(state: &AppState) {
     let mut cache = lock_cache(state);
     cache.generation += 1;
     cache.by_value = None;

@@ -38,6 +38,14 @@ pub(crate) fn record(store: &dyn Store) -> Result<PlacementRecord> {
         .ok_or(corrupt("placement record missing"))
 }
 
+/// The ids of `nodes`.
+fn ids(state: &AppState, nodes: &[usize]) -> Vec<String> {
+    nodes
+        .iter()
+        .map(|node| state.cluster.node(*node).id.clone())
+        .collect()
+}
+
 /// Holds `nodes` at the journal head and waits until they reached it; returns the head. The
 /// caller releases them with [`release`].
 async fn hold(state: &AppState, nodes: &[usize]) -> Result<u64> {
@@ -51,6 +59,7 @@ async fn hold(state: &AppState, nodes: &[usize]) -> Result<u64> {
                 .hold_after
                 .store(head, std::sync::atomic::Ordering::SeqCst);
         }
+        state.store.set_held_nodes(&ids(state, nodes))?;
         head
     };
     let deadline = Instant::now() + PATIENCE;
@@ -70,6 +79,9 @@ async fn hold(state: &AppState, nodes: &[usize]) -> Result<u64> {
 }
 
 fn release(state: &AppState, nodes: &[usize]) {
+    if let Err(error) = state.store.set_held_nodes(&[]) {
+        tracing::warn!(%error, "cannot record that no node is held");
+    }
     for node in nodes {
         let outbox = state.cluster.outbox(*node);
         outbox

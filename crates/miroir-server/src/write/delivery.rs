@@ -309,6 +309,10 @@ async fn step(state: &AppState, node: usize) -> Result<bool> {
     if entry.seq > outbox.hold_after.load(Ordering::SeqCst) {
         return Ok(false);
     }
+    if !state.leads() {
+        // Paused past the lease: another process delivers now (this loop is being stopped).
+        return Ok(false);
+    }
     deliver(state, node, &entry, call).await?;
     state.task_created.notify_one();
     Ok(true)

@@ -130,7 +130,9 @@ pub(crate) async fn submit(
     let outbox = state.cluster.outbox(first);
     // A document payload was validated by Miroir itself: its first call is not probed, so the
     // client's `202` never waits on a node receiving a large body.
-    let probe = state.cluster.is_up(first) && !first_is_payload;
+    let probe = state.cluster.is_up(first)
+        && !first_is_payload
+        && !state.store.held_nodes()?.contains(&node.id);
     let sending = if probe {
         Some(outbox.sending.lock().await)
     } else {

@@ -118,10 +118,18 @@ pub(crate) async fn rebuild(state: &AppState, node: usize) -> Result<u64> {
                 .hold_after
                 .store(head, Ordering::SeqCst);
         }
+        let held: Vec<String> = peers
+            .iter()
+            .map(|peer| state.cluster.node(*peer).id.clone())
+            .collect();
+        state.store.set_held_nodes(&held)?;
         head
     };
     tracing::info!(node = %state.cluster.node(node).id, head, "rebuild: peers held at the journal head");
     let copied = copy_all(state, node, &peers, head).await;
+    if let Err(error) = state.store.set_held_nodes(&[]) {
+        tracing::warn!(%error, "cannot record that no node is held");
+    }
     for peer in &peers {
         let outbox = state.cluster.outbox(*peer);
         outbox.hold_after.store(u64::MAX, Ordering::SeqCst);

@@ -29,6 +29,8 @@ pub(super) const STALE: &str = "miroir:stale";
 pub(super) const LEASE: &str = "miroir:lease";
 /// The write lock's holder, with its expiry.
 pub(super) const WRITE_LOCK: &str = "miroir:write_lock";
+/// The nodes the leaseholder holds at a journal head (JSON array).
+pub(super) const HELD_NODES: &str = "miroir:held_nodes";
 /// The change counters other processes watch (see `Versions`).
 pub(super) const VERSIONS: &str = "miroir:versions";
 /// Index records by uid (JSON).

@@ -1090,6 +1090,14 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    fn set_held_nodes(&self, nodes: &[String]) -> Result<()> {
+        self.set_json(keys::HELD_NODES, &nodes, Counter::Replicas)
+    }
+
+    fn held_nodes(&self) -> Result<Vec<String>> {
+        Ok(self.get_json(keys::HELD_NODES)?.unwrap_or_default())
+    }
+
     fn versions(&self) -> Result<Versions> {
         let fields: HashMap<String, u64> =
             self.query(::redis::cmd("HGETALL").arg(keys::VERSIONS))?;
