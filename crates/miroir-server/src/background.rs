@@ -112,8 +112,9 @@ async fn lead(state: &Arc<AppState>, lease: Lease, asked: Instant) {
 }
 
 /// What a new leaseholder does before the work starts: nodes a former holder held at a journal
-/// head are free again, every node's delivery reconciles with the node before sending (a
-/// former holder may have sent a call it did not record), and the loops start.
+/// head are free again, every node's delivery sets up this lease's key on its node (deleting
+/// the former holders') and reconciles with the node before sending (a former holder may have
+/// sent a call it did not record), and the loops start.
 fn take_over(state: &Arc<AppState>) {
     if let Err(error) = state.store.set_held_nodes(&[]) {
         tracing::warn!(%error, "cannot free the nodes a former leaseholder held");
@@ -122,6 +123,7 @@ fn take_over(state: &Arc<AppState>) {
         let outbox = state.cluster.outbox(node);
         outbox.hold_after.store(u64::MAX, Ordering::SeqCst);
         outbox.unsure.store(true, Ordering::SeqCst);
+        outbox.set_lease_key(None);
     }
     reload_replica_marks(state);
     spawn_work_that_runs_once(state);
@@ -138,10 +140,20 @@ fn release_abandoned_probes(state: &AppState) {
         .release_held(OffsetDateTime::now_utc() - patience)
     {
         Ok(0) => {}
-        Ok(released) => tracing::info!(
-            released,
-            "journal entries held by a process that did not finish probing were released"
-        ),
+        Ok(released) => {
+            tracing::info!(
+                released,
+                "journal entries held by a process that did not finish probing were released"
+            );
+            // Whether their first call reached its node is for reconciliation to find out.
+            for node in 0..state.cluster.node_count() {
+                state
+                    .cluster
+                    .outbox(node)
+                    .unsure
+                    .store(true, Ordering::SeqCst);
+            }
+        }
         Err(error) => tracing::warn!(%error, "cannot release abandoned probes"),
     }
 }

@@ -76,6 +76,17 @@ impl Error {
                 );
                 (e.status, e.to_json())
             }
+            Error::Store(miroir_store::Error::Fenced) => {
+                // A process resumed after a pause past its lease, for the moment it takes to
+                // stop its loops: the client retries (or reaches another process).
+                let e = MeiliError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "miroir_lease_lost",
+                    ErrorType::System,
+                    "This Miroir process lost its lease while it was paused and is handing over; retry the request.".to_string(),
+                );
+                (e.status, e.to_json())
+            }
             Error::Store(_) | Error::Metrics(_) => {
                 let e = MeiliError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -722,6 +722,20 @@ async fn every_documented_route(backend: Backend) {
         Shape::Object(ok, &["epoch", "replicationFactor", "nodes", "rebalance"]),
     )
     .await;
+    let lease = c
+        .check(
+            M::GET,
+            "/_miroir/lease",
+            "/_miroir/lease",
+            None,
+            Shape::Object(ok, &["process", "store", "holder", "token", "leading"]),
+        )
+        .await;
+    assert_eq!(lease["store"], "sqlite", "{lease}");
+    assert_eq!(
+        lease["leading"], true,
+        "one process with its own store runs everything"
+    );
     let map = c
         .check(
             M::GET,

@@ -46,7 +46,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self.code.as_str() {
             "index_not_found" | "document_not_found" | "task_not_found" | "batch_not_found"
-            | "chat_not_found" => StatusCode::NOT_FOUND,
+            | "chat_not_found" | "api_key_not_found" => StatusCode::NOT_FOUND,
             "index_already_exists" => StatusCode::CONFLICT,
             "missing_authorization_header" | "missing_master_key" => StatusCode::UNAUTHORIZED,
             "invalid_api_key" => StatusCode::FORBIDDEN,

@@ -47,6 +47,7 @@ pub mod filter;
 pub mod http;
 pub mod indexes;
 pub mod instance;
+pub mod keys;
 pub mod payload;
 pub mod redis_server;
 pub mod search;
@@ -172,6 +173,8 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(instance::reset_chat_settings),
         ),
         ("/render-template", post(instance::render_template)),
+        ("/keys", get(keys::list_keys).post(keys::create_key)),
+        ("/keys/{key}", axum::routing::delete(keys::delete_key)),
         ("/indexes/{uid}/fields", post(instance::list_fields)),
         (
             "/indexes/{uid}/similar",

@@ -136,6 +136,9 @@ pub struct Store {
     pub features: Map<String, Value>,
     /// Chat workspace settings by workspace uid.
     pub chats: BTreeMap<String, Value>,
+    /// API keys by uid (see `keys`).
+    #[serde(default)]
+    pub keys: BTreeMap<String, Value>,
 }
 
 impl Store {

@@ -107,6 +107,29 @@ pub(crate) struct Outbox {
     /// Entries after this sequence number are held back from the node (`u64::MAX`: none), so
     /// that its data stays as of that entry while a rebuild copies from it.
     pub hold_after: AtomicU64,
+    /// With a shared store, the key this process's deliveries use on the node while it holds
+    /// the lease (see `write::delivery`): `None` until set up under the current lease;
+    /// `Some(None)` when the node's configured key cannot manage keys (deliveries then use
+    /// it, unfenced on the node).
+    pub lease_key: std::sync::Mutex<Option<Option<String>>>,
+}
+
+impl Outbox {
+    /// The lease key set up on the node, if any (see [`Outbox::lease_key`]).
+    pub fn lease_key(&self) -> Option<Option<String>> {
+        self.lease_key
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Sets (or forgets, with `None`) the lease key set up on the node.
+    pub fn set_lease_key(&self, key: Option<Option<String>>) {
+        *self
+            .lease_key
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = key;
+    }
 }
 
 impl Default for Outbox {
@@ -116,6 +139,7 @@ impl Default for Outbox {
             wake: Notify::new(),
             unsure: AtomicBool::new(true),
             hold_after: AtomicU64::new(u64::MAX),
+            lease_key: std::sync::Mutex::new(None),
         }
     }
 }

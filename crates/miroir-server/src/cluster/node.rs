@@ -93,6 +93,19 @@ pub(crate) trait NodeApi: Send + Sync {
         path: &'a str,
         body: NodeBody,
     ) -> BoxFuture<'a, Result<NodeResponse>>;
+
+    /// Sends one request with `key` instead of the node's configured key (the leaseholder's
+    /// own key on the node, which a successor deletes: see `write::delivery`). A service
+    /// without keys sends it as any other.
+    fn send_as<'a>(
+        &'a self,
+        method: Method,
+        path: &'a str,
+        body: NodeBody,
+        _key: &'a str,
+    ) -> BoxFuture<'a, Result<NodeResponse>> {
+        self.send(method, path, body)
+    }
 }
 
 /// A node as Miroir holds it: id, service, and the deadline of every call.
@@ -127,6 +140,30 @@ impl Node {
         let started = std::time::Instant::now();
         let answer =
             match tokio::time::timeout(self.timeout, self.api.send(method, path, body)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(Error::NodeUnavailable {
+                    node: self.id.clone(),
+                    reason: format!("did not answer within {} ms", self.timeout.as_millis()),
+                }),
+            };
+        crate::metrics::node_call(&self.id, answer.is_ok(), started.elapsed().as_secs_f64());
+        answer
+    }
+
+    /// [`Node::send`] with `key` instead of the node's configured key.
+    #[tracing::instrument(level = "debug", skip(self, body, key), fields(node = %self.id))]
+    pub async fn send_as(
+        &self,
+        method: Method,
+        path: &str,
+        body: NodeBody,
+        key: &str,
+    ) -> Result<NodeResponse> {
+        let started = std::time::Instant::now();
+        let answer =
+            match tokio::time::timeout(self.timeout, self.api.send_as(method, path, body, key))
+                .await
+            {
                 Ok(answer) => answer,
                 Err(_) => Err(Error::NodeUnavailable {
                     node: self.id.clone(),
@@ -202,10 +239,32 @@ impl NodeApi for HttpNode {
         path: &'a str,
         body: NodeBody,
     ) -> BoxFuture<'a, Result<NodeResponse>> {
+        self.request(method, path, body, self.api_key.as_deref())
+    }
+
+    fn send_as<'a>(
+        &'a self,
+        method: Method,
+        path: &'a str,
+        body: NodeBody,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<NodeResponse>> {
+        self.request(method, path, body, Some(key))
+    }
+}
+
+impl HttpNode {
+    fn request<'a>(
+        &'a self,
+        method: Method,
+        path: &'a str,
+        body: NodeBody,
+        key: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<NodeResponse>> {
         Box::pin(async move {
             let url = format!("{}{}", self.base_url, path);
             let mut request = self.http.request(method, &url);
-            if let Some(key) = &self.api_key {
+            if let Some(key) = key {
                 request = request.bearer_auth(key);
             }
             request = match body {

@@ -18,7 +18,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
 use super::auth::{authenticate, Guard};
-use crate::admin::{fleet, join, layout, nodes, shards, topology, verify};
+use crate::admin::{fleet, join, layout, lease, nodes, shards, topology, verify};
 use crate::instance::{chats, dumps, features, keys, unsupported};
 use crate::read::{documents as read_documents, facet_search, fields, indexes as read_indexes};
 use crate::read::{multi_search, search, settings as read_settings, similar, stats};
@@ -488,6 +488,7 @@ fn table() -> Vec<Entry> {
         route(Delete, "/_miroir/nodes/{id}", Action("*"), fleet::remove),
         route(Get, "/_miroir/shards", Action("*"), shards::shards),
         route(Get, "/_miroir/topology", Action("*"), topology::topology),
+        route(Get, "/_miroir/lease", Action("*"), lease::lease),
         route(Patch, "/_miroir/topology", Action("*"), fleet::change),
         route(Get, "/_miroir/rebalance", Action("*"), topology::rebalance),
         route(

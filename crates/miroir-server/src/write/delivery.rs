@@ -46,6 +46,114 @@ pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// whenever an entry is journaled for its node).
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
+/// Who sends a call, and so with which key.
+#[derive(Clone, Copy)]
+pub(crate) enum Sender<'a> {
+    /// With the node's configured key: a request's synchronous probe of its first node (any
+    /// process may probe), or a delivery loop over a store of this process's own.
+    ConfiguredKey,
+    /// A delivery loop under the lease (see [`while_leading`]), with the lease's own key on
+    /// the node when it has one (see [`lease_key`]).
+    Leaseholder(Option<&'a str>),
+}
+
+/// Whether a node's error says the key was refused.
+fn refuses_the_key(body: &Value) -> bool {
+    matches!(
+        body["code"].as_str(),
+        Some("invalid_api_key" | "missing_authorization_header")
+    )
+}
+
+/// The prefix of the names of the keys leaseholders create on the nodes.
+const LEASE_KEY_PREFIX: &str = "miroir-lease-";
+
+/// The key this process's deliveries use on `node` under its lease, set up on first use: every
+/// key a former leaseholder created on the node is deleted first, so that a call a paused
+/// former holder sends late is refused by the node itself (`invalid_api_key`) — fencing where
+/// the store's cannot reach — and then this lease's key is created. Reconciliation follows
+/// (calls that landed before the deletion are found there). `None` when the node's configured
+/// key cannot manage keys: deliveries use it, without that fence (logged once per lease).
+async fn lease_key(state: &AppState, node: usize) -> Result<Option<String>> {
+    let outbox = state.cluster.outbox(node);
+    if let Some(key) = outbox.lease_key() {
+        return Ok(key);
+    }
+    let lease = state
+        .leadership
+        .lease()
+        .ok_or(Error::Store(miroir_store::Error::Fenced))?;
+    let handle = state.cluster.node(node);
+    let name = format!("{LEASE_KEY_PREFIX}{}", lease.token);
+    let listing = match while_leading(
+        state,
+        handle.json(Method::GET, "/keys?limit=100000", NodeBody::Empty),
+    )
+    .await
+    {
+        Ok(listing) => listing,
+        Err(Error::Node { body, .. }) if refuses_the_key(&body) => {
+            tracing::warn!(node = %handle.id, "the node's key cannot manage API keys: deliveries to it are not fenced on the node (a paused former leaseholder's late call could land)");
+            outbox.set_lease_key(Some(None));
+            return Ok(None);
+        }
+        Err(error) => return Err(error),
+    };
+    let mut own = None;
+    for key in listing["results"].as_array().into_iter().flatten() {
+        let Some(key_name) = key["name"].as_str() else {
+            continue;
+        };
+        if key_name == name {
+            own = key["key"].as_str().map(str::to_string);
+        } else if key_name.starts_with(LEASE_KEY_PREFIX) {
+            let uid = key["uid"].as_str().unwrap_or_default();
+            match while_leading(
+                state,
+                handle.send(Method::DELETE, &format!("/keys/{uid}"), NodeBody::Empty),
+            )
+            .await?
+            .json(&handle.id)
+            {
+                Ok(_) => {}
+                Err(Error::Node { status, .. }) if status == axum::http::StatusCode::NOT_FOUND => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    let key = match own {
+        Some(key) => key,
+        None => {
+            let created = while_leading(
+                state,
+                handle.json(
+                    Method::POST,
+                    "/keys",
+                    NodeBody::Json(serde_json::json!({
+                        "name": name,
+                        "description": "Miroir's journal deliveries under one lease; the next leaseholder deletes it",
+                        "actions": ["*"],
+                        "indexes": ["*"],
+                        "expiresAt": null,
+                    })),
+                ),
+            )
+            .await?;
+            created["key"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| Error::NodeUnavailable {
+                    node: handle.id.clone(),
+                    reason: "created an API key without a value".to_string(),
+                })?
+        }
+    };
+    tracing::info!(node = %handle.id, token = lease.token, "the lease's key is set up on the node; former leaseholders' keys are deleted");
+    outbox.unsure.store(true, Ordering::SeqCst);
+    outbox.set_lease_key(Some(Some(key.clone())));
+    Ok(Some(key))
+}
+
 /// What a node did with a call it received.
 pub(crate) enum Sent {
     /// It enqueued a task.
@@ -71,6 +179,7 @@ pub(crate) async fn deliver(
     node: usize,
     entry: &JournalEntry,
     call: u32,
+    sender: Sender<'_>,
 ) -> Result<Sent> {
     let target = &entry.calls[call as usize];
     let method = Method::from_bytes(target.method.as_bytes())
@@ -92,7 +201,15 @@ pub(crate) async fn deliver(
         },
     };
     let handle = state.cluster.node(node);
-    let response: NodeResponse = handle.send(method, &path, body).await?;
+    // Checked here, after the payload was read from the store (a process may be paused in
+    // that read), right before the first byte goes out.
+    let response: NodeResponse = match sender {
+        Sender::ConfiguredKey => handle.send(method, &path, body).await?,
+        Sender::Leaseholder(None) => while_leading(state, handle.send(method, &path, body)).await?,
+        Sender::Leaseholder(Some(key)) => {
+            while_leading(state, handle.send_as(method, &path, body, key)).await?
+        }
+    };
     let mut delivery = Delivery {
         node: handle.id.clone(),
         seq: entry.seq,
@@ -117,6 +234,14 @@ pub(crate) async fn deliver(
             state.store.record_delivery(&delivery)?;
             Ok(Sent::Accepted)
         }
+        Err(Error::Node { body, .. })
+            if matches!(sender, Sender::Leaseholder(Some(_))) && refuses_the_key(&body) =>
+        {
+            // The lease key was deleted: a successor took the lease (this process is being
+            // stopped), or an operator deleted it (set up again before the next send).
+            state.cluster.outbox(node).set_lease_key(None);
+            Err(Error::Store(miroir_store::Error::Fenced))
+        }
         Err(Error::Node { status, body }) if status.is_client_error() => {
             let refusal = Error::Node { status, body };
             delivery.status = TaskStatus::Failed;
@@ -133,6 +258,25 @@ pub(crate) async fn deliver(
         }),
         Err(other) => Err(other),
     }
+}
+
+/// Runs a node call only while this process may do the work that runs once: every poll of it
+/// first checks the lease (`AppState::leads`), so a process paused past its lease (SIGSTOP)
+/// and resumed sends no further byte to the node — the new leaseholder, which reconciled the
+/// node when it took over, delivers instead. (A pause after the request was handed to the
+/// connection and before it was written remains: microseconds, against a lease of seconds.)
+async fn while_leading<T>(
+    state: &AppState,
+    delivery: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let mut delivery = std::pin::pin!(delivery);
+    std::future::poll_fn(|cx| {
+        if !state.leads() {
+            return std::task::Poll::Ready(Err(Error::Store(miroir_store::Error::Fenced)));
+        }
+        delivery.as_mut().poll(cx)
+    })
+    .await
 }
 
 /// Records the calls `node` accepted but Miroir did not record (see the module docs).
@@ -295,6 +439,11 @@ async fn step(state: &AppState, node: usize) -> Result<bool> {
         });
     }
     let _sending = outbox.sending.lock().await;
+    let key = if state.is_shared() {
+        lease_key(state, node).await?
+    } else {
+        None
+    };
     if outbox.unsure.load(Ordering::SeqCst) {
         let found = reconcile(state, node).await?;
         outbox.unsure.store(false, Ordering::SeqCst);
@@ -309,11 +458,12 @@ async fn step(state: &AppState, node: usize) -> Result<bool> {
     if entry.seq > outbox.hold_after.load(Ordering::SeqCst) {
         return Ok(false);
     }
-    if !state.leads() {
-        // Paused past the lease: another process delivers now (this loop is being stopped).
-        return Ok(false);
-    }
-    deliver(state, node, &entry, call).await?;
+    let sender = if state.is_shared() {
+        Sender::Leaseholder(key.as_deref())
+    } else {
+        Sender::ConfiguredKey
+    };
+    deliver(state, node, &entry, call, sender).await?;
     state.task_created.notify_one();
     Ok(true)
 }

@@ -31,7 +31,7 @@ use time::OffsetDateTime;
 use miroir_core::task::TaskStatus;
 use miroir_store::{CallBody, JournalCall, NewEntry, PayloadSource, TaskRecord};
 
-use super::delivery::{deliver, Sent};
+use super::delivery::{deliver, Sender, Sent};
 use crate::error::{Error, ErrorType, MeiliError, Result};
 use crate::state::AppState;
 use crate::tasks::registry::{self, NewTask};
@@ -149,7 +149,7 @@ pub(crate) async fn submit(
             .store
             .journal_entry(seq)?
             .ok_or_else(|| Error::Store(miroir_store::Error::Corrupt("journal entry")))?;
-        match deliver(state, first, &journaled, 0).await {
+        match deliver(state, first, &journaled, 0, Sender::ConfiguredKey).await {
             Ok(Sent::Accepted) => state.store.release_entry(seq)?,
             Ok(Sent::Refused(refusal)) => {
                 state.store.abandon_entry(seq)?;

@@ -676,6 +676,11 @@ impl MiroirProcess {
         self.spawn().await;
     }
 
+    /// The process id, while it runs (to send it signals).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// A client of this Miroir with the master key.
     pub fn client(&self) -> Client {
         Client::new(self.url.clone(), MASTER_KEY)
