@@ -197,11 +197,16 @@ fn apply_changes(state: &Arc<AppState>, seen: &Versions, now: &Versions) {
             Err(error) => tracing::warn!(%error, "cannot reload the index records"),
         }
     }
-    if state.leadership.lease().is_some() && now != seen {
+    if state.leadership.lease().is_none() {
+        return;
+    }
+    if now.journal != seen.journal {
         for node in 0..state.cluster.node_count() {
             state.cluster.outbox(node).wake.notify_one();
         }
         state.task_created.notify_one();
+    }
+    if now.topology != seen.topology || now.replicas != seen.replicas {
         state.topology_changed.notify_one();
         state.rebuild_wanted.notify_one();
     }

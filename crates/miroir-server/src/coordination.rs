@@ -14,9 +14,10 @@
 //!   in-memory state (a node held at a journal head by the rebuild is one the delivery loop
 //!   must not feed, the poller is woken by deliveries), so keeping them in one process keeps
 //!   that state where it is used. Requests are served by every process.
-//! - **The write lock expires** after `max(lease_ttl, 2 × node_timeout)`: long enough for a
-//!   write's synchronous probe of its first node, short enough that a process killed while
-//!   holding it delays other processes' writes by at most that long.
+//! - **The write lock expires** [`WRITE_LOCK_TTL`] after it was taken or last extended; its
+//!   holder extends it while it holds it (a write's synchronous probe of its first node may
+//!   take up to `node_timeout`), so a process killed while holding it delays the other
+//!   processes' writes by at most that long.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
@@ -28,6 +29,9 @@ use miroir_store::{Lease, Store};
 
 /// How long a taker of a busy cluster-wide write lock waits between tries.
 const LOCK_RETRY: Duration = Duration::from_millis(2);
+/// How long the cluster-wide write lock lasts unless its holder extends it (every third of
+/// it): the longest a dead holder delays other processes' writes.
+pub(crate) const WRITE_LOCK_TTL: Duration = Duration::from_secs(2);
 
 /// Journals writes one at a time across every process sharing the store.
 pub(crate) struct WriteLock {
@@ -37,52 +41,62 @@ pub(crate) struct WriteLock {
     /// This process's id: with a counter, names each taking of the cluster-wide lock.
     process: String,
     takings: AtomicU64,
-    ttl: Duration,
 }
 
 /// The write lock, given up on drop.
 pub(crate) struct WriteGuard<'a> {
     _local: MutexGuard<'a, ()>,
-    shared: Option<(&'a dyn Store, String)>,
+    shared: Option<SharedHold<'a>>,
+}
+
+/// The cluster-wide part of a [`WriteGuard`]: who holds it, and the task extending it.
+struct SharedHold<'a> {
+    store: &'a dyn Store,
+    holder: String,
+    extending: tokio::task::JoinHandle<()>,
 }
 
 impl WriteLock {
-    /// A lock over this process's mutex and, when `shared` is given, the store's lock
-    /// (held at most `ttl`).
-    pub(crate) fn new(shared: Option<Arc<dyn Store>>, process: String, ttl: Duration) -> Self {
+    /// A lock over this process's mutex and, when `shared` is given, the store's lock.
+    pub(crate) fn new(shared: Option<Arc<dyn Store>>, process: String) -> Self {
         WriteLock {
             local: Mutex::new(()),
             shared,
             process,
             takings: AtomicU64::new(0),
-            ttl,
         }
     }
 
     /// Waits for the lock. The cluster-wide part is waited for at most twice its expiry (any
-    /// holder's lock has expired by then); past that the store is failing, and the write goes
-    /// on to meet the same failure when it journals.
+    /// dead holder's lock has expired by then); past that the store is failing, or a live
+    /// holder is stuck, and the write goes on (to meet the store's failure when it journals).
     pub(crate) async fn lock(&self) -> WriteGuard<'_> {
         let local = self.local.lock().await;
-        let Some(store) = self.shared.as_deref() else {
+        let Some(shared) = &self.shared else {
             return WriteGuard {
                 _local: local,
                 shared: None,
             };
         };
+        let store = shared.as_ref();
         let holder = format!(
             "{}/{}",
             self.process,
             self.takings.fetch_add(1, Ordering::Relaxed)
         );
-        let give_up = Instant::now() + self.ttl * 2;
+        let give_up = Instant::now() + WRITE_LOCK_TTL * 2;
         loop {
-            match store.try_lock_writes(&holder, self.ttl) {
+            match store.try_lock_writes(&holder, WRITE_LOCK_TTL) {
                 Ok(true) => {
+                    let extending = tokio::spawn(extend(shared.clone(), holder.clone()));
                     return WriteGuard {
                         _local: local,
-                        shared: Some((store, holder)),
-                    }
+                        shared: Some(SharedHold {
+                            store,
+                            holder,
+                            extending,
+                        }),
+                    };
                 }
                 Ok(false) => {}
                 Err(error) => tracing::warn!(%error, "cannot take the cluster-wide write lock"),
@@ -101,10 +115,28 @@ impl WriteLock {
     }
 }
 
+/// Extends the cluster-wide write lock every third of its TTL while its guard lives.
+async fn extend(store: Arc<dyn Store>, holder: String) {
+    loop {
+        tokio::time::sleep(WRITE_LOCK_TTL / 3).await;
+        match store.extend_write_lock(&holder, WRITE_LOCK_TTL) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(
+                    "the cluster-wide write lock expired while held (this process was paused?)"
+                );
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "cannot extend the cluster-wide write lock"),
+        }
+    }
+}
+
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
-        if let Some((store, holder)) = self.shared.take() {
-            if let Err(error) = store.unlock_writes(&holder) {
+        if let Some(hold) = self.shared.take() {
+            hold.extending.abort();
+            if let Err(error) = hold.store.unlock_writes(&hold.holder) {
                 tracing::warn!(%error, "cannot give the cluster-wide write lock up; it expires");
             }
         }

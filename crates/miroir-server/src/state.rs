@@ -66,7 +66,6 @@ impl AppState {
         let write_lock = WriteLock::new(
             config.task_store.is_some().then(|| store.clone()),
             process_id.clone(),
-            config.lease_ttl.max(config.node_timeout * 2),
         );
         AppState {
             config,

@@ -500,6 +500,8 @@ pub trait Store: Send + Sync {
     /// one at a time under it, as one process does under its own mutex. A store only one
     /// process opens always grants it (that process's mutex is the lock).
     fn try_lock_writes(&self, holder: &str, ttl: Duration) -> Result<bool>;
+    /// Extends the write lock by `ttl` from now if `holder` still holds it; `false` if not.
+    fn extend_write_lock(&self, holder: &str, ttl: Duration) -> Result<bool>;
     /// Gives the write lock up if `holder` still holds it.
     fn unlock_writes(&self, holder: &str) -> Result<()>;
     /// Records the nodes the leaseholder holds at a journal head (for a rebuild or a shard

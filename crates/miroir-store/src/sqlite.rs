@@ -1362,6 +1362,10 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
+    fn extend_write_lock(&self, _holder: &str, _ttl: Duration) -> Result<bool> {
+        Ok(true)
+    }
+
     fn unlock_writes(&self, _holder: &str) -> Result<()> {
         Ok(())
     }

@@ -642,7 +642,13 @@ fn the_redis_write_lock_is_held_by_one_taker_at_a_time() -> Result<()> {
         !other.try_lock_writes("other/2", ttl)?,
         "only its holder unlocks it"
     );
+    assert!(one.extend_write_lock("one/1", ttl)?);
+    assert!(
+        !other.extend_write_lock("other/1", ttl)?,
+        "only its holder extends it"
+    );
     one.unlock_writes("one/1")?;
+    assert!(!one.extend_write_lock("one/1", ttl)?, "given up");
     assert!(other.try_lock_writes("other/3", std::time::Duration::from_millis(100))?);
     let expired = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while !one.try_lock_writes("one/2", ttl)? {

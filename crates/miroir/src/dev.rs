@@ -3,6 +3,10 @@
 //! Uses a real `meilisearch` binary when `MEILI_BIN` names one or one is on `PATH`; otherwise
 //! the in-process Meilisearch-compatible test node (test support, not for real data). Node
 //! processes are killed when Miroir stops (Ctrl-C or SIGTERM).
+//!
+//! With `--processes N --task-store redis://…`, N `miroir serve` processes share the Redis
+//! store, on consecutive ports from `--http-addr`: a local try of high availability (kill one
+//! with SIGKILL and watch `GET /_miroir/lease` on another).
 
 use std::path::PathBuf;
 
@@ -42,6 +46,13 @@ pub struct DevArgs {
     /// Where node data and Miroir's state go (a temporary directory by default).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// How many Miroir processes to start over the nodes (above 1, they share `--task-store`).
+    #[arg(long, default_value_t = 1)]
+    pub processes: usize,
+    /// Where the Miroirs keep their shared state: `redis://host:port/db` (default: the
+    /// embedded SQLite store, for one process).
+    #[arg(long, env = "MIROIR_TASK_STORE")]
+    pub task_store: Option<String>,
 }
 
 /// The key Miroir uses toward the local nodes.
@@ -49,6 +60,15 @@ const NODE_KEY: &str = "miroir-dev-node-key";
 
 /// Runs the local cluster until Ctrl-C.
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    if args.processes == 0 {
+        anyhow::bail!("processes: at least one Miroir process is needed");
+    }
+    if args.processes > 1 && args.task_store.is_none() {
+        anyhow::bail!(
+            "processes: {} Miroir processes share their state through Redis: give --task-store redis://host:port/db",
+            args.processes
+        );
+    }
     let temp;
     let data_dir = match &args.data_dir {
         Some(dir) => dir.clone(),
@@ -116,11 +136,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         health_interval: DEFAULT_HEALTH_INTERVAL,
         journal_retention: DEFAULT_JOURNAL_RETENTION,
         journal_retention_bytes: DEFAULT_JOURNAL_RETENTION_BYTES,
-        task_store: None,
+        task_store: args.task_store.clone(),
         lease_ttl: miroir_server::DEFAULT_LEASE_TTL,
         whole_indexes: args.whole_indexes.clone(),
     };
     config.validate()?;
+    if args.processes > 1 {
+        return run_processes(&args, &nodes, &data_dir, children, test_nodes).await;
+    }
     let listener = tokio::net::TcpListener::bind(&args.http_addr)
         .await
         .with_context(|| format!("http_addr: cannot listen on {}", args.http_addr))?;
@@ -144,5 +167,82 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }
     drop(test_nodes);
     drop(children);
+    Ok(())
+}
+
+/// Starts `args.processes` `miroir serve` processes over `nodes`, sharing `args.task_store`, on
+/// consecutive ports from `args.http_addr`; stops them (and the nodes) on Ctrl-C or SIGTERM.
+async fn run_processes(
+    args: &DevArgs,
+    nodes: &[(String, String)],
+    data_dir: &std::path::Path,
+    mut children: Vec<Child>,
+    test_nodes: Vec<miroir_testnode::TestNode>,
+) -> anyhow::Result<()> {
+    let first: std::net::SocketAddr = args
+        .http_addr
+        .parse()
+        .with_context(|| format!("http_addr: {} is not host:port", args.http_addr))?;
+    let binary = std::env::current_exe().context("cannot find the miroir binary")?;
+    let store = args.task_store.clone().unwrap_or_default();
+    let mut urls = Vec::new();
+    for i in 0..args.processes {
+        let port = first
+            .port()
+            .checked_add(i as u16)
+            .context("http_addr: no port left for every process")?;
+        let addr = std::net::SocketAddr::new(first.ip(), port);
+        let mut command = tokio::process::Command::new(&binary);
+        command
+            .arg("serve")
+            .arg(format!("--http-addr={addr}"))
+            .arg(format!("--master-key={}", args.master_key))
+            .arg(format!(
+                "--db-path={}",
+                data_dir.join(format!("miroir-{i}")).display()
+            ))
+            .arg(format!("--task-store={store}"))
+            .arg(format!("--replication-factor={}", args.replication_factor))
+            .arg(format!("--shards={}", args.shards))
+            .arg(format!("--nodes-api-key={NODE_KEY}"))
+            .kill_on_drop(true);
+        for (id, url) in nodes {
+            command.arg(format!("--node={id}={url}"));
+        }
+        if !args.whole_indexes.is_empty() {
+            command.arg(format!("--whole-indexes={}", args.whole_indexes.join(",")));
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start Miroir process {}", i + 1))?;
+        let pid = child.id().unwrap_or_default();
+        children.push(child);
+        urls.push((format!("http://{addr}"), pid));
+    }
+    println!(
+        "{} Miroir processes over one store ({store}), master key {}, {} nodes, RF {}:",
+        args.processes,
+        args.master_key,
+        nodes.len(),
+        args.replication_factor
+    );
+    for (url, pid) in &urls {
+        println!("  {url} (pid {pid})");
+    }
+    for (id, url) in nodes {
+        println!("  node {id}: {url}");
+    }
+    println!(
+        "GET /_miroir/lease on any of them says which runs the work that runs once; kill that \
+         one (kill -9 PID) and another takes over. Press Ctrl-C to stop."
+    );
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => println!("Stopping."),
+        _ = terminate.recv() => println!("Stopping."),
+    }
+    drop(children);
+    drop(test_nodes);
     Ok(())
 }

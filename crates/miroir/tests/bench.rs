@@ -1,13 +1,15 @@
 //! `miroir bench --spawn` end to end on a small generated dataset with test nodes: the JSON
-//! result has every field, and Miroir answers every query as the reference does.
+//! result has every field, and Miroir answers every query as the reference does; over a Redis
+//! store too, with task creation measured.
 
 use std::io::Write;
 use std::process::Command;
 
 use serde_json::Value;
 
-#[test]
-fn bench_runs_end_to_end_with_full_parity() {
+/// Runs `miroir bench --spawn` on 400 generated documents with `extra` arguments; returns the
+/// JSON result.
+fn bench(extra: &[&str]) -> Value {
     let dir = tempfile::tempdir().expect("temp dir");
     let dataset = dir.path().join("animals.ndjson");
     let animals = [
@@ -39,6 +41,7 @@ fn bench_runs_end_to_end_with_full_parity() {
             "--out",
         ])
         .arg(&out)
+        .args(extra)
         .env_remove("MEILI_BIN")
         .output()
         .expect("miroir bench runs");
@@ -50,8 +53,12 @@ fn bench_runs_end_to_end_with_full_parity() {
     );
     assert!(stdout.contains("parity:"), "{stdout}");
 
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(&out).expect("result written")).expect("JSON");
+    serde_json::from_slice(&std::fs::read(&out).expect("result written")).expect("JSON")
+}
+
+#[test]
+fn bench_runs_end_to_end_with_full_parity() {
+    let report = bench(&[]);
     for pointer in [
         "/date",
         "/setup/backend",
@@ -108,4 +115,26 @@ fn bench_runs_end_to_end_with_full_parity() {
         })
         .sum();
     assert_eq!(on_nodes, 800, "RF 2: every document on two nodes");
+}
+
+#[test]
+fn bench_over_a_redis_store_measures_task_creation() {
+    let Some(redis) = miroir_testnode::redis_server::RedisServer::start() else {
+        return;
+    };
+    let store = redis.url(0);
+    let report = bench(&["--task-store", &store, "--task-creations", "60"]);
+    assert_eq!(report["setup"]["taskStore"], store.as_str());
+    assert_eq!(
+        report["parity"]["exactOrderRate"], 1.0,
+        "{}",
+        report["parity"]
+    );
+    let created = &report["taskCreation"];
+    assert_eq!(created["tasks"], 60, "{created}");
+    assert_eq!(created["errors"], 0, "{created}");
+    assert!(
+        created["tasksPerSecond"].as_f64().is_some_and(|v| v > 0.0),
+        "{created}"
+    );
 }

@@ -76,6 +76,7 @@ struct Scripts {
     renew_lease: Script,
     release_lease: Script,
     unlock_writes: Script,
+    extend_write_lock: Script,
 }
 
 impl Scripts {
@@ -99,6 +100,7 @@ impl Scripts {
             renew_lease: script(include_str!("lua/renew_lease.lua")),
             release_lease: script(include_str!("lua/release_lease.lua")),
             unlock_writes: script(include_str!("lua/unlock_writes.lua")),
+            extend_write_lock: script(include_str!("lua/extend_write_lock.lua")),
         }
     }
 }
@@ -1083,6 +1085,15 @@ impl Store for RedisStore {
                 .arg(ttl.as_millis() as u64),
         )?;
         Ok(taken.is_some())
+    }
+
+    fn extend_write_lock(&self, holder: &str, ttl: Duration) -> Result<bool> {
+        let extended: i64 = self.run(
+            self.script(&self.scripts.extend_write_lock, None)
+                .arg(holder)
+                .arg(ttl.as_millis() as u64),
+        )?;
+        Ok(extended == 1)
     }
 
     fn unlock_writes(&self, holder: &str) -> Result<()> {

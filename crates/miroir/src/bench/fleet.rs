@@ -54,6 +54,8 @@ pub struct SpawnSpec<'a> {
     pub meilisearch: Option<PathBuf>,
     /// Nodes to start beside the fleet, not given to Miroir.
     pub spares: usize,
+    /// Miroir's `task_store` (`None`: SQLite under its state directory).
+    pub task_store: Option<String>,
 }
 
 impl Fleet {
@@ -162,6 +164,9 @@ async fn spawn_miroir(
         });
     for (i, node) in nodes.iter().enumerate() {
         command.arg("--node").arg(format!("n{i}={}", node.url));
+    }
+    if let Some(store) = &spec.task_store {
+        command.arg("--task-store").arg(store);
     }
     let child = command.spawn().context("cannot start miroir serve")?;
     let pid = child.id();

@@ -668,3 +668,38 @@ pub async fn stats(http: &Http) -> Value {
         _ => Value::Null,
     }
 }
+
+/// Creates `count` tasks on one side (one-document additions to their own index, `bench_tasks`,
+/// `concurrency` at a time) and measures how fast their `202`s come back: the cost of
+/// journaling a task in the store, which is what differs between SQLite and Redis.
+pub async fn create_tasks(http: &Http, count: usize, concurrency: usize) -> SideLoad {
+    let mut side = SideLoad::default();
+    let started = Instant::now();
+    let outcomes: Vec<Option<u64>> = stream::iter(0..count)
+        .map(|i| async move {
+            let bytes = serde_json::to_vec(&json!([{"id": i, "n": i}])).unwrap_or_default();
+            let sent = Instant::now();
+            match http
+                .send(
+                    reqwest::Method::POST,
+                    "/indexes/bench_tasks/documents?primaryKey=id",
+                    Some((bytes, "application/json")),
+                )
+                .await
+            {
+                Ok((202, _)) => Some(sent.elapsed().as_micros() as u64),
+                _ => None,
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    side.busy = started.elapsed();
+    for outcome in outcomes {
+        match outcome {
+            Some(latency) => side.latencies_us.push(latency),
+            None => side.errors += 1,
+        }
+    }
+    side
+}

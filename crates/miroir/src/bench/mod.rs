@@ -84,6 +84,13 @@ pub struct BenchArgs {
     /// Where to write the whole result as JSON.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Tasks to create on Miroir (one-document writes, 8 at a time) to measure task creation
+    /// per second; 0 skips it.
+    #[arg(long, default_value_t = 0)]
+    pub task_creations: usize,
+    /// With `--spawn`: the spawned Miroir's `task_store` (`redis://…`; default SQLite).
+    #[arg(long)]
+    pub task_store: Option<String>,
 }
 
 fn megabytes(bytes: u64) -> f64 {
@@ -133,6 +140,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             master_key: &args.master_key,
             meilisearch,
             spares: usize::from(args.add_node),
+            task_store: args.task_store.clone(),
         })
         .await?
     } else {
@@ -198,6 +206,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }));
     }
 
+    let task_creation = if args.task_creations > 0 {
+        println!("Creating {} tasks on Miroir", args.task_creations);
+        let created = measure::create_tasks(&miroir, args.task_creations, 8).await;
+        json!({
+            "tasks": created.latencies_us.len(),
+            "errors": created.errors,
+            "concurrency": 8,
+            "tasksPerSecond": round3(created.throughput()),
+            "p50Ms": round3(created.percentile_ms(0.50)),
+            "p99Ms": round3(created.percentile_ms(0.99)),
+        })
+    } else {
+        Value::Null
+    };
+
     let upload = match (fleet.miroir_pid, &sampler) {
         (Some(pid), Some(sampler)) if args.upload_mb > 0 => {
             println!("Uploading {} MB to Miroir in one request", args.upload_mb);
@@ -257,6 +280,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "nodes": if args.spawn { json!(args.nodes) } else { Value::Null },
             "replicationFactor": if args.spawn { json!(args.replication_factor) } else { Value::Null },
             "shards": if args.spawn { json!(args.shards) } else { Value::Null },
+            "taskStore": if args.spawn { json!(args.task_store.as_deref().unwrap_or("sqlite")) } else { Value::Null },
             "dataset": args.dataset.display().to_string(),
             "documents": dataset.documents.len(),
             "datasetBytes": dataset.bytes,
@@ -276,6 +300,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "differing": parity.differing,
         },
         "latency": latency,
+        "taskCreation": task_creation,
         "upload": upload,
         "rebalance": rebalance,
         "memory": {
@@ -378,6 +403,19 @@ fn print_table(report: &Value) {
         "Miroir peak RSS: {} MB",
         cell(&report["memory"]["miroirPeakRssMb"])
     );
+    let created = &report["taskCreation"];
+    if !created.is_null() {
+        println!(
+            "Task creation ({} store): {} tasks at concurrency {}, {} tasks/s, p50 {} ms, p99 {} ms, {} errors",
+            cell(&report["setup"]["taskStore"]),
+            cell(&created["tasks"]),
+            cell(&created["concurrency"]),
+            cell(&created["tasksPerSecond"]),
+            cell(&created["p50Ms"]),
+            cell(&created["p99Ms"]),
+            cell(&created["errors"])
+        );
+    }
     let upload = &report["upload"];
     if !upload.is_null() {
         println!(
