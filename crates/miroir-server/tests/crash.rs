@@ -6,14 +6,16 @@
 #[macro_use]
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use common::{free_port, task_uid, workspace_binary, Backend, Client, Node, MASTER_KEY, NODE_KEY};
+use common::{
+    free_port, tags_on, task_uid, workspace_binary, Backend, Client, Node, MASTER_KEY, NODE_KEY,
+};
 
 /// `miroir serve` as a process over `nodes`, on `db_path`.
 struct MiroirProcess {
@@ -94,19 +96,6 @@ impl Drop for MiroirProcess {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// Every tag Miroir put on a node's tasks, with how many tasks carry it.
-async fn tags_on(node: &Client) -> BTreeMap<String, usize> {
-    let (status, answer) = node.get("/tasks?limit=100000").await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    let mut tags = BTreeMap::new();
-    for task in answer["results"].as_array().expect("results") {
-        if let Some(tag) = task["customMetadata"].as_str() {
-            *tags.entry(tag.to_string()).or_insert(0) += 1;
-        }
-    }
-    tags
 }
 
 async fn miroir_killed_mid_stream_loses_and_repeats_nothing(backend: Backend) {

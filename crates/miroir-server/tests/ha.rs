@@ -15,7 +15,7 @@
 #[macro_use]
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ use axum::routing::post;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use common::{task_uid, Backend, Client, MiroirProcess, Node};
+use common::{tags_on, task_uid, Backend, Client, MiroirProcess, Node};
 use miroir_testnode::redis_server::RedisServer;
 
 /// The lease's TTL in these tests: short, so that a takeover is quick to wait for.
@@ -95,19 +95,6 @@ async fn leader(clients: &[Client], within: Duration) -> usize {
         assert!(Instant::now() < deadline, "no process took the lease");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Every tag Miroir put on a node's tasks, with how many tasks carry it.
-async fn tags_on(node: &Client) -> BTreeMap<String, usize> {
-    let (status, answer) = node.get("/tasks?limit=100000").await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    let mut tags = BTreeMap::new();
-    for task in answer["results"].as_array().expect("results") {
-        if let Some(tag) = task["customMetadata"].as_str() {
-            *tags.entry(tag.to_string()).or_insert(0) += 1;
-        }
-    }
-    tags
 }
 
 /// A webhook receiver: the uids of the tasks each call announced, in order.

@@ -95,7 +95,12 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Tool(tool) => {
             let _telemetry = logging::init(LogFormat::Human, None)?;
-            run_tool(tool, &runtime)
+            // One line, as `serve` reports its errors.
+            if let Err(e) = run_tool(tool, &runtime) {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
         }
     }
 }

@@ -94,6 +94,60 @@ fn a_store_from_a_newer_miroir_is_refused_with_one_line() {
     assert_eq!(version, newer, "left as it was");
 }
 
+/// A Redis store written by a newer Miroir is refused at start with one line, and an
+/// unknown `task_store` scheme too.
+#[test]
+fn a_redis_store_from_a_newer_miroir_is_refused_with_one_line() {
+    use std::io::{Read, Write};
+
+    let (code, stderr) = serve(
+        &[
+            "--node",
+            "a=http://127.0.0.1:1",
+            "--task-store",
+            "mysql://127.0.0.1/x",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.starts_with("error: store: task_store"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    let Some(redis) = miroir_testnode::redis_server::RedisServer::start() else {
+        return;
+    };
+    let newer = miroir_store::SCHEMA_VERSION + 1;
+    let address = redis
+        .url(0)
+        .trim_start_matches("redis://")
+        .trim_end_matches("/0")
+        .to_string();
+    let mut connection = std::net::TcpStream::connect(&address).expect("redis answers");
+    connection
+        .write_all(format!("SET miroir:schema_version {newer}\r\n").as_bytes())
+        .expect("command sent");
+    let mut reply = [0u8; 5];
+    connection.read_exact(&mut reply).expect("reply");
+    assert_eq!(&reply, b"+OK\r\n");
+    let (code, stderr) = serve(
+        &[
+            "--node",
+            "a=http://127.0.0.1:1",
+            "--task-store",
+            &redis.url(0),
+            "--http-addr",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: store: written by a newer Miroir"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
 /// Without the `otlp` feature, asking for span export is refused with one line that says how
 /// to build a binary that has it.
 #[cfg(not(feature = "otlp"))]

@@ -137,15 +137,23 @@ impl Node {
     /// Sends one request; past the deadline the node is unavailable.
     #[tracing::instrument(level = "debug", skip(self, body), fields(node = %self.id))]
     pub async fn send(&self, method: Method, path: &str, body: NodeBody) -> Result<NodeResponse> {
+        self.within_deadline(self.api.send(method, path, body))
+            .await
+    }
+
+    /// Runs one call under the node's deadline, and counts it in the metrics.
+    async fn within_deadline(
+        &self,
+        call: BoxFuture<'_, Result<NodeResponse>>,
+    ) -> Result<NodeResponse> {
         let started = std::time::Instant::now();
-        let answer =
-            match tokio::time::timeout(self.timeout, self.api.send(method, path, body)).await {
-                Ok(answer) => answer,
-                Err(_) => Err(Error::NodeUnavailable {
-                    node: self.id.clone(),
-                    reason: format!("did not answer within {} ms", self.timeout.as_millis()),
-                }),
-            };
+        let answer = match tokio::time::timeout(self.timeout, call).await {
+            Ok(answer) => answer,
+            Err(_) => Err(Error::NodeUnavailable {
+                node: self.id.clone(),
+                reason: format!("did not answer within {} ms", self.timeout.as_millis()),
+            }),
+        };
         crate::metrics::node_call(&self.id, answer.is_ok(), started.elapsed().as_secs_f64());
         answer
     }
@@ -159,19 +167,8 @@ impl Node {
         body: NodeBody,
         key: &str,
     ) -> Result<NodeResponse> {
-        let started = std::time::Instant::now();
-        let answer =
-            match tokio::time::timeout(self.timeout, self.api.send_as(method, path, body, key))
-                .await
-            {
-                Ok(answer) => answer,
-                Err(_) => Err(Error::NodeUnavailable {
-                    node: self.id.clone(),
-                    reason: format!("did not answer within {} ms", self.timeout.as_millis()),
-                }),
-            };
-        crate::metrics::node_call(&self.id, answer.is_ok(), started.elapsed().as_secs_f64());
-        answer
+        self.within_deadline(self.api.send_as(method, path, body, key))
+            .await
     }
 
     /// Sends a request and parses the JSON answer (node errors become [`Error::Node`]).

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -696,4 +697,17 @@ impl Drop for MiroirProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Every tag Miroir put on a node's tasks, with how many tasks carry it.
+pub async fn tags_on(node: &Client) -> BTreeMap<String, usize> {
+    let (status, answer) = node.get("/tasks?limit=100000").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let mut tags = BTreeMap::new();
+    for task in answer["results"].as_array().expect("results") {
+        if let Some(tag) = task["customMetadata"].as_str() {
+            *tags.entry(tag.to_string()).or_insert(0) += 1;
+        }
+    }
+    tags
 }

@@ -137,7 +137,7 @@ impl RedisStore {
 
     /// Every uid of the candidates that passes the filter's date conditions, ascending.
     fn dated(&self, key: &str, filter: &TaskFilter) -> Result<Vec<u64>> {
-        let uids: Vec<u64> = self.query(::redis::cmd("ZRANGE").arg(key).arg(0).arg(-1))?;
+        let uids: Vec<u64> = self.members(key)?;
         if !has_dates(filter) || uids.is_empty() {
             return Ok(uids);
         }

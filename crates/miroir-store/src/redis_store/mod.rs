@@ -229,6 +229,14 @@ impl RedisStore {
         self.run::<::redis::Value>(&invocation).map(|_| ())
     }
 
+    /// Every member of a sorted set, in score order.
+    fn members<T: ::redis::FromRedisValue>(
+        &self,
+        key: impl ::redis::ToRedisArgs,
+    ) -> Result<Vec<T>> {
+        self.query(::redis::cmd("ZRANGE").arg(key).arg(0).arg(-1))
+    }
+
     fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let text: Option<String> = self.query(::redis::cmd("GET").arg(key))?;
         Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
@@ -272,12 +280,7 @@ impl RedisStore {
 
     /// The sequence numbers of a node's undelivered calls (each entry once).
     fn pending_entries(&self, node: &str) -> Result<BTreeSet<u64>> {
-        let members: Vec<String> = self.query(
-            ::redis::cmd("ZRANGE")
-                .arg(keys::pending(node))
-                .arg(0)
-                .arg(-1),
-        )?;
+        let members: Vec<String> = self.members(keys::pending(node))?;
         members
             .iter()
             .map(|m| parse_position(m).map(|(seq, _)| seq))
@@ -363,12 +366,7 @@ impl RedisStore {
     }
 
     fn list_record_values(&self, table: &str) -> Result<Vec<serde_json::Value>> {
-        let ids: Vec<String> = self.query(
-            ::redis::cmd("ZRANGE")
-                .arg(keys::records_order(table))
-                .arg(0)
-                .arg(-1),
-        )?;
+        let ids: Vec<String> = self.members(keys::records_order(table))?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -739,12 +737,7 @@ impl Store for RedisStore {
         let Some(index_uid) = index_uid else {
             return self.query(::redis::cmd("ZCARD").arg(keys::pending(node)));
         };
-        let members: Vec<String> = self.query(
-            ::redis::cmd("ZRANGE")
-                .arg(keys::pending(node))
-                .arg(0)
-                .arg(-1),
-        )?;
+        let members: Vec<String> = self.members(keys::pending(node))?;
         let positions = members
             .iter()
             .map(|m| parse_position(m))
@@ -818,8 +811,7 @@ impl Store for RedisStore {
     }
 
     fn unfinished_deliveries(&self) -> Result<Vec<Delivery>> {
-        let members: Vec<String> =
-            self.query(::redis::cmd("ZRANGE").arg(keys::UNFINISHED).arg(0).arg(-1))?;
+        let members: Vec<String> = self.members(keys::UNFINISHED)?;
         let positions = members
             .iter()
             .map(|member| {
@@ -836,12 +828,7 @@ impl Store for RedisStore {
     }
 
     fn node_busy_with(&self, node: &str, index_uid: &str) -> Result<bool> {
-        let members: Vec<String> = self.query(
-            ::redis::cmd("ZRANGE")
-                .arg(keys::unfinished(node))
-                .arg(0)
-                .arg(-1),
-        )?;
+        let members: Vec<String> = self.members(keys::unfinished(node))?;
         let seqs = members
             .iter()
             .map(|m| parse_position(m).map(|(seq, _)| seq))
@@ -990,12 +977,7 @@ impl Store for RedisStore {
     fn unfinished_tasks(&self) -> Result<Vec<TaskRecord>> {
         let mut uids = Vec::new();
         for status in [TaskStatus::Enqueued, TaskStatus::Processing] {
-            let some: Vec<u64> = self.query(
-                ::redis::cmd("ZRANGE")
-                    .arg(keys::tasks_by_status(status.as_str()))
-                    .arg(0)
-                    .arg(-1),
-            )?;
+            let some: Vec<u64> = self.members(keys::tasks_by_status(status.as_str()))?;
             uids.extend(some);
         }
         uids.sort_unstable();
