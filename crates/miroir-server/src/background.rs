@@ -161,7 +161,14 @@ fn release_abandoned_probes(state: &AppState) {
 /// Reads the store's change counters and reloads what changed: replica marks, API keys, the
 /// topology and placement; wakes the work that runs once when tasks were created elsewhere.
 async fn follow_store(state: Arc<AppState>) {
-    let mut seen = state.store.versions().unwrap_or_default();
+    // Until a first reading, every counter counts as moved: the first reading reloads all.
+    let mut seen = match state.store.versions() {
+        Ok(versions) => versions,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the store's change counters");
+            Versions::default()
+        }
+    };
     let mut ticks = tokio::time::interval(FOLLOW_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -246,15 +253,17 @@ fn reload_topology(state: &Arc<AppState>) {
         if state.cluster.position(&node.id).is_some() {
             continue;
         }
-        let added = http_node(&state.config, &node.id, &node.url, node.api_key.clone())
-            .ok()
-            .and_then(|handle| state.cluster.add_node(handle, node.spec()));
-        match added {
-            Some(position) => {
-                tracing::info!(node = %node.id, "a node added by another process joins this one's fleet");
-                spawn_node_loops(state, position);
+        let handle = match http_node(&state.config, &node.id, &node.url, node.api_key.clone()) {
+            Ok(handle) => handle,
+            Err(error) => {
+                tracing::warn!(node = %node.id, %error, "cannot reach a node another process added");
+                continue;
             }
-            None => tracing::warn!(node = %node.id, "cannot add a node another process added"),
+        };
+        // `None`: added meanwhile by this process's own request.
+        if let Some(position) = state.cluster.add_node(handle, node.spec()) {
+            tracing::info!(node = %node.id, "a node added by another process joins this one's fleet");
+            spawn_node_loops(state, position);
         }
     }
     match crate::rebalance::seed_record(state.store.as_ref())
