@@ -106,7 +106,9 @@ async fn lease_key(state: &AppState, node: usize) -> Result<Option<String>> {
         };
         if key_name == name {
             own = key["key"].as_str().map(str::to_string);
-        } else if let (true, Some(uid)) = (key_name.starts_with(LEASE_KEY_PREFIX), key["uid"].as_str()) {
+        } else if let (true, Some(uid)) =
+            (key_name.starts_with(LEASE_KEY_PREFIX), key["uid"].as_str())
+        {
             match while_leading(
                 state,
                 handle.send(Method::DELETE, &format!("/keys/{uid}"), NodeBody::Empty),
