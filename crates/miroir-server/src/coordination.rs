@@ -180,3 +180,64 @@ impl Leadership {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(token: u64) -> Lease {
+        Lease {
+            holder: "p".to_string(),
+            token,
+        }
+    }
+
+    #[test]
+    fn a_lease_counts_only_until_its_time_runs_out() {
+        let leadership = Leadership::default();
+        assert!(!leadership.is_current(), "nothing held");
+        leadership.hold(lease(1), Instant::now() + Duration::from_secs(60));
+        assert!(leadership.is_current());
+        leadership.hold(lease(1), Instant::now() - Duration::from_millis(1));
+        assert!(
+            !leadership.is_current(),
+            "run out: as after a pause past the lease"
+        );
+        assert_eq!(
+            leadership.lease(),
+            Some(lease(1)),
+            "still known, for the admin API"
+        );
+        leadership.drop_lease();
+        assert_eq!(leadership.lease(), None);
+    }
+
+    #[tokio::test]
+    async fn without_a_shared_store_the_write_lock_is_this_process_mutex() {
+        let lock = WriteLock::new(None, "p".to_string());
+        let guard = lock.lock().await;
+        assert!(lock.local.try_lock().is_err(), "held");
+        drop(guard);
+        assert!(lock.local.try_lock().is_ok(), "given up on drop");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn processes_sharing_a_store_take_the_write_lock_in_turn() {
+        let Some(redis) = miroir_testnode::redis_server::RedisServer::start() else {
+            return;
+        };
+        let store: Arc<dyn Store> =
+            Arc::new(miroir_store::RedisStore::open(&redis.url(0)).expect("a redis store"));
+        let one = WriteLock::new(Some(store.clone()), "one".to_string());
+        let other = WriteLock::new(Some(store), "other".to_string());
+        let held = one.lock().await;
+        let waited = tokio::time::timeout(Duration::from_millis(300), other.lock()).await;
+        assert!(
+            waited.is_err(),
+            "the other process waits while one holds the lock"
+        );
+        drop(held);
+        let taken = tokio::time::timeout(Duration::from_secs(5), other.lock()).await;
+        assert!(taken.is_ok(), "taken once given up");
+    }
+}
