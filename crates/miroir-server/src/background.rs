@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use axum::http::Method;
 use time::OffsetDateTime;
 
-use miroir_store::{Lease, Versions};
+use miroir_store::{Lease, Store, Versions};
 
 use crate::cluster::node::NodeBody;
-use crate::cluster::{http_node, Health};
+use crate::cluster::{http_node, Cluster, Health};
 use crate::state::AppState;
 use crate::tasks::poller::run_poller;
 use crate::write::{delivery, rebuild};
@@ -221,22 +221,25 @@ fn apply_changes(state: &Arc<AppState>, seen: &Versions, now: &Versions) {
 
 /// Makes the in-memory stale replicas and lost nodes the store's.
 fn reload_replica_marks(state: &AppState) {
-    let (stale, lost) = match (state.store.stale_replicas(), state.store.lost_nodes()) {
-        (Ok(stale), Ok(lost)) => (stale, lost),
-        (Err(error), _) | (_, Err(error)) => {
-            tracing::warn!(%error, "cannot reload the replica marks");
-            return;
-        }
-    };
+    if let Err(error) = load_replica_marks(&state.cluster, state.store.as_ref()) {
+        tracing::warn!(%error, "cannot reload the replica marks");
+    }
+}
+
+/// Makes `cluster`'s stale replicas and lost nodes the ones `store` records (at start, and
+/// whenever another process changed them).
+pub(crate) fn load_replica_marks(cluster: &Cluster, store: &dyn Store) -> miroir_store::Result<()> {
+    let stale = store.stale_replicas()?;
+    let lost = store.lost_nodes()?;
     let marks: HashMap<(String, usize), _> = stale
         .into_iter()
-        .filter_map(|(index, node, shards)| Some(((index, state.cluster.position(&node)?), shards)))
+        .filter_map(|(index, node, shards)| Some(((index, cluster.position(&node)?), shards)))
         .collect();
-    state.cluster.replace_stale(marks);
-    for node in 0..state.cluster.node_count() {
-        let id = &state.cluster.node(node).id;
-        state.cluster.set_lost(node, lost.contains(id));
+    cluster.replace_stale(marks);
+    for node in 0..cluster.node_count() {
+        cluster.set_lost(node, lost.contains(&cluster.node(node).id));
     }
+    Ok(())
 }
 
 /// Adds the nodes another process added, and makes the placement the stored one.

@@ -116,16 +116,7 @@ fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
             tracing::info!(released, "journal entries held at the last stop released");
         }
     }
-    for node in store.lost_nodes()? {
-        if let Some(position) = cluster.position(&node) {
-            cluster.set_lost(position, true);
-        }
-    }
-    for (index, node, shards) in store.stale_replicas()? {
-        if let Some(position) = cluster.position(&node) {
-            cluster.mark_stale(&index, position, shards);
-        }
-    }
+    background::load_replica_marks(&cluster, store.as_ref())?;
     let state = Arc::new(AppState::new(config, store, cluster));
     instance::keys::ensure_default_keys(&state).map_err(|e| match e {
         error::Error::Store(e) => StartError::Store(e),

@@ -15,6 +15,14 @@ fn serve(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     )
 }
 
+/// Runs `miroir serve` and checks that it stops with one error line starting with `expected`.
+fn refused_with_one_line(args: &[&str], env: &[(&str, &str)], expected: &str) {
+    let (code, stderr) = serve(args, env);
+    assert_eq!(code, 1, "{args:?}: {stderr}");
+    assert!(stderr.starts_with(expected), "{args:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
 /// Flags, environment variables, and the start of the expected error line.
 type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
 
@@ -53,10 +61,7 @@ fn invalid_configurations_stop_with_one_line() {
         ),
     ];
     for (args, env, expected) in cases {
-        let (code, stderr) = serve(args, env);
-        assert_eq!(code, 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with(expected), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        refused_with_one_line(args, env, expected);
     }
 }
 
@@ -71,7 +76,7 @@ fn a_store_from_a_newer_miroir_is_refused_with_one_line() {
         .and_then(|db| db.pragma_update(None, "user_version", newer))
         .expect("a store file");
     let path = dir.path().to_string_lossy().into_owned();
-    let (code, stderr) = serve(
+    refused_with_one_line(
         &[
             "--node",
             "a=http://127.0.0.1:1",
@@ -81,13 +86,8 @@ fn a_store_from_a_newer_miroir_is_refused_with_one_line() {
             "127.0.0.1:0",
         ],
         &[],
+        "error: store: written by a newer Miroir",
     );
-    assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.starts_with("error: store: written by a newer Miroir"),
-        "{stderr}"
-    );
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     let version: u32 = rusqlite::Connection::open(&file)
         .and_then(|db| db.pragma_query_value(None, "user_version", |row| row.get(0)))
         .expect("the store file is still readable");
@@ -100,7 +100,7 @@ fn a_store_from_a_newer_miroir_is_refused_with_one_line() {
 fn a_redis_store_from_a_newer_miroir_is_refused_with_one_line() {
     use std::io::{Read, Write};
 
-    let (code, stderr) = serve(
+    refused_with_one_line(
         &[
             "--node",
             "a=http://127.0.0.1:1",
@@ -108,10 +108,8 @@ fn a_redis_store_from_a_newer_miroir_is_refused_with_one_line() {
             "mysql://127.0.0.1/x",
         ],
         &[],
+        "error: store: task_store",
     );
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.starts_with("error: store: task_store"), "{stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 
     let Some(redis) = miroir_testnode::redis_server::RedisServer::start() else {
         return;
@@ -129,7 +127,7 @@ fn a_redis_store_from_a_newer_miroir_is_refused_with_one_line() {
     let mut reply = [0u8; 5];
     connection.read_exact(&mut reply).expect("reply");
     assert_eq!(&reply, b"+OK\r\n");
-    let (code, stderr) = serve(
+    refused_with_one_line(
         &[
             "--node",
             "a=http://127.0.0.1:1",
@@ -139,13 +137,8 @@ fn a_redis_store_from_a_newer_miroir_is_refused_with_one_line() {
             "127.0.0.1:0",
         ],
         &[],
+        "error: store: written by a newer Miroir",
     );
-    assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.starts_with("error: store: written by a newer Miroir"),
-        "{stderr}"
-    );
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }
 
 /// Without the `otlp` feature, asking for span export is refused with one line that says how
