@@ -39,13 +39,25 @@ fn rebalance_line(progress: &Value) -> String {
     }
 }
 
+/// Whether nothing is under way: the rebalance is idle and no node is still joining (a node
+/// added is set up first, and its shards move to it only then: between the two the rebalance
+/// reads idle).
+fn settled(topology: &serde_json::Value) -> bool {
+    topology["rebalance"]["state"] == "idle"
+        && !topology["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|node| node["state"] == "joining")
+}
+
 /// Runs `miroir status`.
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     let client = AdminClient::new(&args.target);
     let topology = client.call(Method::GET, "/_miroir/topology", None).await?;
     print!("{}", node_table(&topology));
     println!("{}", rebalance_line(&topology["rebalance"]));
-    if !args.watch || topology["rebalance"]["state"] == "idle" {
+    if !args.watch || settled(&topology) {
         return Ok(());
     }
     let bar = ProgressBar::new(topology["rebalance"]["movesTotal"].as_u64().unwrap_or(0));
@@ -54,17 +66,15 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     loop {
-        let progress = client.call(Method::GET, "/_miroir/rebalance", None).await?;
-        match progress["state"].as_str() {
-            Some("idle") => {
-                bar.finish_with_message("done");
-                break;
-            }
-            Some("failed") => {
-                bar.abandon();
-                bail!("{}", rebalance_line(&progress));
-            }
-            _ => {}
+        let topology = client.call(Method::GET, "/_miroir/topology", None).await?;
+        let progress = &topology["rebalance"];
+        if settled(&topology) {
+            bar.finish_with_message("done");
+            break;
+        }
+        if progress["state"] == "failed" {
+            bar.abandon();
+            bail!("{}", rebalance_line(progress));
         }
         bar.set_length(progress["movesTotal"].as_u64().unwrap_or(0));
         bar.set_position(progress["movesDone"].as_u64().unwrap_or(0));
@@ -77,6 +87,8 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
             progress["documentsCopied"],
             if progress["state"] == "paused" {
                 " (paused)"
+            } else if progress["state"] == "idle" {
+                " (a node joining is being set up)"
             } else {
                 ""
             }
@@ -104,5 +116,19 @@ mod tests {
             &json!({"state": "failed", "movesDone": 1, "movesTotal": 8, "documentsCopied": 0, "error": "boom"}),
         );
         assert!(failed.ends_with("error: boom"));
+    }
+
+    #[test]
+    fn a_joining_node_keeps_the_watch_going_while_the_rebalance_reads_idle() {
+        let idle = json!({"state": "idle"});
+        assert!(settled(
+            &json!({"rebalance": idle, "nodes": [{"state": "active"}]})
+        ));
+        assert!(!settled(
+            &json!({"rebalance": idle, "nodes": [{"state": "active"}, {"state": "joining"}]})
+        ));
+        assert!(!settled(
+            &json!({"rebalance": {"state": "running"}, "nodes": []})
+        ));
     }
 }
