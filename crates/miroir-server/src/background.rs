@@ -1,7 +1,7 @@
 //! The loops that run beside the HTTP server.
 //!
 //! Every process runs one health check loop per node. The work that runs once per cluster —
-//! the task poller (which fires webhooks), the rebuild of nodes that lost their data, the
+//! the task poller, the webhook announcer, the rebuild of nodes that lost their data, the
 //! rebalancer and one journal delivery loop per node — runs at once in a process with a store
 //! of its own (SQLite). With a shared store (Redis) it runs in the process holding the lease
 //! (see `coordination`): every process tries to take the lease, its holder renews it three
@@ -23,6 +23,7 @@ use crate::cluster::node::NodeBody;
 use crate::cluster::{http_node, Cluster, Health};
 use crate::state::AppState;
 use crate::tasks::poller::run_poller;
+use crate::tasks::webhooks;
 use crate::write::{delivery, rebuild};
 
 /// How often every process reads the store's change counters.
@@ -43,10 +44,11 @@ pub(crate) fn spawn_all(state: &Arc<AppState>) {
     }
 }
 
-/// Starts the loops that run once per cluster: the poller, the rebuild, the rebalancer and
-/// every node's delivery.
+/// Starts the loops that run once per cluster: the poller, the webhook announcer, the rebuild,
+/// the rebalancer and every node's delivery.
 fn spawn_work_that_runs_once(state: &Arc<AppState>) {
     state.spawn_leader_loop(run_poller(state.clone()));
+    state.spawn_leader_loop(webhooks::run_announcer(state.clone()));
     state.spawn_leader_loop(rebuild::run(state.clone()));
     state.spawn_leader_loop(crate::rebalance::run(state.clone()));
     for node in 0..state.cluster.node_count() {
@@ -212,6 +214,7 @@ fn apply_changes(state: &Arc<AppState>, seen: &Versions, now: &Versions) {
             state.cluster.outbox(node).wake.notify_one();
         }
         state.task_created.notify_one();
+        state.webhooks_due.notify_one();
     }
     if now.topology != seen.topology || now.replicas != seen.replicas {
         state.topology_changed.notify_one();

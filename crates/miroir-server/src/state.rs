@@ -30,6 +30,8 @@ pub struct AppState {
     pub(crate) leadership: Leadership,
     /// Wakes the task poller when a task is created.
     pub(crate) task_created: Notify,
+    /// Wakes the webhook announcer when tasks finished (see `tasks::webhooks`).
+    pub(crate) webhooks_due: Notify,
     /// Held by whoever holds nodes at a journal head (`Outbox::hold_after`): a rebuild or a
     /// rebalance, one at a time.
     pub(crate) holding: Mutex<()>,
@@ -76,6 +78,7 @@ impl AppState {
             leadership: Leadership::default(),
             leader_loops: std::sync::Mutex::new(Vec::new()),
             task_created: Notify::new(),
+            webhooks_due: Notify::new(),
             holding: Mutex::new(()),
             topology_changed: Notify::new(),
             rebuild_wanted: Notify::new(),
@@ -123,6 +126,27 @@ impl AppState {
     /// while it holds the lease with a shared one.
     pub(crate) fn leads(&self) -> bool {
         !self.is_shared() || self.leadership.is_current()
+    }
+
+    /// Runs a call of the work that runs once only while this process may do that work: every
+    /// poll of it first checks the lease ([`AppState::leads`]), so a process paused past its
+    /// lease (SIGSTOP) and resumed sends no further byte — the new leaseholder, which took the
+    /// work over, does it instead. (A pause after the request was handed to the connection and
+    /// before it was written remains: microseconds, against a lease of seconds.)
+    pub(crate) async fn while_leading<T>(
+        &self,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let mut call = std::pin::pin!(call);
+        std::future::poll_fn(|cx| {
+            if !self.leads() {
+                return std::task::Poll::Ready(Err(crate::error::Error::Store(
+                    miroir_store::Error::Fenced,
+                )));
+            }
+            call.as_mut().poll(cx)
+        })
+        .await
     }
 
     /// Runs a loop of the work that runs once: at once with a store of this process's own,

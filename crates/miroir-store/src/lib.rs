@@ -75,7 +75,7 @@ pub enum Error {
 /// The version of the stored schema this Miroir writes. A store records its version; at start
 /// the migrations up to this one are applied (each idempotent), and a store with a newer one
 /// is refused ([`Error::NewerSchema`]) rather than misread.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The store's result type.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -369,13 +369,22 @@ pub struct Versions {
 
 /// Persistence for everything Miroir must not forget across restarts.
 pub trait Store: Send + Sync {
-    /// Allocates the next task uid and stores the task under it; returns the uid.
+    /// Allocates the next task uid and stores the task under it; returns the uid. A task
+    /// created finished while a webhook exists joins the webhook outbox in the same write.
     fn create_task(&self, task: &TaskRecord) -> Result<u64>;
     /// Overwrites a task's progress: status, details, error and times. Its node tasks are
     /// only added by [`Store::record_delivery`] and its canceler only set by
     /// [`Store::set_canceled_by`], so a caller holding an older copy of the task (the poller
     /// while a cancelation lands) cannot undo either.
+    ///
+    /// A task that finishes here while a webhook exists joins the webhook outbox in the same
+    /// write: a finished task is announced even if the process that finished it dies.
     fn update_task(&self, task: &TaskRecord) -> Result<()>;
+    /// The webhook outbox: uids of tasks that finished while a webhook existed and were not
+    /// announced yet, smallest first, at most `limit`.
+    fn webhook_outbox(&self, limit: usize) -> Result<Vec<u64>>;
+    /// Removes announced tasks from the webhook outbox.
+    fn webhooks_sent(&self, uids: &[u64]) -> Result<()>;
     /// Records which task cancels task `uid`, touching nothing else of it (its progress is
     /// the poller's to write, and a finished task may already have been written).
     fn set_canceled_by(&self, uid: u64, canceled_by: u64) -> Result<()>;

@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS webhooks (
     id TEXT NOT NULL UNIQUE,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    task_uid INTEGER PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -524,6 +527,13 @@ fn insert_task(tx: &rusqlite::Transaction<'_>, task: &TaskRecord) -> Result<u64>
             task.custom_metadata,
         ],
     )?;
+    if task.status.is_finished() {
+        tx.execute(
+            "INSERT INTO webhook_outbox(task_uid)
+             SELECT ?1 WHERE EXISTS (SELECT 1 FROM webhooks)",
+            params![next],
+        )?;
+    }
     Ok(next as u64)
 }
 
@@ -609,7 +619,7 @@ fn payload_path(dir: &Path, seq: u64) -> PathBuf {
 /// Schema migrations, in order: `(version, step)`; a store at version `v` gets every step
 /// above `v`. Each step is idempotent (a store that predates versions, at 0, may already have
 /// some of its changes), and the version is recorded once they all ran.
-const MIGRATIONS: [(u32, Migration); 1] = [(1, upgrade)];
+const MIGRATIONS: [(u32, Migration); 2] = [(1, upgrade), (2, add_webhook_outbox)];
 
 /// One migration step: the connection and the payload directory.
 type Migration = fn(&Connection, &Path) -> Result<()>;
@@ -622,6 +632,11 @@ fn migrate(connection: &Connection, dir: &Path, found: u32) -> Result<()> {
         }
     }
     connection.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// Version 2 adds the webhook outbox, a table the schema creates: there is nothing to move.
+fn add_webhook_outbox(_: &Connection, _: &Path) -> Result<()> {
     Ok(())
 }
 
@@ -1178,7 +1193,17 @@ impl Store for SqliteStore {
     }
 
     fn update_task(&self, task: &TaskRecord) -> Result<()> {
-        self.lock().execute(
+        let mut connection = self.lock();
+        let tx = connection.transaction()?;
+        if task.status.is_finished() {
+            tx.execute(
+                "INSERT OR IGNORE INTO webhook_outbox(task_uid)
+                 SELECT uid FROM tasks WHERE uid = ?1 AND status IN ('enqueued', 'processing')
+                     AND EXISTS (SELECT 1 FROM webhooks)",
+                params![task.uid as i64],
+            )?;
+        }
+        tx.execute(
             "UPDATE tasks SET status = ?2, details = ?3, error = ?4,
                  started_at = ?5, finished_at = ?6 WHERE uid = ?1",
             params![
@@ -1190,6 +1215,31 @@ impl Store for SqliteStore {
                 task.finished_at.map(nanos),
             ],
         )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn webhook_outbox(&self, limit: usize) -> Result<Vec<u64>> {
+        let connection = self.lock();
+        let mut statement =
+            connection.prepare("SELECT task_uid FROM webhook_outbox ORDER BY task_uid LIMIT ?1")?;
+        let uids = statement
+            .query_map(params![limit as i64], |row| row.get::<_, i64>(0))?
+            .map(|uid| uid.map(|uid| uid as u64))
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(uids)
+    }
+
+    fn webhooks_sent(&self, uids: &[u64]) -> Result<()> {
+        let mut connection = self.lock();
+        let tx = connection.transaction()?;
+        {
+            let mut statement = tx.prepare("DELETE FROM webhook_outbox WHERE task_uid = ?1")?;
+            for uid in uids {
+                statement.execute(params![*uid as i64])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -1276,8 +1326,10 @@ impl Store for SqliteStore {
         let mut deleted = 0;
         {
             let mut statement = tx.prepare("DELETE FROM tasks WHERE uid = ?1")?;
+            let mut unannounced = tx.prepare("DELETE FROM webhook_outbox WHERE task_uid = ?1")?;
             for uid in uids {
                 deleted += statement.execute(params![*uid as i64])? as u64;
+                unannounced.execute(params![*uid as i64])?;
             }
         }
         tx.commit()?;

@@ -341,6 +341,42 @@ fn keys_and_webhooks_keep_their_order(backend: &Backend) -> Result<()> {
     Ok(())
 }
 
+on_both!(finished_tasks_wait_in_the_webhook_outbox_until_sent);
+fn finished_tasks_wait_in_the_webhook_outbox_until_sent(backend: &Backend) -> Result<()> {
+    let store = backend.open()?;
+    let mut finished = task("a", "indexCreation");
+    finished.status = TaskStatus::Failed;
+    // Without a webhook, nothing is to be announced.
+    store.create_task(&finished)?;
+    assert_eq!(store.webhook_outbox(10)?, Vec::<u64>::new());
+
+    store.put_webhook("w1", &json!({"url": "http://127.0.0.1:1/a"}))?;
+    let created_finished = store.create_task(&finished)?;
+    let mut followed = task("a", "documentAdditionOrUpdate");
+    followed.uid = store.create_task(&followed)?;
+    followed.status = TaskStatus::Processing;
+    store.update_task(&followed)?;
+    assert_eq!(store.webhook_outbox(10)?, [created_finished]);
+    followed.status = TaskStatus::Succeeded;
+    store.update_task(&followed)?;
+    // Updating a finished task again announces it once.
+    store.update_task(&followed)?;
+    assert_eq!(store.webhook_outbox(10)?, [created_finished, followed.uid]);
+    assert_eq!(store.webhook_outbox(1)?, [created_finished]);
+    drop(store);
+
+    // The outbox outlives the process that filled it.
+    let store = backend.open()?;
+    store.webhooks_sent(&[created_finished])?;
+    assert_eq!(store.webhook_outbox(10)?, [followed.uid]);
+    store.update_task(&followed)?;
+    assert_eq!(store.webhook_outbox(10)?, [followed.uid]);
+    // A deleted task has nothing left to announce.
+    store.delete_tasks(&[followed.uid])?;
+    assert_eq!(store.webhook_outbox(10)?, Vec::<u64>::new());
+    Ok(())
+}
+
 fn call(node: &str, path: &str, body: CallBody) -> JournalCall {
     JournalCall {
         node: node.into(),

@@ -17,7 +17,8 @@
 //! A journaled task finishes when every in-sync target replica received and finished its calls
 //! and at least `min_in_sync` of them count ([`miroir_core::journal::settle`]); its details are
 //! then completed (documents counted once per copy, from the counted replicas), its side
-//! effects applied (a primary key adopted), and the webhooks told.
+//! effects applied (a primary key adopted), and the webhook announcer woken (the store put
+//! the task in the webhook outbox as it recorded it finished).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -40,7 +41,6 @@ use crate::cluster::node::NodeBody;
 use crate::error::Result;
 use crate::extract::Params;
 use crate::state::AppState;
-use crate::wire::task::task_object;
 
 /// How often unfinished tasks are polled on the nodes.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(10);
@@ -131,13 +131,13 @@ async fn poll_once(state: &AppState) -> Result<Next> {
     let following = refresh_deliveries(state).await?;
     let unfinished = state.store.unfinished_tasks()?;
     let pending_uids: Vec<u64> = unfinished.iter().map(|t| t.uid).collect();
-    let mut finished = Vec::new();
+    let mut finished = false;
     for mut task in unfinished {
         let Some(entry) = state.store.journal_entry_of_task(task.uid)? else {
             if task.kind == "taskDeletion" && pending_uids.iter().all(|uid| *uid >= task.uid) {
                 run_task_deletion(state, &mut task)?;
                 state.store.update_task(&task)?;
-                finished.push(task_object(&task));
+                finished = true;
             }
             continue;
         };
@@ -177,12 +177,10 @@ async fn poll_once(state: &AppState) -> Result<Next> {
             finish(state, &mut task, &node_details)?;
         }
         state.store.update_task(&task)?;
-        if task.status.is_finished() {
-            finished.push(task_object(&task));
-        }
+        finished |= task.status.is_finished();
     }
-    super::webhooks::notify(state, &finished);
-    if !finished.is_empty() {
+    if finished {
+        state.webhooks_due.notify_one();
         state.store.prune_journal()?;
     }
     restore_caught_up_replicas(state)?;

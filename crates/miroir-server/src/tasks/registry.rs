@@ -1,8 +1,9 @@
 //! Recording Miroir tasks: every write becomes one task in the store, with a global uid, in
 //! the state it starts in (enqueued with node tasks to wait for, or already finished).
 //!
-//! A finished task is announced to the webhooks as it is recorded; an unfinished one wakes the
-//! poller ([`super::poller`]), which derives its state from its node tasks.
+//! A finished task wakes the webhook announcer (the store put it in the webhook outbox as it
+//! recorded it); an unfinished one wakes the poller ([`super::poller`]), which derives its
+//! state from its node tasks.
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -12,7 +13,7 @@ use miroir_store::{NodeTaskRef, TaskRecord};
 
 use crate::error::{MeiliError, Result};
 use crate::state::AppState;
-use crate::wire::task::{failed_details, succeeded_details, task_object};
+use crate::wire::task::{failed_details, succeeded_details};
 
 /// A new Miroir task, before it has a uid.
 #[derive(Debug, Clone)]
@@ -124,7 +125,7 @@ pub(crate) fn record(
     };
     record.uid = state.store.create_task(&record)?;
     if record.status.is_finished() {
-        super::webhooks::notify(state, &[task_object(&record)]);
+        state.webhooks_due.notify_one();
     }
     state.task_created.notify_one();
     Ok(record)

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,12 +13,14 @@ use axum::response::IntoResponse;
 use axum::Json;
 use flate2::write::GzEncoder;
 use flate2::Compression;
+use futures::future::join_all;
 use serde_json::{json, Map, Value};
 
 use crate::error::{ErrorType, MeiliError, Result};
 use crate::extract::{JsonBody, UuidParam};
 use crate::state::AppState;
 use crate::wire::json_kind;
+use crate::wire::task::task_object;
 
 /// Meilisearch's limits.
 const MAX_WEBHOOKS: usize = 20;
@@ -238,45 +241,115 @@ pub(crate) async fn delete(
     }
 }
 
-/// Sends finished task objects to every webhook, in the background (a slow or failing webhook
-/// never delays task tracking; failures are logged).
-pub(crate) fn notify(state: &AppState, tasks: &[Value]) {
-    let webhooks = match state.store.list_webhooks() {
-        Ok(webhooks) if !webhooks.is_empty() && !tasks.is_empty() => webhooks,
-        _ => return,
-    };
-    let mut ndjson = Vec::new();
-    for task in tasks {
-        if serde_json::to_writer(&mut ndjson, task).is_ok() {
-            ndjson.push(b'\n');
-        }
-    }
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
-    if encoder.write_all(&ndjson).is_err() {
-        return;
-    }
-    let Ok(body) = encoder.finish() else { return };
+/// How many finished tasks one webhook call announces at most.
+const ANNOUNCE_BATCH: usize = 100;
+/// How long the announcer waits for a wake-up before it looks at the outbox anyway.
+const ANNOUNCE_IDLE: Duration = Duration::from_secs(1);
+/// How long one webhook call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs with the work that runs once: announces the tasks of the store's webhook outbox to
+/// every webhook, in uid order, a batch per call, and removes them from the outbox once the
+/// calls were made. The store adds a task to the outbox in the same write that finishes it
+/// (see `Store::update_task`), so a process that dies after finishing tasks leaves them for
+/// the next leaseholder to announce: each finished task is announced once, except the batch
+/// whose calls were in flight when the process making them died — its successor announces that
+/// batch again (at least once: a receiver tells a repeat by the task's `uid`). A call that
+/// fails is logged and not retried, as Meilisearch does; a slow webhook delays only this loop.
+pub(crate) async fn run_announcer(state: Arc<AppState>) {
     let http = reqwest::Client::new();
-    for webhook in webhooks {
-        let Some(url) = webhook["url"].as_str().map(str::to_string) else {
-            continue;
-        };
-        let mut request = http
-            .post(&url)
-            .header("Content-Encoding", "gzip")
-            .header("Content-Type", "application/x-ndjson")
-            .timeout(std::time::Duration::from_secs(30))
-            .body(body.clone());
-        for (name, value) in webhook["headers"].as_object().into_iter().flatten() {
-            if let Some(value) = value.as_str() {
-                request = request.header(name.as_str(), value);
-            }
+    loop {
+        match announce_once(&state, &http).await {
+            Ok(Announced::Batch) => continue,
+            Ok(Announced::All) => {}
+            Err(error) => tracing::warn!(%error, "cannot announce finished tasks to the webhooks"),
         }
-        let uuid = webhook["uuid"].to_string();
-        tokio::spawn(async move {
-            if let Err(e) = request.send().await {
-                tracing::warn!(webhook = %uuid, error = %e, "webhook call failed");
-            }
-        });
+        let _ = tokio::time::timeout(ANNOUNCE_IDLE, state.webhooks_due.notified()).await;
     }
+}
+
+/// What one round of the announcer left in the outbox.
+enum Announced {
+    /// A full batch: more may wait.
+    Batch,
+    /// Everything.
+    All,
+}
+
+/// Announces one batch of the outbox.
+async fn announce_once(state: &AppState, http: &reqwest::Client) -> Result<Announced> {
+    let uids = state.store.webhook_outbox(ANNOUNCE_BATCH)?;
+    if uids.is_empty() {
+        return Ok(Announced::All);
+    }
+    let webhooks = state.store.list_webhooks()?;
+    let mut tasks = Vec::with_capacity(uids.len());
+    for uid in &uids {
+        // A task deleted meanwhile has nothing left to announce.
+        if let Some(task) = state.store.get_task(*uid)? {
+            tasks.push(task_object(&task));
+        }
+    }
+    if !webhooks.is_empty() && !tasks.is_empty() {
+        let body = gzip_ndjson(&tasks).map_err(|e| {
+            MeiliError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                ErrorType::Internal,
+                format!("cannot compress a webhook call: {e}"),
+            )
+        })?;
+        let calls = webhooks
+            .iter()
+            .filter_map(|webhook| call(http, webhook, body.clone()));
+        state
+            .while_leading(async {
+                join_all(calls).await;
+                Ok(())
+            })
+            .await?;
+    }
+    state.store.webhooks_sent(&uids)?;
+    Ok(if uids.len() == ANNOUNCE_BATCH {
+        Announced::Batch
+    } else {
+        Announced::All
+    })
+}
+
+/// Task objects as Meilisearch sends them to a webhook: NDJSON, gzip-compressed.
+fn gzip_ndjson(tasks: &[Value]) -> std::io::Result<Vec<u8>> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    for task in tasks {
+        serde_json::to_writer(&mut encoder, task)?;
+        encoder.write_all(b"\n")?;
+    }
+    encoder.finish()
+}
+
+/// One webhook's call with `body` (none for a webhook without a URL); its failure is logged.
+fn call(
+    http: &reqwest::Client,
+    webhook: &Value,
+    body: Vec<u8>,
+) -> Option<impl std::future::Future<Output = ()>> {
+    let url = webhook["url"].as_str()?;
+    let mut request = http
+        .post(url)
+        .header("Content-Encoding", "gzip")
+        .header("Content-Type", "application/x-ndjson")
+        .timeout(CALL_TIMEOUT)
+        .body(body);
+    for (name, value) in webhook["headers"].as_object().into_iter().flatten() {
+        if let Some(value) = value.as_str() {
+            request = request.header(name.as_str(), value);
+        }
+    }
+    let uuid = webhook["uuid"].to_string();
+    Some(async move {
+        match request.send().await.and_then(|r| r.error_for_status()) {
+            Ok(_) => {}
+            Err(error) => tracing::warn!(webhook = %uuid, %error, "webhook call failed"),
+        }
+    })
 }

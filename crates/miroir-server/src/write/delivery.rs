@@ -52,7 +52,7 @@ pub(crate) enum Sender<'a> {
     /// With the node's configured key: a request's synchronous probe of its first node (any
     /// process may probe), or a delivery loop over a store of this process's own.
     ConfiguredKey,
-    /// A delivery loop under the lease (see [`while_leading`]), with the lease's own key on
+    /// A delivery loop under the lease (see `AppState::while_leading`), with the lease's own key on
     /// the node when it has one (see [`lease_key`]).
     Leaseholder(Option<&'a str>),
 }
@@ -85,11 +85,9 @@ async fn lease_key(state: &AppState, node: usize) -> Result<Option<String>> {
         .ok_or(Error::Store(miroir_store::Error::Fenced))?;
     let handle = state.cluster.node(node);
     let name = format!("{LEASE_KEY_PREFIX}{}", lease.token);
-    let listing = match while_leading(
-        state,
-        handle.json(Method::GET, "/keys?limit=100000", NodeBody::Empty),
-    )
-    .await
+    let listing = match state
+        .while_leading(handle.json(Method::GET, "/keys?limit=100000", NodeBody::Empty))
+        .await
     {
         Ok(listing) => listing,
         Err(Error::Node { body, .. }) if refuses_the_key(&body) => {
@@ -109,12 +107,14 @@ async fn lease_key(state: &AppState, node: usize) -> Result<Option<String>> {
         } else if let (true, Some(uid)) =
             (key_name.starts_with(LEASE_KEY_PREFIX), key["uid"].as_str())
         {
-            match while_leading(
-                state,
-                handle.send(Method::DELETE, &format!("/keys/{uid}"), NodeBody::Empty),
-            )
-            .await?
-            .json(&handle.id)
+            match state
+                .while_leading(handle.send(
+                    Method::DELETE,
+                    &format!("/keys/{uid}"),
+                    NodeBody::Empty,
+                ))
+                .await?
+                .json(&handle.id)
             {
                 Ok(_) => {}
                 Err(Error::Node { status, .. }) if status == axum::http::StatusCode::NOT_FOUND => {}
@@ -125,8 +125,7 @@ async fn lease_key(state: &AppState, node: usize) -> Result<Option<String>> {
     let key = match own {
         Some(key) => key,
         None => {
-            let created = while_leading(
-                state,
+            let created = state.while_leading(
                 handle.json(
                     Method::POST,
                     "/keys",
@@ -206,9 +205,15 @@ pub(crate) async fn deliver(
     // that read), right before the first byte goes out.
     let response: NodeResponse = match sender {
         Sender::ConfiguredKey => handle.send(method, &path, body).await?,
-        Sender::Leaseholder(None) => while_leading(state, handle.send(method, &path, body)).await?,
+        Sender::Leaseholder(None) => {
+            state
+                .while_leading(handle.send(method, &path, body))
+                .await?
+        }
         Sender::Leaseholder(Some(key)) => {
-            while_leading(state, handle.send_as(method, &path, body, key)).await?
+            state
+                .while_leading(handle.send_as(method, &path, body, key))
+                .await?
         }
     };
     let mut delivery = Delivery {
@@ -259,25 +264,6 @@ pub(crate) async fn deliver(
         }),
         Err(other) => Err(other),
     }
-}
-
-/// Runs a node call only while this process may do the work that runs once: every poll of it
-/// first checks the lease (`AppState::leads`), so a process paused past its lease (SIGSTOP)
-/// and resumed sends no further byte to the node — the new leaseholder, which reconciled the
-/// node when it took over, delivers instead. (A pause after the request was handed to the
-/// connection and before it was written remains: microseconds, against a lease of seconds.)
-async fn while_leading<T>(
-    state: &AppState,
-    delivery: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    let mut delivery = std::pin::pin!(delivery);
-    std::future::poll_fn(|cx| {
-        if !state.leads() {
-            return std::task::Poll::Ready(Err(Error::Store(miroir_store::Error::Fenced)));
-        }
-        delivery.as_mut().poll(cx)
-    })
-    .await
 }
 
 /// Records the calls `node` accepted but Miroir did not record (see the module docs).

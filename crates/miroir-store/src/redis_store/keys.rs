@@ -33,6 +33,8 @@ pub(super) const WRITE_LOCK: &str = "miroir:write_lock";
 pub(super) const HELD_NODES: &str = "miroir:held_nodes";
 /// The change counters other processes watch (see `Versions`).
 pub(super) const VERSIONS: &str = "miroir:versions";
+/// Finished tasks not announced to the webhooks yet, scored by uid.
+pub(super) const WEBHOOK_OUTBOX: &str = "miroir:webhook_outbox";
 /// Index records by uid (JSON).
 pub(super) const INDEXES: &str = "miroir:indexes";
 

@@ -14,7 +14,8 @@
 //!   node's next call is the set's first member and a node's backlog its cardinality; node tasks
 //!   not finished yet are sorted sets too (per node and global); each entry counts its calls not
 //!   finished on their node, and the entries where that count is 0 form the set pruning reads;
-//! - index records, API keys, webhooks, topology, placement and stale replicas are JSON values.
+//! - index records, API keys, webhooks, topology, placement and stale replicas are JSON values;
+//!   finished tasks not yet announced to the webhooks are a sorted set (the webhook outbox).
 //!
 //! Writes that touch several keys, or depend on what is stored, are Lua scripts (`lua/`): Redis
 //! runs each atomically, so two processes never interleave inside one, and one round trip does
@@ -179,7 +180,8 @@ impl RedisStore {
                 known: SCHEMA_VERSION,
             });
         }
-        // Version 1 is the first Redis layout: there is nothing to migrate yet.
+        // Version 1 is the first Redis layout; version 2 adds the webhook outbox, a key that
+        // is created when first written: there is nothing to migrate.
         if found < SCHEMA_VERSION {
             ::redis::cmd("SET")
                 .arg(keys::SCHEMA_VERSION)
@@ -639,6 +641,28 @@ impl Store for RedisStore {
                 ),
         )?;
         Ok(())
+    }
+
+    fn webhook_outbox(&self, limit: usize) -> Result<Vec<u64>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.query(
+            ::redis::cmd("ZRANGE")
+                .arg(keys::WEBHOOK_OUTBOX)
+                .arg(0)
+                .arg(limit - 1),
+        )
+    }
+
+    fn webhooks_sent(&self, uids: &[u64]) -> Result<()> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let uids: Vec<String> = uids.iter().map(u64::to_string).collect();
+        let mut command = vec!["ZREM", keys::WEBHOOK_OUTBOX];
+        command.extend(uids.iter().map(String::as_str));
+        self.write(None, &command)
     }
 
     fn set_canceled_by(&self, uid: u64, canceled_by: u64) -> Result<()> {

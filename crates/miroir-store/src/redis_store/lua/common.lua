@@ -40,6 +40,7 @@ local function delete_task(uid)
     end
   end
   if fields[4] then redis.call('ZREM', P .. 'tasks:canceled_by:' .. fields[4], uid) end
+  redis.call('ZREM', P .. 'webhook_outbox', uid)
   redis.call('DEL', key, P .. 'task_node_tasks:' .. uid)
   return 1
 end

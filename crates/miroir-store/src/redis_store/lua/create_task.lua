@@ -1,4 +1,5 @@
--- Creates a task under the next uid and, optionally, its journal entry, atomically.
+-- Creates a task under the next uid and, optionally, its journal entry, atomically; a task
+-- created finished while a webhook exists joins the webhook outbox.
 -- ARGV: n, then n field/value pairs of the task's hash; status, kind, index uid ('' none),
 -- canceler ('' none); m, then m node task references (JSON); then '0' (no entry) or '1'
 -- followed by: held ('0'/'1'), the entry's index uid ('' none), created_at, calls (JSON),
@@ -17,6 +18,9 @@ local status, kind, index_uid, canceled_by = ARGV[at], ARGV[at + 1], ARGV[at + 2
 at = at + 4
 redis.call('ZADD', P .. 'tasks', uid, uid)
 redis.call('ZADD', P .. 'tasks:status:' .. status, uid, uid)
+if not unfinished_status(status) and redis.call('HLEN', P .. 'webhooks') > 0 then
+  redis.call('ZADD', P .. 'webhook_outbox', uid, uid)
+end
 redis.call('ZADD', P .. 'tasks:type:' .. kind, uid, uid)
 if index_uid ~= '' then
   redis.call('ZADD', P .. 'tasks:index:' .. index_uid, uid, uid)

@@ -1,4 +1,5 @@
--- Overwrites a task's progress if the task exists.
+-- Overwrites a task's progress if the task exists; a task finishing here while a webhook
+-- exists joins the webhook outbox.
 -- ARGV: uid, status, then details, error, started_at, finished_at ('' for none).
 local uid = ARGV[1]
 local key = P .. 'task:' .. uid
@@ -6,6 +7,10 @@ if redis.call('EXISTS', key) == 0 then
   return 0
 end
 local old = redis.call('HGET', key, 'status')
+if old and unfinished_status(old) and not unfinished_status(ARGV[2])
+    and redis.call('HLEN', P .. 'webhooks') > 0 then
+  redis.call('ZADD', P .. 'webhook_outbox', uid, uid)
+end
 if old then redis.call('ZREM', P .. 'tasks:status:' .. old, uid) end
 redis.call('ZADD', P .. 'tasks:status:' .. ARGV[2], uid, uid)
 redis.call('HSET', key, 'status', ARGV[2])
