@@ -9,7 +9,6 @@
 //! the store's change counters to reload what it keeps in memory (replica marks, API keys,
 //! placement, nodes added elsewhere). Loops stop when their handles are aborted.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,10 +16,10 @@ use std::time::{Duration, Instant};
 use axum::http::Method;
 use time::OffsetDateTime;
 
-use miroir_store::{Lease, Store, Versions};
+use miroir_store::{Lease, Versions};
 
 use crate::cluster::node::NodeBody;
-use crate::cluster::{http_node, Cluster, Health};
+use crate::cluster::{http_node, marks, Health};
 use crate::state::AppState;
 use crate::tasks::poller::run_poller;
 use crate::tasks::webhooks;
@@ -224,25 +223,9 @@ fn apply_changes(state: &Arc<AppState>, seen: &Versions, now: &Versions) {
 
 /// Makes the in-memory stale replicas and lost nodes the store's.
 fn reload_replica_marks(state: &AppState) {
-    if let Err(error) = load_replica_marks(&state.cluster, state.store.as_ref()) {
+    if let Err(error) = marks::reload(&state.cluster, state.store.as_ref()) {
         tracing::warn!(%error, "cannot reload the replica marks");
     }
-}
-
-/// Makes `cluster`'s stale replicas and lost nodes the ones `store` records (at start, and
-/// whenever another process changed them).
-pub(crate) fn load_replica_marks(cluster: &Cluster, store: &dyn Store) -> miroir_store::Result<()> {
-    let stale = store.stale_replicas()?;
-    let lost = store.lost_nodes()?;
-    let marks: HashMap<(String, usize), _> = stale
-        .into_iter()
-        .filter_map(|(index, node, shards)| Some(((index, cluster.position(&node)?), shards)))
-        .collect();
-    cluster.replace_stale(marks);
-    for node in 0..cluster.node_count() {
-        cluster.set_lost(node, lost.contains(&cluster.node(node).id));
-    }
-    Ok(())
 }
 
 /// Adds the nodes another process added, and makes the placement the stored one.

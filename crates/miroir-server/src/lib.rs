@@ -116,7 +116,7 @@ fn build_state(config: ServerConfig) -> Result<Arc<AppState>, StartError> {
             tracing::info!(released, "journal entries held at the last stop released");
         }
     }
-    background::load_replica_marks(&cluster, store.as_ref())?;
+    cluster::marks::reload(&cluster, store.as_ref())?;
     let state = Arc::new(AppState::new(config, store, cluster));
     instance::keys::ensure_default_keys(&state).map_err(|e| match e {
         error::Error::Store(e) => StartError::Store(e),

@@ -10,6 +10,7 @@
 
 pub(crate) mod fanout;
 pub(crate) mod load;
+pub(crate) mod marks;
 pub(crate) mod node;
 pub(crate) mod placement;
 pub(crate) mod plan;
@@ -192,6 +193,8 @@ pub(crate) struct Cluster {
     rotation: AtomicUsize,
     /// Stale replicas: `(index uid, node)`.
     stale: RwLock<HashMap<(String, usize), StaleShards>>,
+    /// Held while replica marks change or are reloaded (see [`marks`]).
+    marks_changing: Mutex<()>,
     /// The current read generation: every read holds a clone while it runs, so a rebalance
     /// that switched a shard's owners knows when no read planned before is left (see
     /// [`Cluster::next_read_generation`]).
@@ -244,6 +247,7 @@ impl Cluster {
             epoch: Instant::now(),
             rotation: AtomicUsize::new(0),
             stale: RwLock::new(HashMap::new()),
+            marks_changing: Mutex::new(()),
             read_generation: Mutex::new(Arc::new(())),
             reshaping: AtomicBool::new(false),
         }
@@ -474,9 +478,10 @@ impl Cluster {
         next
     }
 
-    /// Marks a node as having lost its data (or not): such a node is treated as down — it
-    /// serves no read and receives no write — until its replicas are rebuilt.
-    pub fn set_lost(&self, node: usize, lost: bool) {
+    /// Marks a node as having lost its data (or not), in memory ([`marks`] persists it
+    /// first): such a node is treated as down — it serves no read and receives no write —
+    /// until its replicas are rebuilt.
+    pub(crate) fn set_lost(&self, node: usize, lost: bool) {
         if let Some(flag) = self.members.get(node).map(|m| &m.lost) {
             flag.store(lost, Ordering::SeqCst);
         }
@@ -512,18 +517,20 @@ impl Cluster {
             })
     }
 
-    /// Adds `shards` to the stale replicas of `index` on `node` (in memory; the caller
-    /// persists the result, which it gets back).
-    pub fn mark_stale(&self, index: &str, node: usize, shards: StaleShards) -> StaleShards {
-        let mut set = self
-            .stale
+    /// Makes `shards` the stale replicas of `index` on `node`, in memory ([`marks`] persists
+    /// them first).
+    pub(crate) fn set_stale_shards(&self, index: &str, node: usize, shards: StaleShards) {
+        self.stale
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let entry = set
-            .entry((index.to_string(), node))
-            .or_insert(StaleShards::touched(Some(&[])));
-        entry.merge(shards);
-        entry.clone()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert((index.to_string(), node), shards);
+    }
+
+    /// The lock replica marks change under (see [`marks`]).
+    pub(crate) fn lock_marks(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.marks_changing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The stale shards of `index` on `node`, if any.
@@ -535,17 +542,17 @@ impl Cluster {
             .cloned()
     }
 
-    /// Every replica of `index` on `node` is in sync again (in memory; the caller persists
-    /// it).
-    pub fn clear_stale(&self, index: &str, node: usize) {
+    /// Every replica of `index` on `node` is in sync again, in memory ([`marks`] persists it
+    /// first).
+    pub(crate) fn clear_stale(&self, index: &str, node: usize) {
         self.stale
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .remove(&(index.to_string(), node));
     }
 
-    /// Makes `marks` the stale replicas (another process changed them in the store).
-    pub fn replace_stale(&self, marks: HashMap<(String, usize), StaleShards>) {
+    /// Makes `marks` the stale replicas, in memory (see [`marks::reload`]).
+    pub(crate) fn replace_stale(&self, marks: HashMap<(String, usize), StaleShards>) {
         *self
             .stale
             .write()

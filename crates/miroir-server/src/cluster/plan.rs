@@ -239,7 +239,7 @@ mod tests {
             },
             indexes: vec!["movies".to_string()],
         };
-        cluster.mark_stale("movies", 2, StaleShards::All);
+        cluster.set_stale_shards("movies", 2, StaleShards::All);
         for _ in 0..3 {
             let plan = cluster.search_plan(&scope, &all_shards(8), &[]).unwrap();
             assert!(plan.iter().all(|(node, _)| *node != 2), "{plan:?}");
@@ -254,7 +254,7 @@ mod tests {
             plan.iter().any(|(node, _)| *node == 2)
         });
         assert!(uses_two, "another index still reads node 2");
-        cluster.mark_stale("movies", 1, StaleShards::All);
+        cluster.set_stale_shards("movies", 1, StaleShards::All);
         assert!(cluster.search_plan(&scope, &all_shards(8), &[]).is_err());
         cluster.clear_stale("movies", 1);
         cluster.clear_stale("movies", 2);
@@ -280,7 +280,7 @@ mod tests {
         let table = cluster.table(layout).unwrap();
         let held: Vec<u32> = (0..8).filter(|s| table.replicas(*s).contains(&2)).collect();
         let (stale, fresh) = held.split_at(held.len() / 2);
-        cluster.mark_stale("movies", 2, StaleShards::touched(Some(stale)));
+        cluster.set_stale_shards("movies", 2, StaleShards::touched(Some(stale)));
         for _ in 0..6 {
             for (node, shards) in cluster.search_plan(&scope, &all_shards(8), &[]).unwrap() {
                 assert!(

@@ -56,7 +56,7 @@ use miroir_store::{IndexRecord, Store};
 
 use crate::cluster::node::{url_encode, NodeBody};
 use crate::cluster::placement::{Members, Moving};
-use crate::cluster::{Cluster, Layout};
+use crate::cluster::{marks, Cluster, Layout};
 use crate::error::{Error, MeiliError, Result};
 use crate::state::AppState;
 use crate::write::copy::{copy_shards, shard_summary, wait_tasks};
@@ -378,12 +378,13 @@ async fn begin_copy(state: &AppState, batch: &[usize]) -> Result<bool> {
         for index in indexes_of(state, m)? {
             for target in &m.change.targets {
                 let node = position(state, target)?;
-                let stale = state.cluster.mark_stale(
+                marks::mark_stale(
+                    &state.cluster,
+                    state.store.as_ref(),
                     &index.uid,
                     node,
                     StaleShards::touched(Some(&[m.change.shard])),
-                );
-                state.store.set_stale(&index.uid, target, Some(&stale))?;
+                )?;
             }
         }
     }

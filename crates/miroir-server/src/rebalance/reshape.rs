@@ -35,7 +35,7 @@ use super::tools::{
     bump_epoch, corrupt, reads_planned_before, while_held, COMPARISONS_AT_ONCE, MOVE_TAG,
 };
 use crate::cluster::node::{url_encode, NodeBody};
-use crate::cluster::Layout;
+use crate::cluster::{marks, Layout};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::write::copy::{copy_shards, shard_summary, wait_tasks};
@@ -123,13 +123,13 @@ async fn begin_widening(state: &AppState, index: &IndexRecord) -> Result<bool> {
             if lacked.is_empty() {
                 continue;
             }
-            let stale =
-                state
-                    .cluster
-                    .mark_stale(&index.uid, *node, StaleShards::touched(Some(&lacked)));
-            state
-                .store
-                .set_stale(&index.uid, &state.cluster.node(*node).id, Some(&stale))?;
+            marks::mark_stale(
+                &state.cluster,
+                state.store.as_ref(),
+                &index.uid,
+                *node,
+                StaleShards::touched(Some(&lacked)),
+            )?;
         }
     }
     update(state, &index.uid, |reshape| {

@@ -37,6 +37,7 @@ use miroir_core::task::{NodeTaskState, TaskStatus};
 use miroir_store::{Delivery, JournalEntry, TaskFilter, TaskRecord};
 
 use super::filter::parse_filter;
+use crate::cluster::marks;
 use crate::cluster::node::NodeBody;
 use crate::error::Result;
 use crate::extract::Params;
@@ -367,11 +368,13 @@ fn mark_stale_replicas(
             .any(|d| d.node == call.node && d.call as usize == position && d.status.is_finished());
         if !done {
             tracing::warn!(%index, node = %call.node, task = task.uid, shards = ?call.shards, "replica stale: its node is down and a write waited past replica_timeout");
-            let stale =
-                state
-                    .cluster
-                    .mark_stale(index, node, StaleShards::touched(call.shards.as_deref()));
-            state.store.set_stale(index, &call.node, Some(&stale))?;
+            marks::mark_stale(
+                &state.cluster,
+                state.store.as_ref(),
+                index,
+                node,
+                StaleShards::touched(call.shards.as_deref()),
+            )?;
         }
     }
     Ok(())
@@ -389,8 +392,7 @@ fn restore_caught_up_replicas(state: &AppState) -> Result<()> {
             && !state.store.node_busy_with(id, &index)?
         {
             tracing::info!(%index, node = %id, "replica caught up: in sync again");
-            state.store.set_stale(&index, id, None)?;
-            state.cluster.clear_stale(&index, node);
+            marks::clear_stale(&state.cluster, state.store.as_ref(), &index, node)?;
         }
     }
     Ok(())

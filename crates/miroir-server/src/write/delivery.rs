@@ -32,6 +32,7 @@ use miroir_core::replica::StaleShards;
 use miroir_core::task::TaskStatus;
 use miroir_store::{CallBody, Delivery, JournalEntry};
 
+use crate::cluster::marks;
 use crate::cluster::node::{NodeBody, NodeResponse};
 use crate::error::{Error, Result};
 use crate::rebalance::MOVE_TAG;
@@ -366,12 +367,15 @@ pub(crate) fn mark_lost(state: &AppState, node: usize) -> Result<()> {
 /// empty): every replica it holds is stale (persisted), and it is treated as down, receiving
 /// no write, until the rebuild set it up.
 pub(crate) fn hold_until_rebuilt(state: &AppState, node: usize) -> Result<()> {
-    let id = &state.cluster.node(node).id;
-    state.store.set_node_lost(id, true)?;
-    state.cluster.set_lost(node, true);
+    marks::set_lost(&state.cluster, state.store.as_ref(), node, true)?;
     for index in state.store.list_indexes()? {
-        let stale = state.cluster.mark_stale(&index.uid, node, StaleShards::All);
-        state.store.set_stale(&index.uid, id, Some(&stale))?;
+        marks::mark_stale(
+            &state.cluster,
+            state.store.as_ref(),
+            &index.uid,
+            node,
+            StaleShards::All,
+        )?;
     }
     Ok(())
 }
@@ -715,7 +719,9 @@ mod tests {
         let index = new_record(&state, "movies", None).unwrap();
         state.store.put_index(&index).unwrap();
         write(&state, 0).await.expect("both replicas in sync");
-        state.cluster.mark_stale("movies", 1, StaleShards::All);
+        state
+            .cluster
+            .set_stale_shards("movies", 1, StaleShards::All);
         let Err(Error::Meili(refusal)) = write(&state, 1).await else {
             panic!("expected a refusal");
         };

@@ -29,6 +29,7 @@ use serde_json::json;
 use miroir_store::IndexRecord;
 
 use super::copy::{copy_shards, count_documents, newest_task, wait_tasks};
+use crate::cluster::marks;
 use crate::cluster::node::NodeBody;
 use crate::cluster::Health;
 use crate::error::{Error, Result};
@@ -140,8 +141,7 @@ pub(crate) async fn rebuild(state: &AppState, node: usize) -> Result<u64> {
     state.store.supersede_through(&id, head)?;
     let newest = newest_task(state.cluster.node(node)).await?;
     state.store.set_last_node_task(&id, newest)?;
-    state.store.set_node_lost(&id, false)?;
-    state.cluster.set_lost(node, false);
+    marks::set_lost(&state.cluster, state.store.as_ref(), node, false)?;
     state
         .cluster
         .outbox(node)
