@@ -86,14 +86,11 @@ mod tests {
     use super::*;
     use crate::cluster::fakes::{cluster_of, FakeNode};
 
-    /// The stale replicas as `(index, node id) → shards`, from memory and from the store.
-    fn both_views(
-        cluster: &Cluster,
-        store: &dyn Store,
-    ) -> (
-        BTreeMap<(String, String), StaleShards>,
-        BTreeMap<(String, String), StaleShards>,
-    ) {
+    /// Stale replicas as `(index, node id) → shards`.
+    type Marks = BTreeMap<(String, String), StaleShards>;
+
+    /// The stale replicas, from memory and from the store.
+    fn both_views(cluster: &Cluster, store: &dyn Store) -> (Marks, Marks) {
         let memory = cluster
             .stale_replicas()
             .into_iter()
