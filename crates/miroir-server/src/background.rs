@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use axum::http::Method;
 use time::OffsetDateTime;
 
+use miroir_core::topology::NodeState;
 use miroir_store::{Lease, Versions};
 
 use crate::cluster::node::NodeBody;
@@ -228,7 +229,8 @@ fn reload_replica_marks(state: &AppState) {
     }
 }
 
-/// Adds the nodes another process added, and makes the placement the stored one.
+/// Adds the nodes another process added, retires the ones it removed, and makes the
+/// placement the stored one.
 fn reload_topology(state: &Arc<AppState>) {
     let topology = match state.store.topology() {
         Ok(Some(topology)) => topology,
@@ -238,6 +240,15 @@ fn reload_topology(state: &Arc<AppState>) {
             return;
         }
     };
+    for node in &topology.nodes {
+        let Some(position) = state.cluster.position(&node.id) else {
+            continue;
+        };
+        if node.state == NodeState::Removed && !state.cluster.is_retired(position) {
+            tracing::info!(node = %node.id, "a node removed by another process leaves this one's fleet");
+            state.cluster.retire(position);
+        }
+    }
     for node in topology.reachable_nodes() {
         if state.cluster.position(&node.id).is_some() {
             continue;

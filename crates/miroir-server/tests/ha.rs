@@ -25,7 +25,7 @@ use axum::routing::post;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use common::{tags_on, task_uid, Backend, Client, MiroirProcess, Node};
+use common::{tags_on, task_uid, Backend, Client, MiroirProcess, Node, NODE_KEY};
 use miroir_testnode::redis_server::RedisServer;
 
 /// The lease's TTL in these tests: short, so that a takeover is quick to wait for.
@@ -447,3 +447,113 @@ async fn a_paused_leaseholder_makes_no_effective_write(backend: Backend) {
 }
 
 dual_test!(a_paused_leaseholder_makes_no_effective_write);
+
+/// Polls `client`'s `path` until `ready` holds for its answer (at most two minutes).
+async fn wait_for(client: &Client, path: &str, what: &str, ready: impl Fn(&Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, answer) = client.get(path).await;
+        if ready(&answer) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out: {what}: {answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The shards `id` holds in a `/_miroir/topology` answer (`None` when it is not listed).
+fn shards_of(topology: &Value, id: &str) -> Option<u64> {
+    topology["nodes"]
+        .as_array()?
+        .iter()
+        .find(|node| node["id"] == id)?["shards"]
+        .as_u64()
+}
+
+async fn nodes_added_and_removed_through_one_process_change_the_others_fleet(backend: Backend) {
+    let Some(pair) = Pair::start(&backend).await else {
+        return;
+    };
+    let clients = pair.clients();
+    let holder = leader(&clients, LEASE_TTL * 3).await;
+    let (leading, following) = (&clients[holder], &clients[1 - holder]);
+    let documents: Vec<Value> = (0..200).map(|i| json!({"id": i, "n": i})).collect();
+    leading.seed_index("docs", Value::Null, documents).await;
+
+    // Grown through the process that does not hold the lease: the holder moves shards to the
+    // newcomer, and both processes read from it.
+    let newcomer = Node::start(&backend).await;
+    let (status, answer) = following
+        .post(
+            "/_miroir/nodes",
+            json!({"id": "n3", "url": newcomer.url(), "apiKey": NODE_KEY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    wait_for(leading, "/_miroir/topology", "n3 holds shards", |t| {
+        shards_of(t, "n3").is_some_and(|shards| shards > 0)
+    })
+    .await;
+    wait_for(leading, "/_miroir/rebalance", "rebalance idle", |r| {
+        r["state"] == "idle"
+    })
+    .await;
+
+    // Shrunk through it too: n0 drained, then removed.
+    let (status, answer) = following.post("/_miroir/nodes/n0/drain", json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    wait_for(leading, "/_miroir/topology", "n0 drained", |t| {
+        shards_of(t, "n0") == Some(0)
+    })
+    .await;
+    wait_for(leading, "/_miroir/rebalance", "rebalance idle", |r| {
+        r["state"] == "idle"
+    })
+    .await;
+    let (status, answer) = following.delete("/_miroir/nodes/n0").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    wait_for(
+        leading,
+        "/_miroir/nodes",
+        "n0 left the holder's fleet",
+        |nodes| {
+            nodes["results"]
+                .as_array()
+                .is_some_and(|nodes| !nodes.is_empty() && nodes.iter().all(|n| n["id"] != "n0"))
+        },
+    )
+    .await;
+
+    // Each process now writes to the fleet without n0: an index created through either
+    // succeeds and reaches the newcomer, never the removed node.
+    for (i, client) in [leading, following].into_iter().enumerate() {
+        let uid = format!("after-{i}");
+        let task = client
+            .write(
+                Method::POST,
+                "/indexes",
+                json!({"uid": uid, "primaryKey": "id"}),
+            )
+            .await;
+        assert_eq!(task["status"], "succeeded", "{task}");
+        let (on_newcomer, _) = newcomer.client().get(&format!("/indexes/{uid}")).await;
+        let (on_removed, _) = pair.nodes[0].client().get(&format!("/indexes/{uid}")).await;
+        assert_eq!(on_newcomer, StatusCode::OK, "{uid} reached the newcomer");
+        assert_eq!(
+            on_removed,
+            StatusCode::NOT_FOUND,
+            "{uid} reached the removed node through the process {}",
+            if i == 0 {
+                "holding the lease"
+            } else {
+                "not holding it"
+            }
+        );
+        let (_, all) = client
+            .post("/indexes/docs/search", json!({"page": 1, "hitsPerPage": 1}))
+            .await;
+        assert_eq!(all["totalHits"], 200, "{all}");
+    }
+}
+
+dual_test!(nodes_added_and_removed_through_one_process_change_the_others_fleet);

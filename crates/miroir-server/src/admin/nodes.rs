@@ -1,4 +1,5 @@
-//! `GET /_miroir/nodes`: each node's state as Miroir sees it — health (healthy, suspect, down),
+//! `GET /_miroir/nodes`: the state of each node of the fleet (removed nodes are left out) as
+//! this Miroir process sees it — health (healthy, suspect, down),
 //! whether it lost its data (and waits to be rebuilt), the indexes whose replicas on it are
 //! stale (`staleIndexes`) and which of their shards (`staleShards`: a list, or `"all"`), its
 //! journal lag (calls it has not received yet, their payload bytes, the age in seconds of the
@@ -22,6 +23,9 @@ pub(crate) async fn nodes(State(state): State<Arc<AppState>>) -> Result<Json<Val
     let now = time::OffsetDateTime::now_utc();
     let mut results = Vec::new();
     for (position, node) in state.cluster.nodes().enumerate() {
+        if state.cluster.is_retired(position) {
+            continue;
+        }
         let health = match state.cluster.health(position) {
             Health::Healthy => "healthy",
             Health::Suspect => "suspect",

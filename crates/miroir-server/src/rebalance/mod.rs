@@ -60,6 +60,7 @@ use crate::cluster::{marks, Cluster, Layout};
 use crate::error::{Error, MeiliError, Result};
 use crate::state::AppState;
 use crate::write::copy::{copy_shards, shard_summary, wait_tasks};
+use crate::write::delivery::{leaseholder_json, write_key};
 
 mod reshape;
 mod tools;
@@ -444,9 +445,10 @@ async fn copy(state: &AppState, batch: &[usize]) -> Result<bool> {
     let copies = work.iter().flat_map(|(i, m, indexes, source, targets)| {
         indexes.iter().flat_map(move |index| {
             targets.iter().map(move |target| async move {
+                let key = write_key(state, *target).await?;
                 let done = copy_shards(
                     state.cluster.node(*source),
-                    state.cluster.node(*target),
+                    (state.cluster.node(*target), key.as_deref()),
                     index,
                     &[m.change.shard],
                     Some(MOVE_TAG),
@@ -580,16 +582,17 @@ async fn drop_old(state: &AppState, batch: &[usize]) -> Result<bool> {
     }
     let sent = deletions.iter().map(|(i, node, uid, shard)| async move {
         let handle = state.cluster.node(*node);
-        let answer = handle
-            .json(
-                Method::POST,
-                &format!(
-                    "/indexes/{uid}/documents/delete?customMetadata={}",
-                    url_encode(MOVE_TAG)
-                ),
-                NodeBody::Json(json!({"filter": shards_filter(&[*shard])})),
-            )
-            .await?;
+        let answer = leaseholder_json(
+            state,
+            *node,
+            Method::POST,
+            &format!(
+                "/indexes/{uid}/documents/delete?customMetadata={}",
+                url_encode(MOVE_TAG)
+            ),
+            NodeBody::Json(json!({"filter": shards_filter(&[*shard])})),
+        )
+        .await?;
         let task = answer["taskUid"]
             .as_u64()
             .ok_or_else(|| Error::NodeUnavailable {

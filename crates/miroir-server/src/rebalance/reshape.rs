@@ -39,6 +39,7 @@ use crate::cluster::{marks, Layout};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::write::copy::{copy_shards, shard_summary, wait_tasks};
+use crate::write::delivery::{leaseholder_json, write_key};
 
 /// One round of the first reshape under way; `None` when no index is being reshaped.
 pub(crate) async fn advance(state: &AppState) -> Result<Option<bool>> {
@@ -182,15 +183,17 @@ async fn copy(state: &AppState, index: &IndexRecord) -> Result<bool> {
         .config
         .rebalance_max_documents_per_second
         .map(|limit| (limit / work.len().max(1) as u64).max(1));
-    let sends = work.iter().map(|((source, target), shards)| {
+    let sends = work.iter().map(|((source, target), shards)| async move {
+        let key = write_key(state, *target).await?;
         copy_shards(
             state.cluster.node(*source),
-            state.cluster.node(*target),
+            (state.cluster.node(*target), key.as_deref()),
             index,
             shards,
             Some(MOVE_TAG),
             limit,
         )
+        .await
     });
     let done = while_held(state, &nodes_of(&work), try_join_all(sends)).await?;
     let documents: u64 = done.iter().map(|copied| copied.copied).sum();
@@ -307,16 +310,17 @@ async fn delete_lacked(state: &AppState, index: &IndexRecord) -> Result<bool> {
     let uid = &index.uid;
     let sent = deletions.iter().map(|(node, lacked)| async move {
         let handle = state.cluster.node(*node);
-        let answer = handle
-            .json(
-                Method::POST,
-                &format!(
-                    "/indexes/{uid}/documents/delete?customMetadata={}",
-                    url_encode(MOVE_TAG)
-                ),
-                NodeBody::Json(json!({"filter": shards_filter(lacked)})),
-            )
-            .await?;
+        let answer = leaseholder_json(
+            state,
+            *node,
+            Method::POST,
+            &format!(
+                "/indexes/{uid}/documents/delete?customMetadata={}",
+                url_encode(MOVE_TAG)
+            ),
+            NodeBody::Json(json!({"filter": shards_filter(lacked)})),
+        )
+        .await?;
         let task = answer["taskUid"]
             .as_u64()
             .ok_or_else(|| Error::NodeUnavailable {

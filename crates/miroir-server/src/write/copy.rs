@@ -59,12 +59,13 @@ async fn fetch_page(
 }
 
 /// Copies the documents of `shards` of `index` from `source` to `target`, and waits until the
-/// target applied them. `tag` marks the target's node tasks (`customMetadata`), so that the
-/// journal's reconciliation knows them for Miroir's own; `limit` caps the documents written
-/// per second.
+/// target applied them. Writes use `target_key` when given (the lease's key on the target, see
+/// `delivery::write_key`), the target's configured key otherwise. `tag` marks the target's
+/// node tasks (`customMetadata`), so that the journal's reconciliation knows them for Miroir's
+/// own; `limit` caps the documents written per second.
 pub(crate) async fn copy_shards(
     source: &Node,
-    target: &Node,
+    (target, target_key): (&Node, Option<&str>),
     index: &IndexRecord,
     shards: &[u32],
     tag: Option<&str>,
@@ -99,16 +100,17 @@ pub(crate) async fn copy_shards(
             })?;
             ndjson.push(b'\n');
         }
-        let answer = target
-            .json(
-                Method::POST,
-                &path,
-                NodeBody::Raw {
-                    content_type: "application/x-ndjson",
-                    bytes: ndjson.into(),
-                },
-            )
-            .await?;
+        let body = NodeBody::Raw {
+            content_type: "application/x-ndjson",
+            bytes: ndjson.into(),
+        };
+        let answer = match target_key {
+            Some(key) => target
+                .send_as(Method::POST, &path, body, key)
+                .await?
+                .json(&target.id)?,
+            None => target.json(Method::POST, &path, body).await?,
+        };
         tasks.extend(answer["taskUid"].as_u64());
         copied += documents.len() as u64;
         offset += documents.len();

@@ -155,6 +155,55 @@ async fn lease_key(state: &AppState, node: usize) -> Result<Option<String>> {
     Ok(Some(key))
 }
 
+/// The key the work that runs once writes to `node` with: this lease's key with a shared
+/// store (see [`lease_key`]), the node's configured key (`None`) otherwise.
+pub(crate) async fn write_key(state: &AppState, node: usize) -> Result<Option<String>> {
+    if state.is_shared() {
+        lease_key(state, node).await
+    } else {
+        Ok(None)
+    }
+}
+
+/// A write of the work that runs once other than a journal call (a rebuild's or a
+/// rebalance's), fenced like a delivery: made with [`write_key`], and only while this process
+/// leads, so a paused former leaseholder's late write is refused by the node. A lease key the
+/// node refuses (the node restarted empty, or an operator deleted it) is set up again once.
+pub(crate) async fn leaseholder_json(
+    state: &AppState,
+    node: usize,
+    method: Method,
+    path: &str,
+    body: NodeBody,
+) -> Result<Value> {
+    let handle = state.cluster.node(node);
+    let mut set_up_again = false;
+    loop {
+        let key = write_key(state, node).await?;
+        let response = match &key {
+            Some(key) => {
+                state
+                    .while_leading(handle.send_as(method.clone(), path, body.clone(), key))
+                    .await?
+            }
+            None => {
+                state
+                    .while_leading(handle.send(method.clone(), path, body.clone()))
+                    .await?
+            }
+        };
+        match response.json(&handle.id) {
+            Err(Error::Node { body, .. })
+                if key.is_some() && refuses_the_key(&body) && !set_up_again =>
+            {
+                state.cluster.outbox(node).set_lease_key(None);
+                set_up_again = true;
+            }
+            answer => return answer,
+        }
+    }
+}
+
 /// What a node did with a call it received.
 pub(crate) enum Sent {
     /// It enqueued a task.
@@ -430,11 +479,7 @@ async fn step(state: &AppState, node: usize) -> Result<bool> {
         });
     }
     let _sending = outbox.sending.lock().await;
-    let key = if state.is_shared() {
-        lease_key(state, node).await?
-    } else {
-        None
-    };
+    let key = write_key(state, node).await?;
     if outbox.unsure.load(Ordering::SeqCst) {
         let found = reconcile(state, node).await?;
         outbox.unsure.store(false, Ordering::SeqCst);

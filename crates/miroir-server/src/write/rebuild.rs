@@ -29,6 +29,7 @@ use serde_json::json;
 use miroir_store::IndexRecord;
 
 use super::copy::{copy_shards, count_documents, newest_task, wait_tasks};
+use super::delivery::{leaseholder_json, write_key};
 use crate::cluster::marks;
 use crate::cluster::node::NodeBody;
 use crate::cluster::Health;
@@ -199,15 +200,14 @@ async fn copy_features(state: &AppState, node: usize, peers: &[usize]) -> Result
         .node(*peer)
         .json(Method::GET, "/experimental-features", NodeBody::Empty)
         .await?;
-    state
-        .cluster
-        .node(node)
-        .json(
-            Method::PATCH,
-            "/experimental-features",
-            NodeBody::Json(features),
-        )
-        .await?;
+    leaseholder_json(
+        state,
+        node,
+        Method::PATCH,
+        "/experimental-features",
+        NodeBody::Json(features),
+    )
+    .await?;
     Ok(())
 }
 
@@ -258,27 +258,36 @@ async fn copy_index(state: &AppState, node: usize, index: &IndexRecord) -> Resul
         )
         .await?;
     let mut tasks = Vec::new();
-    if let Ok(answer) = target
-        .json(Method::DELETE, &format!("/indexes/{uid}"), NodeBody::Empty)
-        .await
+    match leaseholder_json(
+        state,
+        node,
+        Method::DELETE,
+        &format!("/indexes/{uid}"),
+        NodeBody::Empty,
+    )
+    .await
     {
-        tasks.extend(answer["taskUid"].as_u64());
+        Ok(answer) => tasks.extend(answer["taskUid"].as_u64()),
+        Err(Error::Node { .. }) => {}
+        Err(other) => return Err(other),
     }
-    let created = target
-        .json(
-            Method::POST,
-            "/indexes",
-            NodeBody::Json(json!({"uid": uid, "primaryKey": index.primary_key})),
-        )
-        .await?;
+    let created = leaseholder_json(
+        state,
+        node,
+        Method::POST,
+        "/indexes",
+        NodeBody::Json(json!({"uid": uid, "primaryKey": index.primary_key})),
+    )
+    .await?;
     tasks.extend(created["taskUid"].as_u64());
-    let configured = target
-        .json(
-            Method::PATCH,
-            &format!("/indexes/{uid}/settings"),
-            NodeBody::Json(settings),
-        )
-        .await?;
+    let configured = leaseholder_json(
+        state,
+        node,
+        Method::PATCH,
+        &format!("/indexes/{uid}/settings"),
+        NodeBody::Json(settings),
+    )
+    .await?;
     tasks.extend(configured["taskUid"].as_u64());
     wait_tasks(target, &tasks).await?;
     if shards.is_empty() {
@@ -297,7 +306,8 @@ async fn copy_index(state: &AppState, node: usize, index: &IndexRecord) -> Resul
     let mut copied = 0u64;
     for (source, group) in by_source {
         let source = state.cluster.node(source);
-        copied += copy_shards(source, target, index, &group, None, None)
+        let key = write_key(state, node).await?;
+        copied += copy_shards(source, (target, key.as_deref()), index, &group, None, None)
             .await?
             .copied;
     }
