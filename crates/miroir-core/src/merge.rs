@@ -9,6 +9,7 @@
 //! rule by rule, the global `_rankingScore` decides. Equal hits keep their shard order (the
 //! merge is stable), which is the "ties aside" of the equivalence promise.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
@@ -73,31 +74,35 @@ struct RuleDetail {
 
 /// The two ranking fields of a hit, read without materializing the rest of it.
 #[derive(serde::Deserialize)]
-struct HitRanking {
+#[serde(bound(deserialize = "'de: 'a, 'a: 'de"))]
+struct HitRanking<'a> {
     #[serde(rename = "_rankingScore", default)]
     score: Option<f64>,
     #[serde(rename = "_rankingScoreDetails", default)]
-    details: Option<RuleList>,
+    details: Option<RuleList<'a>>,
 }
 
-/// The rules of `_rankingScoreDetails`, as a list (a JSON object, read entry by entry).
-struct RuleList(Vec<(String, RuleDetail)>);
+/// The rules of `_rankingScoreDetails`, as a list (a JSON object, read entry by entry; rule
+/// names are borrowed from the hit's text when they need no unescaping, as they never do).
+struct RuleList<'a>(Vec<(Cow<'a, str>, RuleDetail)>);
 
-impl<'de> serde::Deserialize<'de> for RuleList {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<RuleList, D::Error> {
+impl<'de> serde::Deserialize<'de> for RuleList<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<RuleList<'de>, D::Error> {
         struct Rules;
         impl<'de> serde::de::Visitor<'de> for Rules {
-            type Value = RuleList;
+            type Value = RuleList<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("ranking score details")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> Result<RuleList, A::Error> {
+            ) -> Result<RuleList<'de>, A::Error> {
                 let mut rules = Vec::with_capacity(map.size_hint().unwrap_or(6));
-                while let Some(entry) = map.next_entry::<String, RuleDetail>()? {
-                    rules.push(entry);
+                while let Some(name) = map.next_key::<BorrowedName<'de>>()? {
+                    rules.push((name.0, map.next_value::<RuleDetail>()?));
                 }
                 Ok(RuleList(rules))
             }
@@ -106,14 +111,37 @@ impl<'de> serde::Deserialize<'de> for RuleList {
     }
 }
 
+/// A rule name, borrowed when the text allows it.
+struct BorrowedName<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for BorrowedName<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl<'de> serde::de::Visitor<'de> for Name {
+            type Value = BorrowedName<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a ranking rule name")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                name: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(BorrowedName(Cow::Borrowed(name)))
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
+                Ok(BorrowedName(Cow::Owned(name.to_string())))
+            }
+        }
+        deserializer.deserialize_str(Name)
+    }
+}
+
 /// Builds a hit's rank key from its raw JSON text, reading only `_rankingScore` and
 /// `_rankingScoreDetails` (every other field is skipped by the parser, not materialized).
 pub fn rank_key_of_hit(raw: &str) -> RankKey {
     let ranking = ranking_tail(raw)
-        .and_then(|tail| serde_json::from_str::<HitRanking>(&tail).ok())
-        .filter(|ranking| ranking.score.is_some())
         .map(Ok)
-        .unwrap_or_else(|| serde_json::from_str::<HitRanking>(raw));
+        .unwrap_or_else(|| serde_json::from_str::<HitRanking<'_>>(raw));
     let Ok(ranking) = ranking else {
         return RankKey {
             steps: Vec::new(),
@@ -141,11 +169,12 @@ pub fn rank_key_of_hit(raw: &str) -> RankKey {
 
 /// Meilisearch appends `_rankingScore` and `_rankingScoreDetails` after the document's own
 /// fields, so reading the hit from the last top-level `"_rankingScore":` key on skips the
-/// document entirely (large documents cost nothing to rank). Returns that tail as a JSON
-/// object, or `None` when the key is not found where expected (the caller then parses the
-/// whole hit, which is always correct).
-fn ranking_tail(raw: &str) -> Option<String> {
+/// document entirely (large documents cost nothing to rank): the score, then the details when
+/// they come next, each read in place. Returns `None` when the keys are not found where
+/// expected (the caller then parses the whole hit, which is always correct).
+fn ranking_tail(raw: &str) -> Option<HitRanking<'_>> {
     const KEY: &str = "\"_rankingScore\":";
+    const DETAILS: &str = "\"_rankingScoreDetails\"";
     let bytes = raw.as_bytes();
     let (position, _) = raw.rmatch_indices(KEY).find(|(position, _)| {
         // A real key follows `{` or `,` (after optional whitespace); inside a string value the
@@ -156,10 +185,26 @@ fn ranking_tail(raw: &str) -> Option<String> {
             .find(|b| !b.is_ascii_whitespace())
             .is_some_and(|b| *b == b',' || *b == b'{')
     })?;
-    let mut tail = String::with_capacity(raw.len() - position + 1);
-    tail.push('{');
-    tail.push_str(&raw[position..]);
-    Some(tail)
+    let rest = &raw[position + KEY.len()..];
+    let mut values = serde_json::Deserializer::from_str(rest).into_iter::<f64>();
+    let score = values.next()?.ok()?;
+    let rest = rest[values.byte_offset()..].trim_start();
+    if rest.starts_with('}') {
+        return Some(HitRanking {
+            score: Some(score),
+            details: None,
+        });
+    }
+    let rest = rest.strip_prefix(',')?.trim_start().strip_prefix(DETAILS)?;
+    let rest = rest.trim_start().strip_prefix(':')?;
+    let details = serde_json::Deserializer::from_str(rest)
+        .into_iter::<RuleList<'_>>()
+        .next()?
+        .ok()?;
+    Some(HitRanking {
+        score: Some(score),
+        details: Some(details),
+    })
 }
 
 /// Appends one rule's outcome to a rank key (consecutive scored rules form one group).
@@ -413,6 +458,10 @@ mod tests {
         let ranking_first =
             json!({"_rankingScore": 0.4, "_rankingScoreDetails": details, "title": "x"});
         assert_eq!(rank_key_of_hit(&ranking_first.to_string()), expected);
+        let pretty = serde_json::to_string_pretty(&tail_last).unwrap_or_default();
+        assert_eq!(rank_key_of_hit(&pretty), expected);
+        let score_last = json!({"id": 1, "_rankingScore": 0.4});
+        assert_eq!(rank_key_of_hit(&score_last.to_string()), score_only(0.4));
         let no_ranking = json!({"id": 1, "text": "\"_rankingScore\":"});
         assert_eq!(rank_key_of_hit(&no_ranking.to_string()).score, 0.0);
     }
