@@ -9,7 +9,7 @@
 //! rule by rule, the global `_rankingScore` decides. Equal hits keep their shard order (the
 //! merge is stable), which is the "ties aside" of the equivalence promise.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
@@ -382,29 +382,41 @@ pub fn compare(left: &RankKey, right: &RankKey) -> Ordering {
 /// K-way merge of per-shard lists that are each already in rank order. Returns
 /// `(list, position)` pairs of the first `take` hits overall; ties keep list order.
 pub fn merge_ranked(lists: &[Vec<RankKey>], take: usize) -> Vec<(usize, usize)> {
-    let mut cursors = vec![0usize; lists.len()];
-    let mut merged = Vec::with_capacity(take.min(lists.iter().map(Vec::len).sum()));
+    let lengths: Vec<usize> = lists.iter().map(Vec::len).collect();
+    merge_ranked_lazily(&lengths, |list, position| &lists[list][position], take)
+}
+
+/// [`merge_ranked`] over lists of `lengths` hits whose keys are built on demand:
+/// `key_of(list, position)` is called once for each hit that reaches the head of its list, so a
+/// merge cut at `take` builds about `take` plus one per list keys, whatever the lists' lengths
+/// (reading a hit's ranking details is the merge's main cost).
+pub fn merge_ranked_lazily<K: Borrow<RankKey>>(
+    lengths: &[usize],
+    mut key_of: impl FnMut(usize, usize) -> K,
+    take: usize,
+) -> Vec<(usize, usize)> {
+    let mut cursors = vec![0usize; lengths.len()];
+    let mut heads: Vec<Option<K>> = lengths
+        .iter()
+        .enumerate()
+        .map(|(list, length)| (*length > 0).then(|| key_of(list, 0)))
+        .collect();
+    let mut merged = Vec::with_capacity(take.min(lengths.iter().sum()));
     while merged.len() < take {
-        let mut best: Option<usize> = None;
-        for (list, hits) in lists.iter().enumerate() {
-            let Some(candidate) = hits.get(cursors[list]) else {
+        let mut best: Option<(usize, &RankKey)> = None;
+        for (list, head) in heads.iter().enumerate() {
+            let Some(candidate) = head.as_ref().map(Borrow::borrow) else {
                 continue;
             };
             best = match best {
-                None => Some(list),
-                Some(current) => {
-                    let incumbent = &lists[current][cursors[current]];
-                    if compare(candidate, incumbent) == Ordering::Greater {
-                        Some(list)
-                    } else {
-                        Some(current)
-                    }
-                }
+                Some((_, incumbent)) if compare(candidate, incumbent) != Ordering::Greater => best,
+                _ => Some((list, candidate)),
             };
         }
-        let Some(list) = best else { break };
+        let Some((list, _)) = best else { break };
         merged.push((list, cursors[list]));
         cursors[list] += 1;
+        heads[list] = (cursors[list] < lengths[list]).then(|| key_of(list, cursors[list]));
     }
     merged
 }
@@ -525,6 +537,21 @@ mod tests {
             all.sort_by(|a, b| b.partial_cmp(a).unwrap_or(Ordering::Equal));
             all.truncate(take);
             prop_assert_eq!(merged, all);
+
+            // Built on demand, the keys give the same merge, and only the hits that reached a
+            // list's head were read.
+            let lengths: Vec<usize> = lists.iter().map(Vec::len).collect();
+            let mut built = 0;
+            let lazily = merge_ranked_lazily(
+                &lengths,
+                |list, position| {
+                    built += 1;
+                    lists[list][position].clone()
+                },
+                take,
+            );
+            prop_assert_eq!(&lazily, &merge_ranked(&lists, take));
+            prop_assert!(built <= lazily.len() + lists.len());
         }
     }
 }

@@ -36,19 +36,22 @@ pub(crate) fn rank_keys(
             answer
                 .hits
                 .iter()
-                .map(|hit| {
-                    let mut key = rank_key_of_hit(hit.get());
-                    if !by_sort {
-                        key = score_only(key.score);
-                    }
-                    if weight != 1.0 {
-                        key.weigh(weight);
-                    }
-                    key
-                })
+                .map(|hit| rank_key_for(hit.get(), weight, by_sort))
                 .collect()
         })
         .collect()
+}
+
+/// The rank key of one raw hit (see [`rank_keys`]).
+pub(crate) fn rank_key_for(hit: &str, weight: f64, by_sort: bool) -> RankKey {
+    let mut key = rank_key_of_hit(hit);
+    if !by_sort {
+        key = score_only(key.score);
+    }
+    if weight != 1.0 {
+        key.weigh(weight);
+    }
+    key
 }
 
 /// Which ranking fields the client asked to see in hits.

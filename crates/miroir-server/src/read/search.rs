@@ -19,11 +19,12 @@ use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use serde_json::{Map, Value};
 
-use miroir_core::merge::merge_ranked;
+use miroir_core::merge::{merge_ranked, merge_ranked_lazily};
 use miroir_store::IndexRecord;
 
 use super::collect::{
-    add_metadata, attribute, finish_hit, is_semantic, rank_keys, respond, wants_metadata, Shown,
+    add_metadata, attribute, finish_hit, is_semantic, rank_key_for, rank_keys, respond,
+    wants_metadata, Shown,
 };
 use super::query::{get_query, post_query};
 use super::scatter::scatter;
@@ -85,13 +86,19 @@ pub(crate) async fn search(state: &AppState, uid: &str, query: SearchQuery) -> R
         let depth = window.depth();
         let answers = scatter(state, &index, &query.body, window.page_mode, depth).await?;
         let started = Instant::now();
-        // Merge hits by rank, then cut to the requested window.
-        let keys = rank_keys(&answers, 1.0, query.body.contains_key("sort"));
+        // Merge hits by rank, then cut to the requested window; only the hits that reach the
+        // head of their node's list have their ranking read.
+        let by_sort = query.body.contains_key("sort");
+        let lengths: Vec<usize> = answers.iter().map(|a| a.hits.len()).collect();
         let shown = Shown::of(&query);
-        let picked: Vec<(usize, usize)> = merge_ranked(&keys, depth as usize)
-            .into_iter()
-            .skip(window.skip as usize)
-            .collect();
+        let picked: Vec<(usize, usize)> = merge_ranked_lazily(
+            &lengths,
+            |list, position| rank_key_for(answers[list].hits[position].get(), 1.0, by_sort),
+            depth as usize,
+        )
+        .into_iter()
+        .skip(window.skip as usize)
+        .collect();
         let semantic_hits = semantic_count(&query, &answers, &picked);
         let hits = picked
             .into_iter()
