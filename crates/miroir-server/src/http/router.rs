@@ -131,7 +131,7 @@ fn table() -> Vec<Entry> {
             Get,
             "/tasks/{task_uid}/documents",
             Action("tasks.get"),
-            not_supported,
+            tasks::get_task_documents,
         ),
         route(Get, "/batches", Action("tasks.get"), batches::list_batches),
         route(

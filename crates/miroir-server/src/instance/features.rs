@@ -19,12 +19,16 @@ use crate::write::relay::to_every_node;
 
 /// `GET /experimental-features`
 pub(crate) async fn get_features(State(state): State<Arc<AppState>>) -> Result<Json<Value>> {
-    let features = state
+    Ok(Json(current(&state).await?))
+}
+
+/// The experimental features in force: the first node's.
+pub(crate) async fn current(state: &AppState) -> Result<Value> {
+    state
         .cluster
         .node(0)
         .json(Method::GET, "/experimental-features", NodeBody::Empty)
-        .await?;
-    Ok(Json(features))
+        .await
 }
 
 /// `PATCH /experimental-features`

@@ -8,7 +8,7 @@ use crate::error::{Error, ErrorType, MeiliError};
 
 /// Why each unsupported route family is not served through Miroir, by path prefix (the first
 /// match wins). `docs/api-coverage.md` lists the routes.
-const REASONS: [(&str, &str); 9] = [
+const REASONS: [(&str, &str); 7] = [
     (
         "/network",
         "Miroir is itself the network layer; Meilisearch's network mode does not apply behind it",
@@ -33,14 +33,6 @@ const REASONS: [(&str, &str); 9] = [
     (
         "/tasks/compact",
         "Miroir's task queue lives in its own store; compact each node's queue on the node",
-    ),
-    (
-        "/tasks/",
-        "a task's payload was split across the nodes by shard; Miroir keeps no copy of it",
-    ),
-    (
-        "/indexes/",
-        "compaction is per node; compact each node's index on the node",
     ),
 ];
 

@@ -9,9 +9,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use miroir_store::{TaskFilter, TaskPage, TaskRecord};
+use miroir_core::marker::MARKER_FIELD;
+use miroir_store::{CallBody, TaskFilter, TaskPage, TaskRecord};
 
 use super::filter::{
     original_filter, parse_filter, reject_unknown_params, require_filters, FILTER_PARAMS,
@@ -48,6 +49,72 @@ pub(crate) async fn get_task(
         )
         .into()),
     }
+}
+
+/// `GET /tasks/{uid}/documents`: the documents of a document addition or update that is still
+/// enqueued or processing, as NDJSON — as Meilisearch answers it, behind its
+/// `getTaskDocumentsRoute` experimental feature (read from the nodes). Miroir reads them from
+/// the task's journal entry, whose payload holds each document once with the shard marker
+/// appended (removed here). They come grouped by the nodes their shards live on, in the
+/// client's order within a group, rather than in the client's order.
+pub(crate) async fn get_task_documents(
+    State(state): State<Arc<AppState>>,
+    Path(uid): Path<String>,
+) -> Result<impl IntoResponse> {
+    let features = crate::instance::features::current(&state).await?;
+    if features["getTaskDocumentsRoute"] != true {
+        return Err(MeiliError::new(
+            StatusCode::BAD_REQUEST,
+            "feature_not_enabled",
+            ErrorType::InvalidRequest,
+            "Getting the documents of an enqueued task requires enabling the `get task documents route` experimental feature. See https://github.com/orgs/meilisearch/discussions/808".to_string(),
+        )
+        .into());
+    }
+    let Json(task) = get_task(State(state.clone()), Path(uid)).await?;
+    let uid = task["uid"].as_u64().unwrap_or_default();
+    let no_documents = || -> Error {
+        MeiliError::new(
+            StatusCode::NOT_FOUND,
+            "task_file_not_found",
+            ErrorType::InvalidRequest,
+            format!("Task `{uid}` does not contain any documents. Only `documentAdditionOrUpdate` tasks with the statuses `enqueued` or `processing` contain documents"),
+        )
+        .into()
+    };
+    let pending = matches!(task["status"].as_str(), Some("enqueued" | "processing"));
+    if !pending || task["type"] != "documentAdditionOrUpdate" {
+        return Err(no_documents());
+    }
+    let entry = state
+        .store
+        .journal_entry_of_task(uid)?
+        .ok_or_else(no_documents)?;
+    let payload_end = entry
+        .calls
+        .iter()
+        .filter_map(|call| match &call.body {
+            CallBody::Payload { ranges } => ranges.iter().map(|(_, end)| *end).max(),
+            _ => None,
+        })
+        .max()
+        .ok_or_else(no_documents)?;
+    let payload = state.store.payload_ranges(entry.seq, &[(0, payload_end)])?;
+    let mut documents = Vec::with_capacity(payload.len());
+    for line in payload
+        .split(|byte| *byte == b'\n')
+        .filter(|line| !line.is_empty())
+    {
+        let corrupt = |_| Error::Store(miroir_store::Error::Corrupt("journal payload line"));
+        let mut document: Map<String, Value> = serde_json::from_slice(line).map_err(corrupt)?;
+        document.shift_remove(MARKER_FIELD);
+        serde_json::to_writer(&mut documents, &document).map_err(corrupt)?;
+        documents.push(b'\n');
+    }
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        documents,
+    ))
 }
 
 /// `GET /tasks`
