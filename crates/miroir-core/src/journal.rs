@@ -35,6 +35,10 @@ pub fn delivery_tag(seq: u64, call: usize) -> String {
     format!("miroir:{seq}:{call}")
 }
 
+/// The `customMetadata` of the node tasks the rebalance sends directly (its copies and
+/// deletions), which are not journal calls: reconciliation leaves them alone.
+pub const MOVE_TAG: &str = "miroir:move";
+
 /// One target node's part of a journaled task, as the poller sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Part {

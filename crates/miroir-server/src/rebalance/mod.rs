@@ -47,6 +47,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use miroir_core::hash::ShardCount;
+use miroir_core::journal::MOVE_TAG;
 use miroir_core::marker::shards_filter;
 use miroir_core::placement::{NodeSpec, PlacementTable};
 use miroir_core::rebalance::{plan_moves, LayoutMove, MoveStep, PlacementRecord, RebalancePlan};
@@ -67,7 +68,7 @@ mod tools;
 
 pub(crate) use reshape::request as request_reshape;
 use tools::{bump_epoch, corrupt, reads_planned_before, while_held, COMPARISONS_AT_ONCE};
-pub(crate) use tools::{record, topology, MOVE_TAG};
+pub(crate) use tools::{record, topology};
 
 /// How often the rebalancer looks again when nothing woke it.
 const TICK: Duration = Duration::from_millis(200);

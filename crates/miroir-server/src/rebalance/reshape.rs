@@ -24,6 +24,7 @@ use futures::future::try_join_all;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::json;
 
+use miroir_core::journal::MOVE_TAG;
 use miroir_core::marker::shards_filter;
 use miroir_core::placement::PlacementTable;
 use miroir_core::rebalance::MoveStep;
@@ -31,9 +32,7 @@ use miroir_core::replica::StaleShards;
 use miroir_core::reshape::{lacked_shards, Reshape};
 use miroir_store::IndexRecord;
 
-use super::tools::{
-    bump_epoch, corrupt, reads_planned_before, while_held, COMPARISONS_AT_ONCE, MOVE_TAG,
-};
+use super::tools::{bump_epoch, corrupt, reads_planned_before, while_held, COMPARISONS_AT_ONCE};
 use crate::cluster::node::{url_encode, NodeBody};
 use crate::cluster::{marks, Layout};
 use crate::error::{Error, Result};

@@ -16,8 +16,6 @@ use crate::error::{Error, Result};
 pub(crate) const COMPARISONS_AT_ONCE: usize = 4;
 use crate::state::AppState;
 
-/// The `customMetadata` of the node tasks the rebalance sends directly.
-pub(crate) const MOVE_TAG: &str = "miroir:move";
 /// How long a step waits for nodes to reach a journal head or finish their tasks.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(600);
 

@@ -17,7 +17,7 @@
 //! writes, by the `customMetadata` tag Miroir put on the call (`miroir:{seq}:{call}`), and
 //! recorded; the first that does not match ends the reconciliation, and sending resumes after
 //! the last matched call. A call is therefore never sent twice to a node that accepted it.
-//! Node tasks tagged by the rebalance (`rebalance::MOVE_TAG`: the copies and deletions it
+//! Node tasks tagged by the rebalance (`miroir_core::journal::MOVE_TAG`: the copies and deletions it
 //! sends directly) are skipped.
 
 use std::sync::atomic::Ordering;
@@ -27,7 +27,7 @@ use std::time::Duration;
 use axum::http::Method;
 use serde_json::Value;
 
-use miroir_core::journal::{delivery_tag, expected_task_type};
+use miroir_core::journal::{delivery_tag, expected_task_type, MOVE_TAG};
 use miroir_core::replica::StaleShards;
 use miroir_core::task::TaskStatus;
 use miroir_store::{CallBody, Delivery, JournalEntry};
@@ -35,7 +35,6 @@ use miroir_store::{CallBody, Delivery, JournalEntry};
 use crate::cluster::marks;
 use crate::cluster::node::{NodeBody, NodeResponse};
 use crate::error::{Error, Result};
-use crate::rebalance::MOVE_TAG;
 use crate::state::AppState;
 use crate::tasks::poller::node_task_state;
 
