@@ -14,6 +14,8 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
+use crate::route::Name;
+
 /// One comparable step of a hit's ranking.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RankStep {
@@ -101,38 +103,13 @@ impl<'de> serde::Deserialize<'de> for RuleList<'de> {
                 mut map: A,
             ) -> Result<RuleList<'de>, A::Error> {
                 let mut rules = Vec::with_capacity(map.size_hint().unwrap_or(6));
-                while let Some(name) = map.next_key::<BorrowedName<'de>>()? {
-                    rules.push((name.0, map.next_value::<RuleDetail>()?));
+                while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
+                    rules.push((name, map.next_value::<RuleDetail>()?));
                 }
                 Ok(RuleList(rules))
             }
         }
         deserializer.deserialize_map(Rules)
-    }
-}
-
-/// A rule name, borrowed when the text allows it.
-struct BorrowedName<'a>(Cow<'a, str>);
-
-impl<'de> serde::Deserialize<'de> for BorrowedName<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Name;
-        impl<'de> serde::de::Visitor<'de> for Name {
-            type Value = BorrowedName<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a ranking rule name")
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(
-                self,
-                name: &'de str,
-            ) -> Result<Self::Value, E> {
-                Ok(BorrowedName(Cow::Borrowed(name)))
-            }
-            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
-                Ok(BorrowedName(Cow::Owned(name.to_string())))
-            }
-        }
-        deserializer.deserialize_str(Name)
     }
 }
 

@@ -558,8 +558,9 @@ impl<'de> Visitor<'de> for Members<'_> {
     }
 }
 
-/// A member name, borrowed from the payload when it has no escape.
-struct Name<'de>(Cow<'de, str>);
+/// A JSON member name, borrowed from the text when it has no escape (the payload's member
+/// names here, a hit's ranking rule names in `merge`).
+pub(crate) struct Name<'de>(pub(crate) Cow<'de, str>);
 
 impl<'de> de::Deserialize<'de> for Name<'de> {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -40,7 +40,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::Method;
 use futures::future::try_join_all;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
@@ -48,25 +47,24 @@ use time::OffsetDateTime;
 
 use miroir_core::hash::ShardCount;
 use miroir_core::journal::MOVE_TAG;
-use miroir_core::marker::shards_filter;
 use miroir_core::placement::{NodeSpec, PlacementTable};
 use miroir_core::rebalance::{plan_moves, LayoutMove, MoveStep, PlacementRecord, RebalancePlan};
 use miroir_core::replica::StaleShards;
 use miroir_core::topology::{NodeState, Topology};
 use miroir_store::{IndexRecord, Store};
 
-use crate::cluster::node::{url_encode, NodeBody};
 use crate::cluster::placement::{Members, Moving};
 use crate::cluster::{marks, Cluster, Layout};
 use crate::error::{Error, MeiliError, Result};
 use crate::state::AppState;
 use crate::write::copy::{copy_shards, shard_summary, wait_tasks};
-use crate::write::delivery::{leaseholder_json, write_key};
+use crate::write::delivery::write_key;
 
 mod reshape;
 mod tools;
 
 pub(crate) use reshape::request as request_reshape;
+use tools::delete_shards;
 use tools::{bump_epoch, corrupt, reads_planned_before, while_held, COMPARISONS_AT_ONCE};
 pub(crate) use tools::{record, topology};
 
@@ -582,25 +580,8 @@ async fn drop_old(state: &AppState, batch: &[usize]) -> Result<bool> {
         }
     }
     let sent = deletions.iter().map(|(i, node, uid, shard)| async move {
-        let handle = state.cluster.node(*node);
-        let answer = leaseholder_json(
-            state,
-            *node,
-            Method::POST,
-            &format!(
-                "/indexes/{uid}/documents/delete?customMetadata={}",
-                url_encode(MOVE_TAG)
-            ),
-            NodeBody::Json(json!({"filter": shards_filter(&[*shard])})),
-        )
-        .await?;
-        let task = answer["taskUid"]
-            .as_u64()
-            .ok_or_else(|| Error::NodeUnavailable {
-                node: handle.id.clone(),
-                reason: "answered a deletion without a taskUid".to_string(),
-            })?;
-        Ok::<_, Error>((*i, handle.id.clone(), task))
+        let (id, task) = delete_shards(state, *node, uid, &[*shard]).await?;
+        Ok::<_, Error>((*i, id, task))
     });
     let sent = try_join_all(sent).await?;
     update(state, |record| {

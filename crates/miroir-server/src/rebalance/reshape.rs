@@ -19,26 +19,24 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::Method;
 use futures::future::try_join_all;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use serde_json::json;
 
 use miroir_core::journal::MOVE_TAG;
-use miroir_core::marker::shards_filter;
 use miroir_core::placement::PlacementTable;
 use miroir_core::rebalance::MoveStep;
 use miroir_core::replica::StaleShards;
 use miroir_core::reshape::{lacked_shards, Reshape};
 use miroir_store::IndexRecord;
 
-use super::tools::{bump_epoch, corrupt, reads_planned_before, while_held, COMPARISONS_AT_ONCE};
-use crate::cluster::node::{url_encode, NodeBody};
+use super::tools::{
+    bump_epoch, corrupt, delete_shards, reads_planned_before, while_held, COMPARISONS_AT_ONCE,
+};
 use crate::cluster::{marks, Layout};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::write::copy::{copy_shards, shard_summary, wait_tasks};
-use crate::write::delivery::{leaseholder_json, write_key};
+use crate::write::delivery::write_key;
 
 /// One round of the first reshape under way; `None` when no index is being reshaped.
 pub(crate) async fn advance(state: &AppState) -> Result<Option<bool>> {
@@ -307,27 +305,9 @@ async fn delete_lacked(state: &AppState, index: &IndexRecord) -> Result<bool> {
         deletions.push((node, lacked));
     }
     let uid = &index.uid;
-    let sent = deletions.iter().map(|(node, lacked)| async move {
-        let handle = state.cluster.node(*node);
-        let answer = leaseholder_json(
-            state,
-            *node,
-            Method::POST,
-            &format!(
-                "/indexes/{uid}/documents/delete?customMetadata={}",
-                url_encode(MOVE_TAG)
-            ),
-            NodeBody::Json(json!({"filter": shards_filter(lacked)})),
-        )
-        .await?;
-        let task = answer["taskUid"]
-            .as_u64()
-            .ok_or_else(|| Error::NodeUnavailable {
-                node: handle.id.clone(),
-                reason: "answered a deletion without a taskUid".to_string(),
-            })?;
-        Ok::<_, Error>((handle.id.clone(), task))
-    });
+    let sent = deletions
+        .iter()
+        .map(|(node, lacked)| delete_shards(state, *node, uid, lacked));
     let sent = try_join_all(sent).await?;
     update(state, uid, |reshape| {
         reshape.step = MoveStep::Done;

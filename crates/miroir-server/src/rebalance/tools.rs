@@ -1,15 +1,22 @@
 //! What the rebalance and the reshapes share: the stored topology and placement record,
 //! holding nodes at the journal head while a copy is read or compared, waiting for the reads
-//! planned before a switch, and the tag of the node tasks they send directly.
+//! planned before a switch, and deleting the copies a node no longer owns.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::http::Method;
+use serde_json::json;
+
+use miroir_core::journal::MOVE_TAG;
+use miroir_core::marker::shards_filter;
 use miroir_core::rebalance::PlacementRecord;
 use miroir_core::topology::Topology;
 use miroir_store::{Error as StoreError, Store};
 
+use crate::cluster::node::{url_encode, NodeBody};
 use crate::error::{Error, Result};
+use crate::write::delivery::leaseholder_json;
 
 /// Shard comparisons (each paging one shard from a source and a target) run at once when
 /// verifying: enough to overlap the nodes' answers, few enough to bound the pages in memory.
@@ -119,4 +126,33 @@ pub(crate) fn bump_epoch(state: &AppState) -> Result<u64> {
     topology.epoch += 1;
     state.store.put_topology(&topology)?;
     Ok(topology.epoch)
+}
+
+/// Deletes the documents of `shards` of index `uid` from `node` (copies it no longer owns),
+/// fenced like every write of the work that runs once; returns the node and its task.
+pub(crate) async fn delete_shards(
+    state: &AppState,
+    node: usize,
+    uid: &str,
+    shards: &[u32],
+) -> Result<(String, u64)> {
+    let id = state.cluster.node(node).id.clone();
+    let answer = leaseholder_json(
+        state,
+        node,
+        Method::POST,
+        &format!(
+            "/indexes/{uid}/documents/delete?customMetadata={}",
+            url_encode(MOVE_TAG)
+        ),
+        NodeBody::Json(json!({"filter": shards_filter(shards)})),
+    )
+    .await?;
+    let task = answer["taskUid"]
+        .as_u64()
+        .ok_or_else(|| Error::NodeUnavailable {
+            node: id.clone(),
+            reason: "answered a deletion without a taskUid".to_string(),
+        })?;
+    Ok((id, task))
 }
