@@ -1,6 +1,6 @@
 //! `miroir bench --spawn` end to end on a small generated dataset with test nodes: the JSON
-//! result has every field, and Miroir answers every query as the reference does; over a Redis
-//! store too, with task creation measured.
+//! result has every field, Miroir answers every query as the reference does, and the replay
+//! with a search key answers every search; over a Redis store too, with task creation measured.
 
 use std::io::Write;
 use std::process::Command;
@@ -58,7 +58,7 @@ fn bench(extra: &[&str]) -> Value {
 
 #[test]
 fn bench_runs_end_to_end_with_full_parity() {
-    let report = bench(&[]);
+    let report = bench(&["--search-key"]);
     for pointer in [
         "/date",
         "/setup/backend",
@@ -88,6 +88,16 @@ fn bench_runs_end_to_end_with_full_parity() {
         report["parity"]
     );
     assert_eq!(report["parity"]["totalsMismatches"], 0);
+    // The same replay with a search-only key, every search answered.
+    let key_levels = report["searchKey"].as_array().expect("search key levels");
+    assert_eq!(key_levels.len(), 2);
+    for level in key_levels {
+        assert_eq!(level["errors"], 0, "{level}");
+        assert!(
+            level["throughputRatio"].as_f64().is_some_and(|r| r > 0.0),
+            "{level}"
+        );
+    }
     let levels = report["latency"].as_array().expect("latency levels");
     assert_eq!(levels.len(), 2);
     for level in levels {

@@ -614,6 +614,26 @@ pub async fn replay(
     (m, r)
 }
 
+/// Creates an API key on `http` that may only search, every index; answers its value.
+pub async fn create_search_key(http: &Http) -> anyhow::Result<String> {
+    let (status, key) = http
+        .json(
+            reqwest::Method::POST,
+            "/keys",
+            &serde_json::json!({
+                "name": "miroir bench search key",
+                "actions": ["search"],
+                "indexes": ["*"],
+                "expiresAt": null,
+            }),
+        )
+        .await?;
+    match key["key"].as_str() {
+        Some(value) if status == 201 => Ok(value.to_string()),
+        _ => bail!("creating a search key answered {status}: {key}"),
+    }
+}
+
 /// A process's resident set size (`VmRSS`) or peak (`VmHWM`) in bytes, from `/proc`.
 pub fn rss_bytes(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -91,6 +91,11 @@ pub struct BenchArgs {
     /// With `--spawn`: the spawned Miroir's `task_store` (`redis://…`; default SQLite).
     #[arg(long)]
     pub task_store: Option<String>,
+    /// After the replay, create a search-only API key on Miroir and replay the queries with
+    /// it against the same replay with the master key, at each concurrency level (the cost of
+    /// checking an API key on every search).
+    #[arg(long)]
+    pub search_key: bool,
 }
 
 fn megabytes(bytes: u64) -> f64 {
@@ -206,6 +211,31 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }));
     }
 
+    let search_key = if args.search_key {
+        println!("Replaying with a search key against the master key");
+        let key = measure::create_search_key(&miroir).await?;
+        let with_key = Http::new(Endpoint {
+            url: fleet.miroir.url.clone(),
+            key: Some(key),
+        });
+        let mut levels = Vec::new();
+        for &level in &args.concurrency {
+            let (k, m) = measure::replay(&with_key, &miroir, &bodies, level, args.requests).await;
+            levels.push(json!({
+                "concurrency": level,
+                "searchKeyRequestsPerSecond": round3(k.throughput()),
+                "masterKeyRequestsPerSecond": round3(m.throughput()),
+                "throughputRatio": round3(k.throughput() / m.throughput().max(1e-9)),
+                "searchKeyP50Ms": round3(k.percentile_ms(0.50)),
+                "masterKeyP50Ms": round3(m.percentile_ms(0.50)),
+                "errors": k.errors + m.errors,
+            }));
+        }
+        Value::Array(levels)
+    } else {
+        Value::Null
+    };
+
     let task_creation = if args.task_creations > 0 {
         println!("Creating {} tasks on Miroir", args.task_creations);
         let created = measure::create_tasks(&miroir, args.task_creations, 8).await;
@@ -300,6 +330,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "differing": parity.differing,
         },
         "latency": latency,
+        "searchKey": search_key,
         "taskCreation": task_creation,
         "upload": upload,
         "rebalance": rebalance,
@@ -403,6 +434,18 @@ fn print_table(report: &Value) {
         "Miroir peak RSS: {} MB",
         cell(&report["memory"]["miroirPeakRssMb"])
     );
+    for level in report["searchKey"].as_array().into_iter().flatten() {
+        println!(
+            "Search key vs master key at concurrency {}: {} vs {} req/s ({}x), p50 {} vs {} ms, {} errors",
+            cell(&level["concurrency"]),
+            cell(&level["searchKeyRequestsPerSecond"]),
+            cell(&level["masterKeyRequestsPerSecond"]),
+            cell(&level["throughputRatio"]),
+            cell(&level["searchKeyP50Ms"]),
+            cell(&level["masterKeyP50Ms"]),
+            cell(&level["errors"])
+        );
+    }
     let created = &report["taskCreation"];
     if !created.is_null() {
         println!(
