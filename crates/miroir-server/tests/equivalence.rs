@@ -587,8 +587,8 @@ async fn stats_sizes_as_one_node(backend: Backend) {
 dual_test!(stats_sizes_as_one_node);
 
 /// `Meili-Include-Metadata: true` adds one node's `metadata` object (a query uid, the index, its
-/// primary key) right after `requestUid`, to a search and to each result of a multi-search;
-/// without the header there is none.
+/// primary key) right after `requestUid`, to a search and to each result of a multi-search, and
+/// a list of them (one per query) to a federated search; without the header there is none.
 async fn search_metadata_as_one_node(backend: Backend) {
     let cluster = Cluster::start(&backend, 3, 2, 8).await;
     let reference = Node::start(&backend).await;
@@ -645,6 +645,65 @@ async fn search_metadata_as_one_node(backend: Backend) {
             "{through} vs {direct}"
         );
     }
+
+    // Federated: one metadata object per query, in query order, after `requestUid`, naming
+    // the query when it has one.
+    let federated = json!({
+        "federation": {},
+        "queries": [{"indexUid": "docs", "q": ""}, {"indexUid": "docs", "q": "1"}, {"indexUid": "docs"}]
+    });
+    let (_, through) = cluster
+        .client()
+        .post_with_header("/multi-search", header, federated.clone())
+        .await;
+    let (_, direct) = reference
+        .client()
+        .post_with_header("/multi-search", header, federated)
+        .await;
+    // Where `metadata` stands (when right after `requestUid`), and each entry's query, index,
+    // primary key and whether its query uid looks like one.
+    type Entry = (Value, Value, Value, bool);
+    let federated_shape = |answer: &Value| -> (Option<usize>, Vec<Entry>) {
+        let keys: Vec<&String> = answer
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        let after_request_uid = keys.iter().position(|k| *k == "requestUid").map(|p| p + 1);
+        let metadata_at = keys.iter().position(|k| *k == "metadata");
+        let entries = answer["metadata"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| {
+                let uid_like = m["queryUid"].as_str().is_some_and(|uid| uid.len() == 36);
+                (
+                    m["query"].clone(),
+                    m["indexUid"].clone(),
+                    m["primaryKey"].clone(),
+                    uid_like,
+                )
+            })
+            .collect();
+        (
+            metadata_at.filter(|at| Some(*at) == after_request_uid),
+            entries,
+        )
+    };
+    assert_eq!(
+        federated_shape(&through),
+        federated_shape(&direct),
+        "{through} vs {direct}"
+    );
+    let (at, entries) = federated_shape(&through);
+    assert!(at.is_some(), "{through}");
+    assert_eq!(entries.len(), 3, "{through}");
+    assert_eq!(entries[0].0, json!(""));
+    assert_eq!(entries[1].0, json!("1"));
+    assert_eq!(
+        entries[2].0,
+        Value::Null,
+        "a query without `q` is not named"
+    );
 }
 
 dual_test!(search_metadata_as_one_node);

@@ -86,6 +86,11 @@ pub(crate) async fn multi_search(
             Ok(Json(json!({ "results": results })))
         }
         Some(Value::Object(federation)) => {
+            let metadata = if wants_metadata(&headers) {
+                Some(federated_metadata(&state, &parsed)?)
+            } else {
+                None
+            };
             let queries = parsed
                 .into_iter()
                 .map(|mut q| {
@@ -93,7 +98,15 @@ pub(crate) async fn multi_search(
                     q
                 })
                 .collect();
-            federated(&state, queries, federation).await.map(Json)
+            let mut answer = federated(&state, queries, federation).await?;
+            if let (Some(metadata), Value::Object(map)) = (metadata, &mut answer) {
+                let at = map
+                    .keys()
+                    .position(|key| key == "requestUid")
+                    .map_or(map.len(), |position| position + 1);
+                map.shift_insert(at, "metadata".into(), Value::Array(metadata));
+            }
+            Ok(Json(answer))
         }
         Some(other) => Err(MeiliError::invalid(
             "invalid_multi_search_federated",
@@ -104,6 +117,29 @@ pub(crate) async fn multi_search(
         )
         .into()),
     }
+}
+
+/// The `metadata` of a federated search, as Meilisearch 1.50 gives it: one object per query,
+/// in query order — its `q` when the query has one (an empty one included), a fresh query uid,
+/// the index and its primary key.
+fn federated_metadata(state: &AppState, queries: &[IndexQuery]) -> Result<Vec<Value>> {
+    let mut metadata = Vec::with_capacity(queries.len());
+    for query in queries {
+        let mut one = Map::new();
+        if let Some(q) = query.body.get("q").and_then(Value::as_str) {
+            one.insert("query".into(), Value::String(q.to_string()));
+        }
+        one.insert(
+            "queryUid".into(),
+            Value::String(uuid::Uuid::now_v7().to_string()),
+        );
+        one.insert("indexUid".into(), Value::String(query.uid.clone()));
+        if let Some(key) = state.index(&query.uid)?.primary_key {
+            one.insert("primaryKey".into(), Value::String(key));
+        }
+        metadata.push(Value::Object(one));
+    }
+    Ok(metadata)
 }
 
 /// Reads one query: an object naming an index the request may use.

@@ -431,6 +431,29 @@ pub async fn multi_search(
         }
     }
     out.insert("requestUid".into(), json!(crate::util::uuid_v7_like()));
+    if wants_metadata(&headers) {
+        let metadata: Vec<Value> = queries
+            .iter()
+            .map(|query| {
+                let mut one = Map::new();
+                // The query is named when it has one, empty or not (Meilisearch 1.50).
+                if let Some(q) = &query.request.q {
+                    one.insert("query".into(), json!(q));
+                }
+                one.insert("queryUid".into(), json!(crate::util::uuid_v7_like()));
+                one.insert("indexUid".into(), json!(query.index_uid));
+                let primary_key = store
+                    .index(&query.index_uid)
+                    .ok()
+                    .and_then(|index| index.primary_key.clone());
+                if let Some(key) = primary_key {
+                    one.insert("primaryKey".into(), json!(key));
+                }
+                Value::Object(one)
+            })
+            .collect();
+        out.insert("metadata".into(), Value::Array(metadata));
+    }
     Ok(Json(Value::Object(out)))
 }
 
