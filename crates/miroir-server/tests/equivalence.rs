@@ -626,6 +626,10 @@ async fn search_metadata_as_one_node(backend: Backend) {
         .await;
     assert_eq!(shape(&through), shape(&direct), "{through} vs {direct}");
     assert!(shape(&through).3, "{through}");
+    assert_ne!(
+        through["metadata"]["queryUid"], through["requestUid"],
+        "a query's uid is not the request's"
+    );
     let (_, plain) = cluster.client().post("/indexes/docs/search", search).await;
     assert!(plain.get("metadata").is_none(), "{plain}");
 
@@ -645,6 +649,11 @@ async fn search_metadata_as_one_node(backend: Backend) {
             "{through} vs {direct}"
         );
     }
+    assert_ne!(
+        through["results"][0]["metadata"]["queryUid"],
+        through["results"][1]["metadata"]["queryUid"],
+        "each query has its own uid: {through}"
+    );
 
     // Federated: one metadata object per query, in query order, after `requestUid`, naming
     // the query when it has one.

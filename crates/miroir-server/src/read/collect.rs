@@ -137,7 +137,11 @@ pub(crate) fn add_metadata(answer: &mut Value, index: &IndexRecord) {
         return;
     };
     let mut metadata = Map::new();
-    metadata.insert("queryUid".into(), request_uid());
+    // Each query its own uid (a UUID v7), distinct from the request's, as on Meilisearch.
+    metadata.insert(
+        "queryUid".into(),
+        Value::String(uuid::Uuid::now_v7().to_string()),
+    );
     metadata.insert("indexUid".into(), Value::String(index.uid.clone()));
     if let Some(key) = &index.primary_key {
         metadata.insert("primaryKey".into(), Value::String(key.clone()));
