@@ -171,6 +171,20 @@ impl Node {
             .await
     }
 
+    /// [`Node::send_as`] with `key` when given, [`Node::send`] (the configured key) otherwise.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: NodeBody,
+        key: Option<&str>,
+    ) -> Result<NodeResponse> {
+        match key {
+            Some(key) => self.send_as(method, path, body, key).await,
+            None => self.send(method, path, body).await,
+        }
+    }
+
     /// Sends a request and parses the JSON answer (node errors become [`Error::Node`]).
     pub async fn json(&self, method: Method, path: &str, body: NodeBody) -> Result<Value> {
         self.send(method, path, body).await?.json(&self.id)

@@ -133,11 +133,17 @@ pub(crate) fn wants_metadata(headers: &HeaderMap) -> bool {
 /// Adds Meilisearch's `metadata` object to a search answer, right after its `requestUid`: a
 /// fresh query uid, the index and its primary key.
 pub(crate) fn add_metadata(answer: &mut Value, index: &IndexRecord) {
-    let Value::Object(map) = answer else {
-        return;
-    };
+    insert_after_request_uid(answer, "metadata", query_metadata(index, None));
+}
+
+/// One query's `metadata` object: `query` (given for a federated search's queries), a query
+/// uid of its own (a fresh UUID v7, distinct from the request's, as on Meilisearch), the index
+/// and its primary key.
+pub(crate) fn query_metadata(index: &IndexRecord, query: Option<&str>) -> Value {
     let mut metadata = Map::new();
-    // Each query its own uid (a UUID v7), distinct from the request's, as on Meilisearch.
+    if let Some(query) = query {
+        metadata.insert("query".into(), Value::String(query.to_string()));
+    }
     metadata.insert(
         "queryUid".into(),
         Value::String(uuid::Uuid::now_v7().to_string()),
@@ -146,11 +152,20 @@ pub(crate) fn add_metadata(answer: &mut Value, index: &IndexRecord) {
     if let Some(key) = &index.primary_key {
         metadata.insert("primaryKey".into(), Value::String(key.clone()));
     }
+    Value::Object(metadata)
+}
+
+/// Inserts `key` into an answer right after its `requestUid` (where Meilisearch puts
+/// `metadata`), or last when it has none.
+pub(crate) fn insert_after_request_uid(answer: &mut Value, key: &str, value: Value) {
+    let Value::Object(map) = answer else {
+        return;
+    };
     let at = map
         .keys()
         .position(|key| key == "requestUid")
         .map_or(map.len(), |position| position + 1);
-    map.shift_insert(at, "metadata".into(), Value::Object(metadata));
+    map.shift_insert(at, key.to_string(), value);
 }
 
 /// The request's `requestUid` (a UUID v7, as Meilisearch gives every search request; the uid

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 
-use super::collect::{add_metadata, wants_metadata};
+use super::collect::{add_metadata, insert_after_request_uid, query_metadata, wants_metadata};
 use super::federated::federated;
 use super::query::post_query;
 use super::search::search;
@@ -99,12 +99,8 @@ pub(crate) async fn multi_search(
                 })
                 .collect();
             let mut answer = federated(&state, queries, federation).await?;
-            if let (Some(metadata), Value::Object(map)) = (metadata, &mut answer) {
-                let at = map
-                    .keys()
-                    .position(|key| key == "requestUid")
-                    .map_or(map.len(), |position| position + 1);
-                map.shift_insert(at, "metadata".into(), Value::Array(metadata));
+            if let Some(metadata) = metadata {
+                insert_after_request_uid(&mut answer, "metadata", Value::Array(metadata));
             }
             Ok(Json(answer))
         }
@@ -120,26 +116,15 @@ pub(crate) async fn multi_search(
 }
 
 /// The `metadata` of a federated search, as Meilisearch 1.50 gives it: one object per query,
-/// in query order — its `q` when the query has one (an empty one included), a fresh query uid,
-/// the index and its primary key.
+/// in query order, naming its `q` when the query has one (an empty one included).
 fn federated_metadata(state: &AppState, queries: &[IndexQuery]) -> Result<Vec<Value>> {
-    let mut metadata = Vec::with_capacity(queries.len());
-    for query in queries {
-        let mut one = Map::new();
-        if let Some(q) = query.body.get("q").and_then(Value::as_str) {
-            one.insert("query".into(), Value::String(q.to_string()));
-        }
-        one.insert(
-            "queryUid".into(),
-            Value::String(uuid::Uuid::now_v7().to_string()),
-        );
-        one.insert("indexUid".into(), Value::String(query.uid.clone()));
-        if let Some(key) = state.index(&query.uid)?.primary_key {
-            one.insert("primaryKey".into(), Value::String(key));
-        }
-        metadata.push(Value::Object(one));
-    }
-    Ok(metadata)
+    queries
+        .iter()
+        .map(|query| {
+            let q = query.body.get("q").and_then(Value::as_str);
+            Ok(query_metadata(&state.index(&query.uid)?, q))
+        })
+        .collect()
 }
 
 /// Reads one query: an object naming an index the request may use.

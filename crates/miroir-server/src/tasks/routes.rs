@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 
-use miroir_core::marker::MARKER_FIELD;
+use miroir_core::marker::strip_document;
 use miroir_store::{CallBody, TaskFilter, TaskPage, TaskRecord};
 
 use super::filter::{
@@ -33,22 +33,27 @@ pub(crate) async fn get_task(
     State(state): State<Arc<AppState>>,
     Path(uid): Path<String>,
 ) -> Result<Json<Value>> {
+    Ok(Json(task_object(&find_task(&state, &uid)?)))
+}
+
+/// The task a route's `{uid}` names, with Meilisearch's errors for a uid that is not a number
+/// or names no task.
+fn find_task(state: &AppState, uid: &str) -> Result<TaskRecord> {
     let parsed = uid.parse::<u64>().map_err(|_| {
         invalid(
             "invalid_task_uids",
             format!("Task uid `{uid}` is invalid. It should only contain numeric characters."),
         )
     })?;
-    match state.store.get_task(parsed)? {
-        Some(task) => Ok(Json(task_object(&task))),
-        None => Err(MeiliError::new(
+    state.store.get_task(parsed)?.ok_or_else(|| {
+        MeiliError::new(
             StatusCode::NOT_FOUND,
             "task_not_found",
             ErrorType::InvalidRequest,
             format!("Task `{parsed}` not found."),
         )
-        .into()),
-    }
+        .into()
+    })
 }
 
 /// `GET /tasks/{uid}/documents`: the documents of a document addition or update that is still
@@ -71,8 +76,8 @@ pub(crate) async fn get_task_documents(
         )
         .into());
     }
-    let Json(task) = get_task(State(state.clone()), Path(uid)).await?;
-    let uid = task["uid"].as_u64().unwrap_or_default();
+    let task = find_task(&state, &uid)?;
+    let uid = task.uid;
     let no_documents = || -> Error {
         MeiliError::new(
             StatusCode::NOT_FOUND,
@@ -82,8 +87,7 @@ pub(crate) async fn get_task_documents(
         )
         .into()
     };
-    let pending = matches!(task["status"].as_str(), Some("enqueued" | "processing"));
-    if !pending || task["type"] != "documentAdditionOrUpdate" {
+    if task.status.is_finished() || task.kind != "documentAdditionOrUpdate" {
         return Err(no_documents());
     }
     let entry = state
@@ -107,7 +111,7 @@ pub(crate) async fn get_task_documents(
     {
         let corrupt = |_| Error::Store(miroir_store::Error::Corrupt("journal payload line"));
         let mut document: Map<String, Value> = serde_json::from_slice(line).map_err(corrupt)?;
-        document.shift_remove(MARKER_FIELD);
+        strip_document(&mut document);
         serde_json::to_writer(&mut documents, &document).map_err(corrupt)?;
         documents.push(b'\n');
     }

@@ -291,14 +291,16 @@ async fn announce_once(state: &AppState, http: &reqwest::Client) -> Result<Annou
         }
     }
     if !webhooks.is_empty() && !tasks.is_empty() {
-        let body = gzip_ndjson(&tasks).map_err(|e| {
-            MeiliError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                ErrorType::Internal,
-                format!("cannot compress a webhook call: {e}"),
-            )
-        })?;
+        let body: bytes::Bytes = gzip_ndjson(&tasks)
+            .map_err(|e| {
+                MeiliError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    ErrorType::Internal,
+                    format!("cannot compress a webhook call: {e}"),
+                )
+            })?
+            .into();
         let calls = webhooks
             .iter()
             .filter_map(|webhook| call(http, webhook, body.clone()));
@@ -331,7 +333,7 @@ fn gzip_ndjson(tasks: &[Value]) -> std::io::Result<Vec<u8>> {
 fn call(
     http: &reqwest::Client,
     webhook: &Value,
-    body: Vec<u8>,
+    body: bytes::Bytes,
 ) -> Option<impl std::future::Future<Output = ()>> {
     let url = webhook["url"].as_str()?;
     let mut request = http

@@ -104,13 +104,10 @@ pub(crate) async fn copy_shards(
             content_type: "application/x-ndjson",
             bytes: ndjson.into(),
         };
-        let answer = match target_key {
-            Some(key) => target
-                .send_as(Method::POST, &path, body, key)
-                .await?
-                .json(&target.id)?,
-            None => target.json(Method::POST, &path, body).await?,
-        };
+        let answer = target
+            .send_with(Method::POST, &path, body, target_key)
+            .await?
+            .json(&target.id)?;
         tasks.extend(answer["taskUid"].as_u64());
         copied += documents.len() as u64;
         offset += documents.len();

@@ -179,18 +179,9 @@ pub(crate) async fn leaseholder_json(
     let mut set_up_again = false;
     loop {
         let key = write_key(state, node).await?;
-        let response = match &key {
-            Some(key) => {
-                state
-                    .while_leading(handle.send_as(method.clone(), path, body.clone(), key))
-                    .await?
-            }
-            None => {
-                state
-                    .while_leading(handle.send(method.clone(), path, body.clone()))
-                    .await?
-            }
-        };
+        let response = state
+            .while_leading(handle.send_with(method.clone(), path, body.clone(), key.as_deref()))
+            .await?;
         match response.json(&handle.id) {
             Err(Error::Node { body, .. })
                 if key.is_some() && refuses_the_key(&body) && !set_up_again =>
@@ -254,14 +245,9 @@ pub(crate) async fn deliver(
     // that read), right before the first byte goes out.
     let response: NodeResponse = match sender {
         Sender::ConfiguredKey => handle.send(method, &path, body).await?,
-        Sender::Leaseholder(None) => {
+        Sender::Leaseholder(key) => {
             state
-                .while_leading(handle.send(method, &path, body))
-                .await?
-        }
-        Sender::Leaseholder(Some(key)) => {
-            state
-                .while_leading(handle.send_as(method, &path, body, key))
+                .while_leading(handle.send_with(method, &path, body, key))
                 .await?
         }
     };

@@ -304,9 +304,9 @@ async fn copy_index(state: &AppState, node: usize, index: &IndexRecord) -> Resul
         }
     }
     let mut copied = 0u64;
+    let key = write_key(state, node).await?;
     for (source, group) in by_source {
         let source = state.cluster.node(source);
-        let key = write_key(state, node).await?;
         copied += copy_shards(source, (target, key.as_deref()), index, &group, None, None)
             .await?
             .copied;

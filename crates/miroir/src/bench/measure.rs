@@ -537,6 +537,17 @@ impl SideLoad {
         sorted[rank - 1] as f64 / 1000.0
     }
 
+    /// Adds a round's outcomes (a latency, or `None` for a failure) and its duration.
+    fn record(&mut self, outcomes: Vec<Option<u64>>, busy: Duration) {
+        self.busy += busy;
+        for outcome in outcomes {
+            match outcome {
+                Some(latency) => self.latencies_us.push(latency),
+                None => self.errors += 1,
+            }
+        }
+    }
+
     /// Requests per second over this side's rounds.
     pub fn throughput(&self) -> f64 {
         let seconds = self.busy.as_secs_f64();
@@ -545,6 +556,23 @@ impl SideLoad {
         } else {
             self.latencies_us.len() as f64 / seconds
         }
+    }
+}
+
+/// POSTs a JSON body and times it: its latency in microseconds when it answered `expected`.
+async fn timed_post(http: &Http, path: &str, body: &Value, expected: u16) -> Option<u64> {
+    let bytes = serde_json::to_vec(body).ok()?;
+    let sent = Instant::now();
+    match http
+        .send(
+            reqwest::Method::POST,
+            path,
+            Some((bytes, "application/json")),
+        )
+        .await
+    {
+        Ok((status, _)) if status == expected => Some(sent.elapsed().as_micros() as u64),
+        _ => None,
     }
 }
 
@@ -559,35 +587,11 @@ async fn round(
     let path = format!("/indexes/{INDEX}/search");
     let started = Instant::now();
     let outcomes: Vec<Option<u64>> = stream::iter(0..count)
-        .map(|i| {
-            let body = &bodies[(first + i) % bodies.len()];
-            let path = &path;
-            async move {
-                let bytes = serde_json::to_vec(body).unwrap_or_default();
-                let sent = Instant::now();
-                match http
-                    .send(
-                        reqwest::Method::POST,
-                        path,
-                        Some((bytes, "application/json")),
-                    )
-                    .await
-                {
-                    Ok((200, _)) => Some(sent.elapsed().as_micros() as u64),
-                    _ => None,
-                }
-            }
-        })
+        .map(|i| timed_post(http, &path, &bodies[(first + i) % bodies.len()], 200))
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    side.busy += started.elapsed();
-    for outcome in outcomes {
-        match outcome {
-            Some(latency) => side.latencies_us.push(latency),
-            None => side.errors += 1,
-        }
-    }
+    side.record(outcomes, started.elapsed());
 }
 
 /// Replays `requests` queries per side at `concurrency`, alternating rounds between Miroir and
@@ -697,29 +701,18 @@ pub async fn create_tasks(http: &Http, count: usize, concurrency: usize) -> Side
     let started = Instant::now();
     let outcomes: Vec<Option<u64>> = stream::iter(0..count)
         .map(|i| async move {
-            let bytes = serde_json::to_vec(&json!([{"id": i, "n": i}])).unwrap_or_default();
-            let sent = Instant::now();
-            match http
-                .send(
-                    reqwest::Method::POST,
-                    "/indexes/bench_tasks/documents?primaryKey=id",
-                    Some((bytes, "application/json")),
-                )
-                .await
-            {
-                Ok((202, _)) => Some(sent.elapsed().as_micros() as u64),
-                _ => None,
-            }
+            let document = json!([{"id": i, "n": i}]);
+            timed_post(
+                http,
+                "/indexes/bench_tasks/documents?primaryKey=id",
+                &document,
+                202,
+            )
+            .await
         })
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    side.busy = started.elapsed();
-    for outcome in outcomes {
-        match outcome {
-            Some(latency) => side.latencies_us.push(latency),
-            None => side.errors += 1,
-        }
-    }
+    side.record(outcomes, started.elapsed());
     side
 }
