@@ -233,12 +233,14 @@ async fn a_node_added_through_the_api_joins(backend: Backend) {
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(answer["epoch"], 2);
     assert_eq!(answer["node"]["state"], "joining");
+    assert_eq!(answer["node"]["shards"], 0);
+    // The move can finish before the next read: the newcomer is listed, joining or already done.
     let (_, topology) = client.get("/_miroir/topology").await;
-    assert_eq!(
-        node_ids(&topology).last(),
-        Some(&("n9".to_string(), "joining".to_string()))
+    let listed = node_ids(&topology).last().cloned();
+    assert!(
+        matches!(&listed, Some((id, state)) if id == "n9" && (state == "joining" || state == "active")),
+        "{topology}"
     );
-    assert_eq!(shards_of(&topology).last(), Some(&0));
 
     // Set up with the fleet's settings (marker included), then given its share of the shards.
     let (_, fleet) = cluster.nodes[0]
