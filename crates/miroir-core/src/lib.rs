@@ -13,6 +13,7 @@
 //! - [`split`]: payloads stored once for several nodes, and each node's byte ranges;
 //! - [`facets`]: summing facet counts and stats over shards;
 //! - [`merge`]: ordering hits from several shards as one index would;
+//! - [`pins`]: placing the hits dynamic search rules pin, as one index places them;
 //! - [`task`]: a Miroir task's status derived from its node tasks;
 //! - [`journal`]: the write journal's rules (call tags, task types, settling over replicas);
 //! - [`topology`]: the fleet and its states, versioned, and what a start makes of its configuration;
@@ -29,6 +30,7 @@ pub mod journal;
 pub mod marker;
 pub mod merge;
 pub mod parity;
+pub mod pins;
 pub mod placement;
 pub mod planner;
 pub mod rebalance;

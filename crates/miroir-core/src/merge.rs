@@ -63,9 +63,12 @@ impl RankKey {
 
 /// What the merge reads of one ranking rule's details; everything else is skipped unparsed.
 #[derive(serde::Deserialize)]
-struct RuleDetail {
+pub(crate) struct RuleDetail {
     #[serde(default)]
     order: Option<u64>,
+    /// A pinned hit's position (the `pin` rule of dynamic search rules).
+    #[serde(default)]
+    pub(crate) position: Option<u32>,
     #[serde(default)]
     score: Option<f64>,
     #[serde(default)]
@@ -77,16 +80,16 @@ struct RuleDetail {
 /// The two ranking fields of a hit, read without materializing the rest of it.
 #[derive(serde::Deserialize)]
 #[serde(bound(deserialize = "'de: 'a, 'a: 'de"))]
-struct HitRanking<'a> {
+pub(crate) struct HitRanking<'a> {
     #[serde(rename = "_rankingScore", default)]
     score: Option<f64>,
     #[serde(rename = "_rankingScoreDetails", default)]
-    details: Option<RuleList<'a>>,
+    pub(crate) details: Option<RuleList<'a>>,
 }
 
 /// The rules of `_rankingScoreDetails`, as a list (a JSON object, read entry by entry; rule
 /// names are borrowed from the hit's text when they need no unescaping, as they never do).
-struct RuleList<'a>(Vec<(Cow<'a, str>, RuleDetail)>);
+pub(crate) struct RuleList<'a>(pub(crate) Vec<(Cow<'a, str>, RuleDetail)>);
 
 impl<'de> serde::Deserialize<'de> for RuleList<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(
@@ -116,10 +119,7 @@ impl<'de> serde::Deserialize<'de> for RuleList<'de> {
 /// Builds a hit's rank key from its raw JSON text, reading only `_rankingScore` and
 /// `_rankingScoreDetails` (every other field is skipped by the parser, not materialized).
 pub fn rank_key_of_hit(raw: &str) -> RankKey {
-    let ranking = ranking_tail(raw)
-        .map(Ok)
-        .unwrap_or_else(|| serde_json::from_str::<HitRanking<'_>>(raw));
-    let Ok(ranking) = ranking else {
+    let Some(ranking) = ranking_of_hit(raw) else {
         return RankKey {
             steps: Vec::new(),
             score: 0.0,
@@ -142,6 +142,12 @@ pub fn rank_key_of_hit(raw: &str) -> RankKey {
         );
     }
     RankKey { steps, score }
+}
+
+/// A hit's two ranking fields, read from its tail when they are there (see [`ranking_tail`]),
+/// from the whole hit otherwise; `None` when the hit is not a JSON object.
+pub(crate) fn ranking_of_hit(raw: &str) -> Option<HitRanking<'_>> {
+    ranking_tail(raw).or_else(|| serde_json::from_str::<HitRanking<'_>>(raw).ok())
 }
 
 /// Meilisearch appends `_rankingScore` and `_rankingScoreDetails` after the document's own

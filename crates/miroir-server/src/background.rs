@@ -1,6 +1,7 @@
 //! The loops that run beside the HTTP server.
 //!
-//! Every process runs one health check loop per node. The work that runs once per cluster —
+//! Every process runs one health check loop per node, and follows the nodes' experimental
+//! features (`instance::search_rules`). The work that runs once per cluster —
 //! the task poller, the webhook announcer, the rebuild of nodes that lost their data, the
 //! rebalancer and one journal delivery loop per node — runs at once in a process with a store
 //! of its own (SQLite). With a shared store (Redis) it runs in the process holding the lease
@@ -21,6 +22,7 @@ use miroir_store::{Lease, Versions};
 
 use crate::cluster::node::NodeBody;
 use crate::cluster::{http_node, marks, Health};
+use crate::instance::search_rules;
 use crate::state::AppState;
 use crate::tasks::poller::run_poller;
 use crate::tasks::webhooks;
@@ -36,6 +38,7 @@ pub(crate) fn spawn_all(state: &Arc<AppState>) {
     for node in 0..state.cluster.node_count() {
         state.spawn_loop(check_health(state.clone(), node));
     }
+    state.spawn_loop(search_rules::follow_features_loop(state.clone()));
     if state.is_shared() {
         state.spawn_loop(follow_store(state.clone()));
         state.spawn_loop(hold_lease(state.clone()));

@@ -48,6 +48,10 @@ pub struct AppState {
     /// API keys by value, so that a request with a key does not read every key from the
     /// store (`instance::keys::key_by_value`).
     pub(crate) key_cache: std::sync::Mutex<KeyCache>,
+    /// Whether nodes may pin documents in search results (the `dynamicSearchRules`
+    /// experimental feature is on, as last seen; see `instance::search_rules`): searches then
+    /// ask the nodes for the ranking details that tell a pinned hit.
+    pub(crate) pins_possible: std::sync::atomic::AtomicBool,
 }
 
 /// API keys by value, read from the store on first use and dropped whenever `/keys` changes
@@ -84,6 +88,7 @@ impl AppState {
             rebuild_wanted: Notify::new(),
             loops: std::sync::Mutex::new(Vec::new()),
             key_cache: std::sync::Mutex::new(KeyCache::default()),
+            pins_possible: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -766,3 +766,230 @@ async fn compaction_as_one_node(backend: Backend) {
     assert_eq!(keys(&finished[0][0]), keys(&finished[1][0]));
 }
 dual_test!(compaction_as_one_node);
+
+/// The hits a dynamic search rule pinned: `(place in the hits, id)`.
+fn pinned_hits(answer: &Value) -> Vec<(usize, String)> {
+    answer["hits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, hit)| hit["_rankingScoreDetails"].get("pin").is_some())
+        .map(|(place, hit)| (place, hit["id"].to_string()))
+        .collect()
+}
+
+/// The answer without its pinned hits, for the organic comparison of [`differs`].
+fn organic_only(answer: &Value) -> Value {
+    let mut answer = answer.clone();
+    if let Some(hits) = answer["hits"].as_array_mut() {
+        hits.retain(|hit| hit["_rankingScoreDetails"].get("pin").is_none());
+    }
+    answer
+}
+
+/// Dynamic search rules answer as on one node: refused while the experimental feature is off;
+/// then created, read, listed and removed through Miroir as `dsrUpdate`/`dsrClear` tasks; and a
+/// search pins the rules' documents at their positions over the merged ranking — keyword and
+/// placeholder queries, a page past the pins, a filter that leaves a pinned document out,
+/// `distinct` (pins bypass it), page mode, a position past the last hit, a rule for another
+/// index, an inactive rule and a rule whose words the query lacks. (Every rule sets `active`:
+/// Meilisearch 1.50 stops applying the rules without it once one rule sets it; and one rule
+/// only has a `precedence`: with two, it applied only one of them.)
+async fn search_rules_as_one_node(backend: Backend) {
+    let cluster = Cluster::start(&backend, 3, 2, 8).await;
+    let reference = Node::start(&backend).await;
+    let genres = ["drama", "comedy", "horror"];
+    let documents: Vec<Value> = (0..60)
+        .map(|id| {
+            let title = format!("{} {}", WORDS[id % 7], WORDS[(id * 3) % 11]);
+            json!({"id": id, "title": title, "genre": genres[id % 3]})
+        })
+        .collect();
+    let rules = [
+        (
+            "everywhere",
+            json!({"active": true, "actions": [
+                {"selector": {"id": "41"}, "action": {"type": "pin", "position": 0}},
+                {"selector": {"indexUid": "docs", "id": "7"}, "action": {"type": "pin", "position": 3}},
+                {"selector": {"id": "55"}, "action": {"type": "pin", "position": 500}},
+            ]}),
+        ),
+        (
+            "amber",
+            json!({"description": "amber promo", "precedence": 2, "active": true, "conditions": {"query": {"words": "amber"}},
+                "actions": [{"selector": {"id": "12"}, "action": {"type": "pin", "position": 1}}]}),
+        ),
+        (
+            "asleep",
+            json!({"active": false, "actions": [{"selector": {"id": "5"}, "action": {"type": "pin", "position": 0}}]}),
+        ),
+        (
+            "elsewhere",
+            json!({"active": true, "actions": [{"selector": {"indexUid": "other", "id": "3"}, "action": {"type": "pin", "position": 0}}]}),
+        ),
+    ];
+    let queries = [
+        json!({"q": "amber", "limit": 10}),
+        json!({"q": "amber", "offset": 2, "limit": 5}),
+        json!({"q": "breeze"}),
+        json!({"q": "", "limit": 100}),
+        json!({"q": "", "filter": "genre = horror", "limit": 10}),
+        json!({"q": "amber", "distinct": "genre"}),
+        json!({"q": "", "hitsPerPage": 5, "page": 1}),
+    ];
+    let mut answers: Vec<Vec<Value>> = Vec::new();
+    let mut tasks: Vec<Vec<Value>> = Vec::new();
+    for client in [cluster.client(), reference.client()] {
+        client
+            .seed_index(
+                "docs",
+                json!({"filterableAttributes": ["genre"]}),
+                documents.clone(),
+            )
+            .await;
+        let (status, refusal) = client
+            .send(
+                Method::PATCH,
+                "/dynamic-search-rules/early",
+                rules[0].1.clone(),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{refusal}");
+        assert_eq!(refusal["code"], "feature_not_enabled", "{refusal}");
+        let (status, features) = client
+            .send(
+                Method::PATCH,
+                "/experimental-features",
+                json!({"dynamicSearchRules": true}),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{features}");
+        let mut finished = Vec::new();
+        for (uid, rule) in &rules {
+            let (status, summary) = client
+                .send(
+                    Method::PATCH,
+                    &format!("/dynamic-search-rules/{uid}"),
+                    rule.clone(),
+                )
+                .await;
+            assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{summary}");
+            finished.push(client.wait_task(task_uid(&summary)).await);
+        }
+        let mut seen = Vec::new();
+        for query in &queries {
+            let mut query = query.clone();
+            query["showRankingScore"] = json!(true);
+            query["showRankingScoreDetails"] = json!(true);
+            let (status, answer) = client.post("/indexes/docs/search", query.clone()).await;
+            assert_eq!(status, reqwest::StatusCode::OK, "{query}: {answer}");
+            seen.push(answer);
+        }
+        let (_, rule) = client.get("/dynamic-search-rules/amber").await;
+        seen.push(rule);
+        let (_, listing) = client
+            .post("/dynamic-search-rules", json!({"filter": {"active": true}}))
+            .await;
+        seen.push(listing);
+        let (_, missing) = client.get("/dynamic-search-rules/nope").await;
+        seen.push(missing);
+        // Removed: its pins are gone.
+        let (_, summary) = client.delete("/dynamic-search-rules/everywhere").await;
+        finished.push(client.wait_task(task_uid(&summary)).await);
+        let (_, answer) = client
+            .post(
+                "/indexes/docs/search",
+                json!({"q": "", "showRankingScoreDetails": true}),
+            )
+            .await;
+        seen.push(json!(pinned_hits(&answer)));
+        let (_, summary) = client.delete("/dynamic-search-rules").await;
+        finished.push(client.wait_task(task_uid(&summary)).await);
+        let (_, listing) = client.post("/dynamic-search-rules", json!({})).await;
+        seen.push(listing);
+        answers.push(seen);
+        tasks.push(finished);
+    }
+
+    let (through, direct) = (&answers[0], &answers[1]);
+    for (i, query) in queries.iter().enumerate() {
+        assert_eq!(
+            pinned_hits(&through[i]),
+            pinned_hits(&direct[i]),
+            "{query}: {} vs {}",
+            through[i],
+            direct[i]
+        );
+        let mut compared = query.clone();
+        compared["showRankingScore"] = json!(true);
+        assert_eq!(
+            differs(
+                &compared,
+                &organic_only(&through[i]),
+                &organic_only(&direct[i])
+            ),
+            None,
+            "{query}"
+        );
+    }
+    // The pins did take their places: the test would pass vacuously otherwise.
+    assert_eq!(
+        pinned_hits(&direct[0]),
+        vec![
+            (0, "41".to_string()),
+            (1, "12".to_string()),
+            (3, "7".to_string())
+        ],
+        "{}",
+        direct[0]
+    );
+    assert_eq!(
+        pinned_hits(&direct[3]).last(),
+        Some(&(59, "55".to_string())),
+        "{}",
+        direct[3]
+    );
+    let rest = queries.len();
+    assert_eq!(through[rest], direct[rest], "GET of a rule");
+    assert_eq!(through[rest]["description"], "amber promo");
+    let uids = |listing: &Value| -> Vec<String> {
+        let mut uids: Vec<String> = listing["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|rule| rule["uid"].as_str().unwrap_or_default().to_string())
+            .collect();
+        uids.sort();
+        uids
+    };
+    assert_eq!(
+        uids(&through[rest + 1]),
+        ["amber", "elsewhere", "everywhere"]
+    );
+    assert_eq!(uids(&through[rest + 1]), uids(&direct[rest + 1]));
+    assert_eq!(through[rest + 1]["total"], direct[rest + 1]["total"]);
+    assert_eq!(through[rest + 2]["code"], "dynamic_search_rule_not_found");
+    assert_eq!(through[rest + 2], direct[rest + 2]);
+    assert_eq!(
+        through[rest + 3],
+        json!([]),
+        "pins after the rule's removal"
+    );
+    assert_eq!(through[rest + 3], direct[rest + 3]);
+    assert_eq!(through[rest + 4]["total"], 0, "{}", through[rest + 4]);
+    assert_eq!(through[rest + 4]["total"], direct[rest + 4]["total"]);
+
+    let shape = |task: &Value| {
+        let keys: Vec<String> = task["details"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        json!([task["status"], task["type"], task["indexUid"], keys])
+    };
+    for (ours, theirs) in tasks[0].iter().zip(&tasks[1]) {
+        assert_eq!(ours["status"], "succeeded", "{ours}");
+        assert_eq!(shape(ours), shape(theirs), "{ours} vs {theirs}");
+    }
+}
+dual_test!(search_rules_as_one_node);

@@ -139,7 +139,7 @@ async fn every_documented_route(backend: Backend) {
         Shape::Object(ok, &["pkgVersion", "commitSha", "commitDate"]),
     )
     .await;
-    let features = json!({"chatCompletions": true, "renderRoute": true, "foreignKeys": true});
+    let features = json!({"chatCompletions": true, "renderRoute": true, "foreignKeys": true, "dynamicSearchRules": true});
     c.check(
         M::PATCH,
         "/experimental-features",
@@ -653,29 +653,56 @@ async fn every_documented_route(backend: Backend) {
         Shape::Error(S::BAD_REQUEST, "feature_not_enabled"),
     )
     .await;
-    let unsupported: [(Method, &str, &str); 12] = [
+    // Dynamic search rules: changes are tasks over every node, reads a node's (the pins they
+    // place in searches are checked in tests/equivalence.rs).
+    let rule = json!({"active": true, "actions": [{"selector": {"id": "1"}, "action": {"type": "pin", "position": 0}}]});
+    let rule_route = "/dynamic-search-rules/{uid}";
+    c.check(
+        M::PATCH,
+        rule_route,
+        "/dynamic-search-rules/sale",
+        Some(rule),
+        Shape::Task,
+    )
+    .await;
+    c.check(
+        M::GET,
+        rule_route,
+        "/dynamic-search-rules/sale",
+        None,
+        Shape::Object(ok, &["uid", "active", "conditions", "actions"]),
+    )
+    .await;
+    c.check(
+        M::POST,
+        "/dynamic-search-rules",
+        "/dynamic-search-rules",
+        Some(json!({})),
+        Shape::Object(ok, &["results", "offset", "limit", "total"]),
+    )
+    .await;
+    c.check(
+        M::DELETE,
+        rule_route,
+        "/dynamic-search-rules/sale",
+        None,
+        Shape::Task,
+    )
+    .await;
+    c.check(
+        M::DELETE,
+        "/dynamic-search-rules",
+        "/dynamic-search-rules",
+        None,
+        Shape::Task,
+    )
+    .await;
+    let unsupported: [(Method, &str, &str); 7] = [
         (M::POST, "/tasks/compact", "/tasks/compact"),
         (
             M::POST,
             "/chats/{workspace}/chat/completions",
             "/chats/support/chat/completions",
-        ),
-        (M::POST, "/dynamic-search-rules", "/dynamic-search-rules"),
-        (M::DELETE, "/dynamic-search-rules", "/dynamic-search-rules"),
-        (
-            M::GET,
-            "/dynamic-search-rules/{uid}",
-            "/dynamic-search-rules/sale",
-        ),
-        (
-            M::PATCH,
-            "/dynamic-search-rules/{uid}",
-            "/dynamic-search-rules/sale",
-        ),
-        (
-            M::DELETE,
-            "/dynamic-search-rules/{uid}",
-            "/dynamic-search-rules/sale",
         ),
         (M::GET, "/network", "/network"),
         (M::PATCH, "/network", "/network"),

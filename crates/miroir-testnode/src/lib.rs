@@ -27,6 +27,7 @@
 //!   [`search`] module for what is and is not modelled.
 //! - Experimental features, dumps, snapshots, chat workspace settings and `/render-template`,
 //!   minimally: see the [`instance`] module.
+//! - Dynamic search rules and the documents they pin in search: see the [`rules`] module.
 //!
 //! ## Not implemented
 //! API keys (`/keys`) and tenant tokens (only the master key is checked), persisted dumps and
@@ -50,6 +51,7 @@ pub mod instance;
 pub mod keys;
 pub mod payload;
 pub mod redis_server;
+pub mod rules;
 pub mod search;
 pub mod settings;
 pub mod settings_routes;
@@ -173,6 +175,16 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(instance::reset_chat_settings),
         ),
         ("/render-template", post(instance::render_template)),
+        (
+            "/dynamic-search-rules",
+            post(rules::list_rules).delete(rules::clear_rules),
+        ),
+        (
+            "/dynamic-search-rules/{rule_uid}",
+            get(rules::get_rule)
+                .patch(rules::update_rule)
+                .delete(rules::delete_rule),
+        ),
         ("/keys", get(keys::list_keys).post(keys::create_key)),
         ("/keys/{key}", axum::routing::delete(keys::delete_key)),
         ("/indexes/{uid}/fields", post(instance::list_fields)),

@@ -139,6 +139,9 @@ pub struct Store {
     /// API keys by uid (see `keys`).
     #[serde(default)]
     pub keys: BTreeMap<String, Value>,
+    /// Dynamic search rules by uid, in creation order (see `rules`).
+    #[serde(default)]
+    pub rules: Map<String, Value>,
 }
 
 impl Store {

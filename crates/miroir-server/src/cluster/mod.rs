@@ -296,6 +296,21 @@ impl Cluster {
             .map(|(_, member)| &member.node)
     }
 
+    /// A node to read what every node holds alike (experimental features, search rules): the
+    /// first node of the fleet that is up, or the first of the fleet when none is known up.
+    pub fn live_fleet_node(&self) -> Result<&Node> {
+        let fleet = self.fleet();
+        fleet
+            .iter()
+            .find(|node| self.is_up(**node))
+            .or(fleet.first())
+            .map(|node| self.node(*node))
+            .ok_or_else(|| Error::NodeUnavailable {
+                node: "-".to_string(),
+                reason: "the fleet has no node".to_string(),
+            })
+    }
+
     /// The positions of the nodes in the fleet (not removed).
     pub fn fleet(&self) -> Vec<usize> {
         (0..self.node_count())

@@ -19,7 +19,7 @@ use axum::Router;
 
 use super::auth::{authenticate, Guard};
 use crate::admin::{fleet, join, layout, lease, nodes, shards, topology, verify};
-use crate::instance::{chats, dumps, features, keys, unsupported};
+use crate::instance::{chats, dumps, features, keys, search_rules, unsupported};
 use crate::read::{documents as read_documents, facet_search, fields, indexes as read_indexes};
 use crate::read::{multi_search, search, settings as read_settings, similar, stats};
 use crate::state::AppState;
@@ -438,31 +438,31 @@ fn table() -> Vec<Entry> {
             Post,
             "/dynamic-search-rules",
             Action("dynamicSearchRules.get"),
-            not_supported,
+            search_rules::list_rules,
         ),
         route(
             Delete,
             "/dynamic-search-rules",
             Action("dynamicSearchRules.delete"),
-            not_supported,
+            search_rules::clear_rules,
         ),
         route(
             Get,
             "/dynamic-search-rules/{rule_uid}",
             Action("dynamicSearchRules.get"),
-            not_supported,
+            search_rules::get_rule,
         ),
         route(
             Patch,
             "/dynamic-search-rules/{rule_uid}",
             Action("dynamicSearchRules.update"),
-            not_supported,
+            search_rules::update_rule,
         ),
         route(
             Delete,
             "/dynamic-search-rules/{rule_uid}",
             Action("dynamicSearchRules.delete"),
-            not_supported,
+            search_rules::delete_rule,
         ),
         route(Get, "/network", Action("network.get"), not_supported),
         route(Patch, "/network", Action("network.update"), not_supported),

@@ -1,6 +1,6 @@
 //! `/experimental-features`, relayed to the nodes.
 //!
-//! Experimental features are per node; Miroir shows the first node's and applies a change to
+//! Experimental features are per node; Miroir shows a live node's and applies a change to
 //! every node (the first alone first, so a value it refuses changes nothing anywhere), because
 //! a feature a query depends on must be on wherever the query goes.
 
@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::cluster::node::NodeBody;
 use crate::error::Result;
 use crate::extract::JsonBody;
+use crate::instance::search_rules;
 use crate::state::AppState;
 use crate::write::relay::to_every_node;
 
@@ -22,13 +23,15 @@ pub(crate) async fn get_features(State(state): State<Arc<AppState>>) -> Result<J
     Ok(Json(current(&state).await?))
 }
 
-/// The experimental features in force: the first node's.
+/// The experimental features in force: a live node's.
 pub(crate) async fn current(state: &AppState) -> Result<Value> {
-    state
+    let features = state
         .cluster
-        .node(0)
+        .live_fleet_node()?
         .json(Method::GET, "/experimental-features", NodeBody::Empty)
-        .await
+        .await?;
+    search_rules::follow_features(state, &features);
+    Ok(features)
 }
 
 /// `PATCH /experimental-features`
@@ -43,5 +46,7 @@ pub(crate) async fn update_features(
         Some(change),
     )
     .await?;
-    Ok(Json(answer.json(&state.cluster.node(0).id)?))
+    let features = answer.json(&state.cluster.live_fleet_node()?.id)?;
+    search_rules::follow_features(&state, &features);
+    Ok(Json(features))
 }

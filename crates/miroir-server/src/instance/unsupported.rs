@@ -8,7 +8,7 @@ use crate::error::{Error, ErrorType, MeiliError};
 
 /// Why each unsupported route family is not served through Miroir, by path prefix (the first
 /// match wins). `docs/api-coverage.md` lists the routes.
-const REASONS: [(&str, &str); 7] = [
+const REASONS: [(&str, &str); 6] = [
     (
         "/network",
         "Miroir is itself the network layer; Meilisearch's network mode does not apply behind it",
@@ -20,10 +20,6 @@ const REASONS: [(&str, &str); 7] = [
     (
         "/chats/",
         "a chat completion searches inside one node, which holds only some shards of each index",
-    ),
-    (
-        "/dynamic-search-rules",
-        "each node would pin documents within its own shards, so the merged ranking would misplace them",
     ),
     (
         "/metrics",

@@ -6,6 +6,7 @@
 //! that survive the cut are parsed and re-written (to drop what the client did not ask for and
 //! the shard marker).
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::http::HeaderMap;
@@ -16,9 +17,11 @@ use serde_json::{Map, Value};
 use miroir_core::facets::{merge_distributions, merge_stats};
 use miroir_core::marker::{strip_document, strip_nested};
 use miroir_core::merge::{rank_key_of_hit, score_only, RankKey};
+use miroir_core::pins::pinned_position;
 use miroir_store::IndexRecord;
 
 use crate::error::{Error, Result};
+use crate::state::AppState;
 use crate::wire::search::{NodeSearchAnswer, SearchQuery};
 use crate::wire::settings::DEFAULT_MAX_VALUES_PER_FACET;
 
@@ -52,6 +55,38 @@ pub(crate) fn rank_key_for(hit: &str, weight: f64, by_sort: bool) -> RankKey {
         key.weigh(weight);
     }
     key
+}
+
+/// The nodes' hits split into those a dynamic search rule pinned and the others (see
+/// `miroir_core::pins`): the merge ranks the organic hits and then places the pinned ones.
+pub(crate) struct Pinned {
+    /// For each answer, the positions of its organic hits, ascending.
+    pub organic: Vec<Vec<usize>>,
+    /// The pinned hits: `(pinned position, (answer, position))`.
+    pub pins: Vec<(u32, (usize, usize))>,
+}
+
+impl Pinned {
+    /// Splits the hits of `answers`; every hit is organic while nodes cannot pin (their hits
+    /// then carry no details to read).
+    pub fn apart(state: &AppState, answers: &[NodeSearchAnswer]) -> Pinned {
+        let pins_possible = state.pins_possible.load(Ordering::SeqCst);
+        let mut pinned = Pinned {
+            organic: Vec::with_capacity(answers.len()),
+            pins: Vec::new(),
+        };
+        for (list, answer) in answers.iter().enumerate() {
+            let mut organic = Vec::with_capacity(answer.hits.len());
+            for (position, hit) in answer.hits.iter().enumerate() {
+                match pins_possible.then(|| pinned_position(hit.get())).flatten() {
+                    Some(pinned_at) => pinned.pins.push((pinned_at, (list, position))),
+                    None => organic.push(position),
+                }
+            }
+            pinned.organic.push(organic);
+        }
+        pinned
+    }
 }
 
 /// Which ranking fields the client asked to see in hits.

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use miroir_core::facets::{merge_distributions, merge_stats};
 use miroir_core::marker::and_filter;
 use miroir_core::merge::{merge_ranked, rank_key, RankKey};
+use miroir_core::pins::{pinned_position, place_pins};
 
 use super::collect::{attribute, finish_hit, processing_time, request_uid, Shown};
 use super::multi_search::{in_query, IndexQuery};
@@ -133,10 +134,15 @@ pub(crate) async fn federated(
     let started = Instant::now();
     let mut origins: Vec<Vec<usize>> = Vec::with_capacity(answers.len());
     let mut keys: Vec<Vec<RankKey>> = Vec::with_capacity(answers.len());
-    for answer in &answers {
+    // Hits pinned by dynamic search rules are placed after the merge (`miroir_core::pins`);
+    // the keys are those of the other hits, `organic` maps them back to their positions.
+    let mut organic: Vec<Vec<usize>> = Vec::with_capacity(answers.len());
+    let mut pins: Vec<(u32, (usize, usize))> = Vec::new();
+    for (answer_at, answer) in answers.iter().enumerate() {
         let mut positions = Vec::with_capacity(answer.hits.len());
         let mut list = Vec::with_capacity(answer.hits.len());
-        for hit in &answer.hits {
+        let mut unpinned = Vec::with_capacity(answer.hits.len());
+        for (hit_at, hit) in answer.hits.iter().enumerate() {
             let parsed: FederatedHit =
                 serde_json::from_str(hit.get()).map_err(|e| Error::NodeUnavailable {
                     node: answer.node.clone(),
@@ -144,6 +150,11 @@ pub(crate) async fn federated(
                 })?;
             let position = parsed.federation.position;
             positions.push(position);
+            if let Some(pinned_at) = pinned_position(hit.get()) {
+                pins.push((pinned_at, (answer_at, hit_at)));
+                continue;
+            }
+            unpinned.push(hit_at);
             let mut key = rank_key(parsed.details.as_ref(), parsed.score.unwrap_or(0.0));
             let weight = weights.get(position).copied().unwrap_or(1.0);
             if weight != 1.0 {
@@ -153,25 +164,29 @@ pub(crate) async fn federated(
         }
         origins.push(positions);
         keys.push(list);
+        organic.push(unpinned);
     }
     // Each node applied `federation.distinct` over its shards; across nodes the first hit of
     // each value is kept (the lists may then come out shorter than the window).
     let distinct = federation.distinct();
     let mut seen: Vec<Value> = Vec::new();
     let mut hits: Vec<Value> = Vec::new();
-    for (list, position) in merge_ranked(&keys, usize::MAX) {
-        if hits.len() as u64 >= depth {
-            break;
-        }
+    // A position outside the queries is the node's mistake; its weight and flags are then
+    // those of no query (`weights.get` above), and here the first query's flags.
+    let finish = |list: usize, position: usize| {
         let answer = &answers[list];
-        // A position outside the queries is the node's mistake; its weight and flags are then
-        // those of no query (`weights.get` above), and here the first query's flags.
         let query = origins[list][position].min(shown.len().saturating_sub(1));
         let shown = shown.get(query).copied().unwrap_or(Shown {
             score: false,
             details: false,
         });
-        let hit = finish_hit(&answer.hits[position], &answer.node, shown)?;
+        finish_hit(&answer.hits[position], &answer.node, shown)
+    };
+    for (list, at) in merge_ranked(&keys, usize::MAX) {
+        if hits.len() as u64 >= depth {
+            break;
+        }
+        let hit = finish(list, organic[list][at])?;
         if let Some(value) = distinct
             .and_then(|d| attribute(&hit, d))
             .filter(|v| !v.is_null())
@@ -183,7 +198,18 @@ pub(crate) async fn federated(
         }
         hits.push(Value::Object(hit));
     }
-    let hits: Vec<Value> = hits.into_iter().skip(window.skip as usize).collect();
+    let pinned = pins
+        .into_iter()
+        .map(|(pinned_at, (list, position))| {
+            Ok((pinned_at, Value::Object(finish(list, position)?)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let hits = place_pins(
+        pinned,
+        window.skip as usize,
+        depth.saturating_sub(window.skip) as usize,
+        hits,
+    );
 
     let estimated: u64 = answers
         .iter()

@@ -46,7 +46,13 @@ pub(crate) async fn scatter(
     // are only needed to compare sort values.
     // A hybrid search's `semanticHitCount` counts the returned hits that came from the
     // semantic side, which their details tell (`collect::is_semantic`).
-    if client.contains_key("sort") || client.contains_key("hybrid") {
+    // A pinned hit is told by its details too (`collect::Pinned`).
+    if client.contains_key("sort")
+        || client.contains_key("hybrid")
+        || state
+            .pins_possible
+            .load(std::sync::atomic::Ordering::SeqCst)
+    {
         base.insert("showRankingScoreDetails".into(), Value::Bool(true));
     }
     if page_mode {

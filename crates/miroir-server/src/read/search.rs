@@ -20,11 +20,12 @@ use axum::{Extension, Json};
 use serde_json::{Map, Value};
 
 use miroir_core::merge::{merge_ranked, merge_ranked_lazily};
+use miroir_core::pins::place_pins;
 use miroir_store::IndexRecord;
 
 use super::collect::{
     add_metadata, attribute, finish_hit, is_semantic, rank_key_for, rank_keys, respond,
-    wants_metadata, Shown,
+    wants_metadata, Pinned, Shown,
 };
 use super::query::{get_query, post_query};
 use super::scatter::scatter;
@@ -89,16 +90,25 @@ pub(crate) async fn search(state: &AppState, uid: &str, query: SearchQuery) -> R
         // Merge hits by rank, then cut to the requested window; only the hits that reach the
         // head of their node's list have their ranking read.
         let by_sort = query.body.contains_key("sort");
-        let lengths: Vec<usize> = answers.iter().map(|a| a.hits.len()).collect();
         let shown = Shown::of(&query);
-        let picked: Vec<(usize, usize)> = merge_ranked_lazily(
+        let Pinned { organic, pins } = Pinned::apart(state, &answers);
+        let lengths: Vec<usize> = organic.iter().map(Vec::len).collect();
+        let merged = merge_ranked_lazily(
             &lengths,
-            |list, position| rank_key_for(answers[list].hits[position].get(), 1.0, by_sort),
+            |list, position| {
+                let hit = &answers[list].hits[organic[list][position]];
+                rank_key_for(hit.get(), 1.0, by_sort)
+            },
             depth as usize,
         )
         .into_iter()
-        .skip(window.skip as usize)
-        .collect();
+        .map(|(list, position)| (list, organic[list][position]));
+        let picked: Vec<(usize, usize)> = place_pins(
+            pins,
+            window.skip as usize,
+            depth.saturating_sub(window.skip) as usize,
+            merged,
+        );
         let semantic_hits = semantic_count(&query, &answers, &picked);
         let hits = picked
             .into_iter()
@@ -193,10 +203,16 @@ async fn distinct_search(
         }
         let keys = rank_keys(&answers, 1.0, client.contains_key("sort"));
         let merged = merge_ranked(&keys, usize::MAX);
+        // Pinned hits bypass `distinct`, as on one node (they are placed after it).
+        let Pinned { organic, pins } = Pinned::apart(state, &answers);
+        let is_organic =
+            |list: usize, position: usize| organic[list].binary_search(&position).is_ok();
         let mut seen: Vec<Value> = Vec::new();
         let mut kept = Vec::new();
-        let mut kept_at = Vec::new();
         for (list, position) in merged {
+            if !is_organic(list, position) {
+                continue;
+            }
             let answer = &answers[list];
             let mut hit = finish_hit(&answer.hits[position], &answer.node, shown)?;
             match attribute(&hit, distinct).cloned() {
@@ -212,22 +228,25 @@ async fn distinct_search(
             if added_attribute {
                 hit.shift_remove(distinct);
             }
-            kept.push(Value::Object(hit));
-            kept_at.push((list, position));
+            kept.push((Value::Object(hit), (list, position)));
         }
         let exhausted = answers.iter().all(|a| (a.hits.len() as u64) < depth);
         if kept.len() as u64 >= window.depth() || exhausted || rounds >= 4 {
-            let returned: Vec<(usize, usize)> = kept_at
+            let pinned = pins
                 .into_iter()
-                .skip(window.skip as usize)
-                .take(window.want as usize)
-                .collect();
+                .map(|(pinned_at, (list, position))| {
+                    let answer = &answers[list];
+                    let mut hit = finish_hit(&answer.hits[position], &answer.node, shown)?;
+                    if added_attribute {
+                        hit.shift_remove(distinct);
+                    }
+                    Ok((pinned_at, (Value::Object(hit), (list, position))))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let page = place_pins(pinned, window.skip as usize, window.want as usize, kept);
+            let returned: Vec<(usize, usize)> = page.iter().map(|(_, at)| *at).collect();
             let semantic_hits = semantic_count(query, &answers, &returned);
-            let hits = kept
-                .into_iter()
-                .skip(window.skip as usize)
-                .take(window.want as usize)
-                .collect();
+            let hits = page.into_iter().map(|(hit, _)| hit).collect();
             return Ok((answers, hits, semantic_hits));
         }
         depth = depth.saturating_mul(2);

@@ -451,7 +451,17 @@ fn finish(state: &AppState, task: &mut TaskRecord, node_details: &[Value]) -> Re
             .filter_map(|d| d.get(key).and_then(Value::as_u64))
             .sum()
     };
-    let deleted = node_sum("deletedDocuments") / rf;
+    // Every node clears all the dynamic search rules (the instance's, not an index's): one
+    // node's count is the cluster's.
+    let deleted = if task.kind == "dsrClear" {
+        node_details
+            .iter()
+            .filter_map(|d| d.get("deletedDocuments").and_then(Value::as_u64))
+            .max()
+            .unwrap_or(0)
+    } else {
+        node_sum("deletedDocuments") / rf
+    };
     let edited = node_sum("editedDocuments") / rf;
     let canceled = if task.kind == "taskCancelation" {
         let filter = TaskFilter {

@@ -95,11 +95,14 @@ pub(crate) async fn submit(
     else {
         return registry::succeeded(state, task);
     };
-    if let Some(uid) = &task.index_uid {
+    // Meilisearch's own internal indexes (`.meili_dsr`, the dynamic search rules') are named
+    // in their tasks but are no Miroir index: their journal entries name none.
+    let index_uid = task.index_uid.clone().filter(|uid| !uid.starts_with('.'));
+    if let Some(uid) = &index_uid {
         require_in_sync(state, uid)?;
     }
     let entry = NewEntry {
-        index_uid: task.index_uid.clone(),
+        index_uid,
         calls: calls
             .into_iter()
             .map(|call| JournalCall {

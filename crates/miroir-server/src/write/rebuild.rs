@@ -24,16 +24,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use miroir_store::IndexRecord;
 
 use super::copy::{copy_shards, count_documents, newest_task, wait_tasks};
 use super::delivery::{leaseholder_json, write_key};
 use crate::cluster::marks;
-use crate::cluster::node::NodeBody;
+use crate::cluster::node::{url_encode, NodeBody};
 use crate::cluster::Health;
 use crate::error::{Error, Result};
+use crate::instance::search_rules;
 use crate::state::AppState;
 
 /// The longest a rebuild waits for peers to reach the head.
@@ -175,6 +176,7 @@ async fn copy_all(state: &AppState, node: usize, peers: &[usize], head: u64) -> 
         }
     }
     copy_features(state, node, peers).await?;
+    copy_search_rules(state, node, peers).await?;
     let mut copied = 0;
     for index in state.store.list_indexes()? {
         copied += copy_index(state, node, &index).await?;
@@ -209,6 +211,46 @@ async fn copy_features(state: &AppState, node: usize, peers: &[usize]) -> Result
     )
     .await?;
     Ok(())
+}
+
+/// The dynamic search rules of the first peer that answers, set up on `node` one by one (a
+/// rule belongs to the instance: every node holds them all). Nothing while the feature is off
+/// on that peer (the node then refuses rule changes, and holds none).
+async fn copy_search_rules(state: &AppState, node: usize, peers: &[usize]) -> Result<()> {
+    const PAGE: usize = 1000;
+    let Some(peer) = peers.iter().find(|p| state.cluster.is_up(**p)) else {
+        return Ok(());
+    };
+    let peer = state.cluster.node(*peer);
+    let features = peer
+        .json(Method::GET, "/experimental-features", NodeBody::Empty)
+        .await?;
+    if features.get(search_rules::FEATURE).and_then(Value::as_bool) != Some(true) {
+        return Ok(());
+    }
+    let mut offset = 0;
+    loop {
+        let listing = peer
+            .json(
+                Method::POST,
+                "/dynamic-search-rules",
+                NodeBody::Json(json!({"offset": offset, "limit": PAGE})),
+            )
+            .await?;
+        let rules = listing["results"].as_array().cloned().unwrap_or_default();
+        for mut rule in rules.iter().cloned() {
+            let Some(uid) = rule.as_object_mut().and_then(|r| r.remove("uid")) else {
+                continue;
+            };
+            let uid = uid.as_str().map_or_else(|| uid.to_string(), str::to_string);
+            let path = format!("/dynamic-search-rules/{}", url_encode(&uid));
+            leaseholder_json(state, node, Method::PATCH, &path, NodeBody::Json(rule)).await?;
+        }
+        offset += rules.len();
+        if rules.len() < PAGE {
+            return Ok(());
+        }
+    }
 }
 
 /// The in-sync replica (other than `node`) a shard of `index` is copied from.

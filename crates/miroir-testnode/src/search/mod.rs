@@ -212,11 +212,14 @@ fn distinct_key(doc: &Map<String, Value>, field: &str) -> Option<String> {
 }
 
 /// Runs one search on one index. `window` overrides the (offset, limit) pagination, as
-/// federated search does.
+/// federated search does. `pins` are the dynamic search rules' `(position, document id)` in
+/// force (see `crate::rules`): each document that exists and passes the filter is taken out of
+/// the ranking and placed at its position (after the last hit when there are fewer).
 pub fn execute(
     index: &Index,
     request: &SearchRequest,
     window: Option<(usize, usize)>,
+    pins: &[(u32, String)],
 ) -> ApiResult<SearchResult> {
     let settings = &index.settings;
     let expr = match &request.filter {
@@ -277,6 +280,20 @@ pub fn execute(
     if let Some(threshold) = request.ranking_score_threshold {
         ranked.retain(|r| r.score >= threshold);
     }
+    let mut pinned: Vec<(u32, u32)> = Vec::new();
+    for (position, id) in pins {
+        let Some(internal) = index.ids.get(id).copied() else {
+            continue;
+        };
+        let in_filter = index.docs.get(&internal).is_some_and(|doc| {
+            expr.as_ref()
+                .is_none_or(|expr| filter::matches(expr, &doc.body))
+        });
+        if in_filter && !pinned.iter().any(|(_, p)| *p == internal) {
+            pinned.push((*position, internal));
+        }
+    }
+    ranked.retain(|r| !pinned.iter().any(|(_, p)| *p == r.internal));
     ranked.sort_by(|a, b| rank::compare(&rules, a, b));
     if let Some(field) = &distinct {
         let mut seen = std::collections::HashSet::new();
@@ -290,6 +307,19 @@ pub fn execute(
                 None => true,
             }
         });
+    }
+
+    // Pins in position order (ties in rule order), each at its position or right after the
+    // previous pin, never past the end.
+    pinned.sort_by_key(|(position, _)| *position);
+    let mut pinned_at = std::collections::HashMap::new();
+    let mut previous: Option<usize> = None;
+    for (position, internal) in &pinned {
+        let wanted = (*position as usize).max(previous.map_or(0, |p| p + 1));
+        let place = wanted.min(ranked.len());
+        ranked.insert(place, rank::Ranked::pinned(*internal));
+        pinned_at.insert(*internal, *position);
+        previous = Some(place);
     }
 
     let max_total_hits = settings.max_total_hits();
@@ -376,10 +406,11 @@ pub fn execute(
             hit.insert("_rankingScore".into(), json!(r.score));
         }
         if request.show_ranking_score_details {
-            hit.insert(
-                "_rankingScoreDetails".into(),
-                Value::Object(rank::details(&rules, unified, r)),
-            );
+            let details = match pinned_at.get(&r.internal) {
+                Some(position) => json!({"pin": {"order": 0, "position": position}}),
+                None => Value::Object(rank::details(&rules, unified, r)),
+            };
+            hit.insert("_rankingScoreDetails".into(), details);
         }
         hits.push(hit);
         scores.push(r.score);

@@ -624,6 +624,19 @@ pub struct Ranked {
     pub matched_terms: usize,
 }
 
+impl Ranked {
+    /// A document a dynamic search rule pins: placed by position, not ranked (score 1, no
+    /// rule outcomes, as Meilisearch reports a pinned hit).
+    pub fn pinned(internal: u32) -> Ranked {
+        Ranked {
+            internal,
+            outcomes: Vec::new(),
+            score: 1.0,
+            matched_terms: 0,
+        }
+    }
+}
+
 fn exact_attribute(fields: &[FieldWords], words: &[&str]) -> MatchType {
     let mut best = MatchType::NoExactMatch;
     if words.is_empty() {

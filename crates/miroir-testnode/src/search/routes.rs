@@ -16,6 +16,7 @@ use super::{execute, facet_candidates, facets};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{json_body, Params};
 use crate::indexes::{check_path_uid, valid_uid};
+use crate::rules::pins_for;
 use crate::store::AppState;
 use crate::util::{missing_field, type_error, unknown_field, Kind};
 
@@ -23,7 +24,8 @@ fn run(state: &AppState, uid: &str, request: &SearchRequest, metadata: bool) -> 
     let started = Instant::now();
     let store = state.lock();
     let index = store.index(uid)?;
-    let result = execute(index, request, None)?;
+    let pins = pins_for(&store, uid, request.q.as_deref().unwrap_or(""));
+    let result = execute(index, request, None, &pins)?;
     let mut out = result.into_json(started.elapsed().as_millis(), None);
     if metadata {
         add_metadata(&mut out, uid, index.primary_key.as_deref());
@@ -278,7 +280,12 @@ pub async fn multi_search(
         for (i, query) in queries.iter().enumerate() {
             let one = Instant::now();
             let index = store.index(&query.index_uid).map_err(|e| inside(i, e))?;
-            let result = execute(index, &query.request, None).map_err(|e| inside(i, e))?;
+            let pins = pins_for(
+                &store,
+                &query.index_uid,
+                query.request.q.as_deref().unwrap_or(""),
+            );
+            let result = execute(index, &query.request, None, &pins).map_err(|e| inside(i, e))?;
             let mut out = result.into_json(
                 one.elapsed().as_millis(),
                 Some(("indexUid", json!(query.index_uid))),
@@ -325,7 +332,7 @@ pub async fn multi_search(
         let index = store.index(&query.index_uid).map_err(|e| inside(i, e))?;
         let mut request = query.request.clone();
         request.facets = None;
-        let result = execute(index, &request, Some((0, depth))).map_err(|e| inside(i, e))?;
+        let result = execute(index, &request, Some((0, depth)), &[]).map_err(|e| inside(i, e))?;
         candidates
             .entry(query.index_uid.clone())
             .or_default()
@@ -409,7 +416,7 @@ pub async fn multi_search(
                     })
                     .unwrap_or_default(),
             );
-            let result = execute(index, &request, Some((0, 0)))?;
+            let result = execute(index, &request, Some((0, 0)), &[])?;
             facets_by_index.insert(
                 uid.clone(),
                 json!({"distribution": result.facet_distribution, "stats": result.facet_stats}),
