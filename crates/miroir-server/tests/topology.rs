@@ -187,6 +187,19 @@ async fn a_node_added_through_the_api_joins(backend: Backend) {
             documents,
         )
         .await;
+    // A dynamic search rule, which every node holds (the instance's, not an index's).
+    let (status, _) = client
+        .send(
+            Method::PATCH,
+            "/experimental-features",
+            json!({"dynamicSearchRules": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let rule = json!({"active": true, "actions": [{"selector": {"id": "3"}, "action": {"type": "pin", "position": 0}}]});
+    client
+        .write_ok(Method::PATCH, "/dynamic-search-rules/promo", rule)
+        .await;
     let newcomer = Node::start(&backend).await;
     let add = |body: Value| {
         let client = client.clone();
@@ -264,6 +277,10 @@ async fn a_node_added_through_the_api_joins(backend: Backend) {
         Some(true),
         "{active}"
     );
+    // It was given the fleet's rules.
+    let (status, promo) = newcomer.client().get("/dynamic-search-rules/promo").await;
+    assert_eq!(status, StatusCode::OK, "{promo}");
+    assert_eq!(promo["actions"][0]["selector"]["id"], "3", "{promo}");
 
     // From then on it receives whole-index writes, in journal order.
     client
