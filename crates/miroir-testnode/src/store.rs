@@ -444,9 +444,19 @@ pub struct Index {
     next_id: u32,
     /// Settings.
     pub settings: Settings,
+    /// The words of the documents, built on the first search after a change (see
+    /// [`Index::word_index`]).
+    #[serde(skip)]
+    words: std::sync::OnceLock<std::sync::Arc<crate::search::words::WordIndex>>,
 }
 
 impl Index {
+    /// The inverted index of the documents' words (see `search::words`).
+    pub fn word_index(&self) -> &crate::search::words::WordIndex {
+        self.words
+            .get_or_init(|| std::sync::Arc::new(crate::search::words::WordIndex::build(&self.docs)))
+    }
+
     /// A new, empty index.
     pub fn new(uid: &str, primary_key: Option<String>) -> Self {
         let now = OffsetDateTime::now_utc();
@@ -461,6 +471,7 @@ impl Index {
             free_ids: BTreeSet::new(),
             next_id: 0,
             settings: Settings::default(),
+            words: std::sync::OnceLock::new(),
         }
     }
 
@@ -495,6 +506,7 @@ impl Index {
                 internal
             }
         };
+        self.words = std::sync::OnceLock::new();
         self.docs.insert(
             internal,
             Doc {
@@ -509,6 +521,7 @@ impl Index {
     pub fn remove(&mut self, id: &str) -> bool {
         match self.ids.remove(id) {
             Some(internal) => {
+                self.words = std::sync::OnceLock::new();
                 self.docs.remove(&internal);
                 self.free_ids.insert(internal);
                 true
@@ -520,6 +533,7 @@ impl Index {
     /// Removes every document.
     pub fn clear(&mut self) -> usize {
         let count = self.docs.len();
+        self.words = std::sync::OnceLock::new();
         self.docs.clear();
         self.ids.clear();
         self.free_ids.clear();

@@ -17,6 +17,7 @@ pub mod query;
 pub mod rank;
 pub mod routes;
 pub mod tokenize;
+pub mod words;
 
 use serde_json::{json, Map, Value};
 
@@ -257,8 +258,18 @@ pub fn execute(
     let (rules, unified) = rank::rules(settings, placeholder, request.matching_strategy, &sort);
     let searchable = Searchable::new(settings, request.attributes_to_search_on.clone());
 
+    // A keyword search ranks only the documents that can match its first term (the ranking
+    // drops every other); a placeholder search ranks them all.
+    let candidates = parsed
+        .terms
+        .first()
+        .map(|first| index.word_index().candidates(first));
+    let scanned: Box<dyn Iterator<Item = (&u32, &crate::store::Doc)>> = match &candidates {
+        Some(ids) => Box::new(ids.iter().filter_map(|id| index.docs.get_key_value(id))),
+        None => Box::new(index.docs.iter()),
+    };
     let mut ranked: Vec<rank::Ranked> = Vec::new();
-    for (internal, doc) in &index.docs {
+    for (internal, doc) in scanned {
         if let Some(expr) = &expr {
             if !filter::matches(expr, &doc.body) {
                 continue;
