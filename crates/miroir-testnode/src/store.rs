@@ -453,8 +453,10 @@ pub struct Index {
 impl Index {
     /// The inverted index of the documents' words (see `search::words`).
     pub fn word_index(&self) -> &crate::search::words::WordIndex {
-        self.words
-            .get_or_init(|| std::sync::Arc::new(crate::search::words::WordIndex::build(&self.docs)))
+        self.words.get_or_init(|| {
+            let docs = self.docs.iter().map(|(id, doc)| (*id, doc.leaves()));
+            std::sync::Arc::new(crate::search::words::WordIndex::build(docs))
+        })
     }
 
     /// A new, empty index.

@@ -296,13 +296,15 @@ impl Cluster {
             .map(|(_, member)| &member.node)
     }
 
-    /// A node to read what every node holds alike (experimental features, search rules): the
-    /// first node of the fleet that is up, or the first of the fleet when none is known up.
+    /// A node to read what every node holds alike (experimental features, search rules, chat
+    /// workspaces): the first node of the fleet that is up and not waiting to be set up (a
+    /// joining or rebuilt node lacks that state until then), or the first of the fleet when none
+    /// is known to be.
     pub fn live_fleet_node(&self) -> Result<&Node> {
         let fleet = self.fleet();
         fleet
             .iter()
-            .find(|node| self.is_up(**node))
+            .find(|node| self.is_up(**node) && !self.is_lost(**node))
             .or(fleet.first())
             .map(|node| self.node(*node))
             .ok_or_else(|| Error::NodeUnavailable {

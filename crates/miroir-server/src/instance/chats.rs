@@ -1,7 +1,7 @@
 //! Instance-level routes whose state lives on every node alike: chat workspaces and
 //! `/render-template`.
 //!
-//! Chat workspace settings are per node and small; Miroir reads them from the first node and
+//! Chat workspace settings are per node and small; Miroir reads them from a live node and
 //! applies a change to the first node alone first (so a value it refuses changes nothing
 //! anywhere), then to the others, the same way as experimental features. A chat *completion*
 //! runs its searches inside one node, which holds only some shards, so it is refused (see
@@ -38,7 +38,7 @@ fn respond(node: &Node, answer: NodeResponse) -> Result<Response> {
     Ok((status, axum::Json(value)).into_response())
 }
 
-/// `GET /chats`, `GET /chats/{workspace}` and `GET /chats/{workspace}/settings`: the first node's
+/// `GET /chats`, `GET /chats/{workspace}` and `GET /chats/{workspace}/settings`: a live node's
 /// answer (every node has the same workspaces).
 pub(crate) async fn chats_read(
     State(state): State<Arc<AppState>>,
@@ -47,7 +47,7 @@ pub(crate) async fn chats_read(
     let path = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string());
-    let node = state.cluster.node(0);
+    let node = state.cluster.live_fleet_node()?;
     let answer = node.send(Method::GET, &path, NodeBody::Empty).await?;
     respond(node, answer)
 }
@@ -60,7 +60,7 @@ pub(crate) async fn chat_settings_update(
 ) -> Result<Response> {
     let path = format!("/chats/{workspace}/settings");
     let answer = to_every_node(&state, Method::PATCH, &path, Some(change)).await?;
-    respond(state.cluster.node(0), answer)
+    respond(state.cluster.live_fleet_node()?, answer)
 }
 
 /// `DELETE /chats/{workspace}/settings` and `DELETE /chats/{workspace}`: applied to every node.
@@ -69,7 +69,7 @@ pub(crate) async fn chats_delete(
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response> {
     let answer = to_every_node(&state, Method::DELETE, uri.path(), None).await?;
-    respond(state.cluster.node(0), answer)
+    respond(state.cluster.live_fleet_node()?, answer)
 }
 
 /// `POST /render-template`: rendered by a node that holds the input document (see the module

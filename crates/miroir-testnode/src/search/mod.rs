@@ -525,3 +525,88 @@ pub fn facet_candidates<'a>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::rank::{self, parse_query, rank_document, Searchable, Strategy, TypoConfig};
+    use crate::store::Index;
+
+    /// Every document a full scan ranks for a query is among the candidates of its first term,
+    /// so ranking only the candidates gives the same hits.
+    #[test]
+    fn a_scan_ranks_no_document_outside_the_candidates() {
+        let words = [
+            "amber", "ambers", "breeze", "canyon", "cañon", "delta", "ember", "amberly",
+        ];
+        let mut index = Index::new("docs", Some("id".into()));
+        for id in 0..200usize {
+            let title = format!(
+                "{} {}",
+                words[id % words.len()],
+                words[(id * 5 + 3) % words.len()]
+            );
+            let body =
+                json!({"id": id, "title": title, "more": {"note": words[(id * 3) % words.len()]}});
+            index.put(
+                id.to_string(),
+                body.as_object().cloned().unwrap_or_default(),
+            );
+        }
+        let settings = &index.settings;
+        let typo = TypoConfig::from_settings(settings);
+        let searchable = Searchable::new(settings, None);
+        for q in [
+            "amber",
+            "amb",
+            "ambar",
+            "ambers delta",
+            "\"amber canyon\"",
+            "canon",
+            "zzz",
+            "delta -ember",
+        ] {
+            let parsed = parse_query(q, &settings.stop_words(), &typo);
+            let (rules, _) = rank::rules(settings, parsed.terms.is_empty(), Strategy::Last, &[]);
+            let candidates = index.word_index().candidates(&parsed.terms[0]);
+            let scanned: Vec<u32> = index
+                .docs
+                .iter()
+                .filter(|(internal, doc)| {
+                    rank_document(
+                        **internal,
+                        &doc.body,
+                        doc.leaves(),
+                        &parsed,
+                        &rules,
+                        Strategy::Last,
+                        &searchable,
+                        &typo,
+                    )
+                    .is_some()
+                })
+                .map(|(internal, _)| *internal)
+                .collect();
+            assert!(
+                scanned
+                    .iter()
+                    .all(|id| candidates.binary_search(id).is_ok()),
+                "{q}: scanned {scanned:?}, candidates {candidates:?}"
+            );
+            if q != "zzz" {
+                assert!(!scanned.is_empty(), "{q} matches something");
+            }
+        }
+        // A change of the documents is seen by the next search.
+        index.put(
+            "999".into(),
+            json!({"id": 999, "title": "zzz"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        let parsed = parse_query("zzz", &[], &typo);
+        assert_eq!(index.word_index().candidates(&parsed.terms[0]).len(), 1);
+    }
+}
